@@ -1,0 +1,38 @@
+# `make pipeline` sets up .venv and runs the default pipeline; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Stage commands (`genbench ...`) run by dvc and snakemake resolve from the venv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: setup pipeline snakemake test bench lock
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+pipeline: setup
+	dvc repro
+
+snakemake: setup
+	snakemake --profile profiles/local
+
+test: setup
+	pytest
+
+bench: setup
+	python bench/run.py
+
+# Re-resolve the direct dependencies of pyproject.toml and write their exact versions.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
+	{ echo "# Exact versions of every package in the environment (pip freeze --all)."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements.lock
+	rm -rf .lock-venv

@@ -1,0 +1,29 @@
+rule train:
+    input:
+        code=lambda w: CORE_CODE + classic_code(w.model),
+        data="data/processed/{dataset}/data.npz",
+    output:
+        directory("data/models/{dataset}/{model}"),
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        seed=setting("seed"),
+        settings=lambda w: setting(f"classic.{w.model}"),
+    shell:
+        "genbench train --dataset {params.dataset} --model {params.model}"
+
+
+rule evaluate:
+    input:
+        code=lambda w: CORE_CODE + classic_code(w.model) + ["src/genbench/evaluate/classic.py"],
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+        model="data/models/{dataset}/{model}",
+    output:
+        metrics="reports/metrics/{dataset}/{model}.json",
+        predictions="reports/predictions/{dataset}/{model}.csv",
+    params:
+        dataset="{dataset}",
+        model="{model}",
+    shell:
+        "genbench evaluate --dataset {params.dataset} --model {params.model}"

@@ -1,0 +1,39 @@
+import sys
+
+from genbench.config import canonical_json, load_params
+from genbench.errors import ConfigError
+
+try:
+    PARAMS = load_params("params.yaml")
+except ConfigError as error:
+    sys.exit(f"genbench: error: {error}")
+
+DATASETS = list(PARAMS.datasets)
+CLASSIC_MODELS = list(PARAMS.models.classic)
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(CLASSIC_MODELS),
+
+
+def setting(dotted_key):
+    """The validated value of a params key as normalised text: 5 and 5.0 compare equal."""
+    return canonical_json(PARAMS.section(dotted_key))
+
+
+# Source files each stage runs; dvc.yaml lists the same ones.
+CORE_CODE = [
+    "src/genbench/cli.py",
+    "src/genbench/config.py",
+    "src/genbench/artifacts.py",
+]
+
+
+def classic_code(model):
+    return [
+        "src/genbench/data/preprocess.py",
+        "src/genbench/models/classic/__init__.py",
+        "src/genbench/models/classic/sklearn_format.py",
+        f"src/genbench/models/classic/{model}.py",
+        "src/genbench/train/classic.py",
+    ]

@@ -1,0 +1,34 @@
+rule download:
+    input:
+        code=CORE_CODE
+        + [
+            "src/genbench/data/sources.py",
+            "src/genbench/data/idx.py",
+            "src/genbench/data/download.py",
+        ],
+    output:
+        directory("data/raw/{dataset}"),
+    params:
+        dataset="{dataset}",
+    shell:
+        "genbench download --dataset {params.dataset}"
+
+
+rule preprocess:
+    input:
+        code=CORE_CODE
+        + [
+            "src/genbench/data/sources.py",
+            "src/genbench/data/idx.py",
+            "src/genbench/data/preprocess.py",
+        ],
+        raw="data/raw/{dataset}",
+    output:
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+    params:
+        dataset="{dataset}",
+        seed=setting("seed"),
+        data=setting("data"),
+    shell:
+        "genbench preprocess --dataset {params.dataset}"

@@ -1,0 +1,1 @@
+"""genbench: one reproducible DAG from raw images to an HTML report."""

@@ -1,0 +1,108 @@
+"""`genbench <stage>`: one thin subcommand per pipeline stage.
+
+Heavy libraries are imported inside the stage functions, so `genbench --help`
+and argument errors answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from genbench.errors import ConfigError, GenbenchError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.stage(args)
+    except GenbenchError as e:
+        print(f"genbench: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("genbench: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)")
+    stages = parser.add_subparsers(title="stages", metavar="STAGE", required=True)
+
+    def stage(name: str, handler, help: str, model: bool = False, dataset: bool = True) -> None:
+        sub = stages.add_parser(name, help=help, description=help)
+        if dataset:
+            sub.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
+        if model:
+            sub.add_argument("--model", required=True, help="a name from params.yaml: models")
+        sub.set_defaults(stage=handler)
+
+    stage("download", _download, "put a dataset's raw files into data/raw/<dataset>/")
+    stage("preprocess", _preprocess, "split and scale a dataset into data/processed/<dataset>/")
+    stage("train", _train, "train one model on one dataset", model=True)
+    stage("evaluate", _evaluate, "evaluate one trained model on its dataset's test split", model=True)
+    stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from genbench.config import load_params
+
+    params = load_params(args.params)
+    if getattr(args, "dataset", None) is not None and args.dataset not in params.datasets:
+        raise ConfigError(f"--dataset {args.dataset!r}: not in {args.params} datasets ({', '.join(params.datasets)})")
+    if getattr(args, "model", None) is not None and args.model not in params.models.classic:
+        allowed = ", ".join(params.models.classic)
+        raise ConfigError(f"--model {args.model!r}: not in {args.params} models ({allowed})")
+    return params
+
+
+def _download(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.data import download
+
+    _load(args)
+    download.run(args.dataset, paths.raw_dir(args.dataset))
+
+
+def _preprocess(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.data import preprocess
+
+    params = _load(args)
+    d = args.dataset
+    preprocess.run(params, d, paths.raw_dir(d), paths.processed_data(d), paths.processed_meta(d))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.train import classic
+
+    params = _load(args)
+    classic.run(params, args.dataset, args.model, paths.processed_data(args.dataset), paths.model_dir(args.dataset, args.model))
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.evaluate import classic
+
+    params = _load(args)
+    d, m = args.dataset, args.model
+    classic.run(
+        params, d, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m),
+        paths.metrics_file(d, m), paths.predictions_file(d, m),
+    )
+
+
+def _report(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.report import build
+
+    params = _load(args)
+    build.run(params, args.params, paths.REPORT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset sources, raw file formats, download and preprocessing."""

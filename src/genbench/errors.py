@@ -1,0 +1,17 @@
+"""Errors a user can act on: the CLI prints them as one line, without a traceback."""
+
+
+class GenbenchError(Exception):
+    """A problem with the user's input; the message says what and where."""
+
+    exit_code = 1
+
+
+class ConfigError(GenbenchError):
+    """params.yaml or the command line asks for something not allowed."""
+
+    exit_code = 2
+
+
+class DataError(GenbenchError):
+    """An input file is missing, malformed or fails its checksum."""

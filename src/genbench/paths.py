@@ -1,0 +1,34 @@
+"""The one place that names artifact paths, relative to the repository root.
+
+dvc.yaml and the Snakefile spell the same paths; tests/test_dag.py checks they agree.
+"""
+
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+DVC_LOCK = Path("dvc.lock")
+REPORT = Path("reports/index.html")
+
+
+def raw_dir(dataset: str) -> Path:
+    return Path("data/raw") / dataset
+
+
+def processed_data(dataset: str) -> Path:
+    return Path("data/processed") / dataset / "data.npz"
+
+
+def processed_meta(dataset: str) -> Path:
+    return Path("data/processed") / dataset / "meta.json"
+
+
+def model_dir(dataset: str, model: str) -> Path:
+    return Path("data/models") / dataset / model
+
+
+def metrics_file(dataset: str, model: str) -> Path:
+    return Path("reports/metrics") / dataset / f"{model}.json"
+
+
+def predictions_file(dataset: str, model: str) -> Path:
+    return Path("reports/predictions") / dataset / f"{model}.csv"

@@ -1,0 +1,1 @@
+"""The HTML report: figures, provenance and one self-contained page."""

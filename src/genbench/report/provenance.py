@@ -1,0 +1,68 @@
+"""Where a report's numbers came from: code version, packages, machine and stage hashes."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+PACKAGES = ("genbench", "dvc", "snakemake", "numpy", "scikit-learn", "xgboost-cpu", "skops", "pydantic", "matplotlib", "jinja2")
+
+
+def collect(dvc_lock: Path) -> dict:
+    return {
+        "git": _git(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "stages": _stage_hashes(dvc_lock),
+    }
+
+
+def _git() -> dict:
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None, "changed": []}
+    changed = [line[3:] for line in (git("status", "--porcelain") or "").splitlines()]
+    return {"commit": commit, "dirty": bool(changed), "changed": changed}
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _stage_hashes(dvc_lock: Path) -> list[dict]:
+    """One row per stage in dvc.lock: its outputs and their content hashes."""
+    try:
+        lock = yaml.safe_load(dvc_lock.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    rows = []
+    for name, stage in sorted((lock.get("stages") or {}).items()):
+        for out in stage.get("outs") or []:
+            rows.append({"stage": name, "path": out.get("path", ""), "md5": out.get("md5", "")})
+    return rows

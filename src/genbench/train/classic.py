@@ -1,0 +1,44 @@
+"""train@D-M for the classic baselines: fit on the flattened training split."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genbench import artifacts
+from genbench.config import Params
+from genbench.data import preprocess
+from genbench.models.classic import module_for
+
+
+def run(params: Params, dataset: str, model: str, data_path: Path, model_dir: Path) -> None:
+    module = module_for(model)
+    arrays = preprocess.load(data_path, ("train",))
+    x, y = flatten(arrays["x_train"]), arrays["y_train"]
+    x, y = stratified_cap(x, y, module.max_train_samples(params), params.seed)
+
+    estimator = module.build(params)
+    start = time.perf_counter()
+    estimator.fit(x, y)
+    fit_seconds = time.perf_counter() - start
+
+    with artifacts.atomic_directory(model_dir) as staging:
+        module.save(estimator, staging)
+        # Timing lives apart from the model so the model file stays deterministic.
+        artifacts.write_json(staging / "train.json", {"fit_seconds": fit_seconds, "n_train": int(len(y))})
+
+
+def flatten(images: np.ndarray) -> np.ndarray:
+    return images.reshape(len(images), -1)
+
+
+def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most `cap` rows, keeping the class proportions; all rows when cap is None or not smaller."""
+    if cap is None or cap >= len(y):
+        return x, y
+    from sklearn.model_selection import train_test_split
+
+    x_kept, _, y_kept, _ = train_test_split(x, y, train_size=cap, stratify=y, random_state=seed)
+    return x_kept, y_kept

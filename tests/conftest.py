@@ -1,0 +1,108 @@
+"""Shared fixtures: a throwaway copy of the repository in which DVC and Snakemake run for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_DIR = Path(__file__).resolve().parent / "params"
+VENV_BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Workspace:
+    """A git + DVC repository holding the project's files, with its own params.yaml."""
+
+    root: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+        env["PYTHONPATH"] = str(self.root / "src")  # the copy's code, not the installed one
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["DVC_NO_ANALYTICS"] = "1"
+        env.pop("CI", None)  # DVC behaves the same in and out of CI
+        return env
+
+    def run(self, *cmd: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        done = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{' '.join(cmd)} exited {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
+        return done
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+    def set_params(self, name_or_text: str) -> None:
+        source = PARAMS_DIR / name_or_text
+        text = source.read_text() if source.exists() else name_or_text
+        self.path("params.yaml").write_text(text)
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        path = self.path(relative)
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+    def commit(self, message: str) -> None:
+        self.run("git", "add", "-A")
+        self.run("git", "commit", "-q", "--allow-empty", "-m", message)
+
+    def dvc_repro(self) -> list[str]:
+        """Run `dvc repro`; return the names of the stages it executed."""
+        out = self.run("dvc", "repro").stdout
+        return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
+
+    def snakemake_planned(self) -> list[str]:
+        """Jobs a `snakemake -n` would run, named as DVC names stages (rule@wildcard-values)."""
+        done = self.run("snakemake", "-n", "--cores", "1")
+        return planned_jobs(done.stdout + done.stderr)
+
+
+def planned_jobs(dry_run_output: str) -> list[str]:
+    """Job names from the blocks of a Snakemake dry run ("rule train:" ... "wildcards: a=x, b=y")."""
+    jobs: list[list[str]] = []
+    for line in dry_run_output.splitlines():
+        stripped = line.strip()
+        if line.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            jobs.append([stripped.split()[1].rstrip(":"), ""])
+        elif stripped.startswith("wildcards:") and jobs:
+            values = [pair.split("=", 1)[1] for pair in stripped.removeprefix("wildcards:").split(",")]
+            jobs[-1][1] = "-".join(v.strip() for v in values)
+    return sorted(f"{rule}@{wildcards}" if wildcards else rule for rule, wildcards in jobs if rule != "all")
+
+
+def copy_project(dest: Path) -> Path:
+    """The project's tracked and not-ignored files, as a fresh git repository."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        if name == "dvc.lock":  # a local run's record; each test starts without one
+            continue
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return dest
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    ws = Workspace(copy_project(tmp_path / "repo"))
+    ws.set_params("tiny.yaml")
+    ws.run("git", "init", "-q", "-b", "main")
+    ws.run("git", "config", "user.email", "tests@genbench.invalid")
+    ws.run("git", "config", "user.name", "genbench tests")
+    ws.commit("project at test start")
+    return ws

@@ -1,0 +1,61 @@
+"""Print the pipeline's DAG as DVC or Snakemake builds it, in one comparable JSON shape.
+
+Run inside a repository: `python tests/dag_export.py dvc|snakemake`. The shape is
+{"jobs": {command: {"deps": [...], "outs": [...]}}, "edges": [[upstream command, downstream command], ...]}.
+Only files count as dependencies: DVC's params entries are compared through the
+Snakefile's params: by tests/test_invalidation.py, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def dvc_graph() -> dict:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    repo = Repo(".")
+    stages = list(repo.index.stages)
+    all_outs = {str(out.def_path) for stage in stages for out in stage.outs}
+
+    def expand(dep: str) -> list[str]:
+        # A directory dependency on a folder of other stages' outputs means those outputs.
+        inside = sorted(out for out in all_outs if out.startswith(dep.rstrip("/") + "/"))
+        return inside or [dep]
+
+    jobs = {}
+    for stage in stages:
+        deps = [p for d in stage.deps if not isinstance(d, ParamsDependency) for p in expand(str(d.def_path))]
+        jobs[stage.cmd] = {"deps": sorted(deps), "outs": sorted(str(o.def_path) for o in stage.outs)}
+    # DVC's own graph: an edge from each stage to every stage it depends on.
+    edges = sorted([upstream.cmd, downstream.cmd] for downstream, upstream in repo.index.graph.edges)
+    return {"jobs": jobs, "edges": edges}
+
+
+def snakemake_graph() -> dict:
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."))
+        workflow_api.dag(dag_settings=DAGSettings(forceall=True))
+        # The public API prints DAGs as dot text only; read the jobs it builds instead.
+        workflow = workflow_api._workflow
+        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
+        workflow._build_dag()
+        dag = workflow.dag
+        jobs, edges = {}, []
+        for job in dag.jobs:
+            if job.rule.name == "all":
+                continue
+            jobs[job.shellcmd] = {"deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output))}
+            edges += [[upstream.shellcmd, job.shellcmd] for upstream in dag.dependencies[job]]
+    return {"jobs": jobs, "edges": sorted(edges)}
+
+
+if __name__ == "__main__":
+    graph = {"dvc": dvc_graph, "snakemake": snakemake_graph}[sys.argv[1]]()
+    json.dump(graph, sys.stdout, indent=1, sort_keys=True)

@@ -1,0 +1,122 @@
+"""The pipeline run for real by DVC and by Snakemake: invalidation, caching, interop, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.pipeline
+
+ALL_STAGES = sorted([
+    "download@digits", "preprocess@digits",
+    "train@digits-xgboost", "train@digits-svm", "train@digits-logreg",
+    "evaluate@digits-xgboost", "evaluate@digits-svm", "evaluate@digits-logreg",
+    "report",
+])
+SVM_AND_REPORT = sorted(["train@digits-svm", "evaluate@digits-svm", "report"])
+SVM_C = "  svm:\n    C: 10.0"
+
+
+def dvc_changed_stages(workspace) -> list[str]:
+    return sorted(json.loads(workspace.run("dvc", "status", "--json").stdout))
+
+
+def test_dvc_reruns_only_what_a_change_touches(workspace):
+    assert sorted(workspace.dvc_repro()) == ALL_STAGES
+    assert workspace.dvc_repro() == []
+    assert workspace.snakemake_planned() == [], "Snakemake must accept outputs that DVC made"
+    workspace.commit("first run")
+
+    workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3.0")
+    assert sorted(workspace.dvc_repro()) == SVM_AND_REPORT
+
+    workspace.edit("params.yaml", "# A small", "# A tiny")
+    assert workspace.dvc_repro() == [], "a comment is not a parameter"
+
+    workspace.edit("params.yaml", "  svm:\n    C: 3.0", SVM_C)
+    restored = workspace.run("dvc", "repro").stdout
+    assert "Running stage" not in restored
+    for stage in SVM_AND_REPORT:
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in restored
+    assert dvc_changed_stages(workspace) == []
+
+    workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+    assert dvc_changed_stages(workspace) == ["evaluate@digits-svm", "train@digits-svm"]
+    ran = workspace.dvc_repro()
+    assert {"train@digits-svm", "evaluate@digits-svm"} <= set(ran)
+    assert not any("xgboost" in stage or "logreg" in stage for stage in ran)
+
+
+def test_snakemake_plans_what_dvc_runs_and_dvc_adopts_its_outputs(workspace):
+    workspace.run("snakemake", "--profile", "profiles/local")
+    assert workspace.snakemake_planned() == []
+    workspace.run("dvc", "commit", "--force")
+    assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
+    assert workspace.dvc_repro() == []
+    workspace.commit("outputs made by Snakemake")
+
+    workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3")
+    assert workspace.snakemake_planned() == SVM_AND_REPORT
+    workspace.run("snakemake", "--profile", "profiles/local")
+    assert workspace.snakemake_planned() == []
+
+    workspace.edit("params.yaml", "  svm:\n    C: 3", "  svm:\n    C: 3.0")
+    assert workspace.snakemake_planned() == [], "3 and 3.0 are the same setting"
+    workspace.edit("params.yaml", "# A small", "# A tiny")
+    assert workspace.snakemake_planned() == [], "a comment is not a parameter"
+
+    workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+    planned = workspace.snakemake_planned()
+    assert {"train@digits-svm", "evaluate@digits-svm"} <= set(planned)
+    assert not any("xgboost" in job or "logreg" in job for job in planned)
+
+
+def test_two_clean_runs_give_identical_artifacts(workspace, tmp_path):
+    from conftest import Workspace, copy_project
+
+    second = Workspace(copy_project(tmp_path / "second"))
+    second.path("params.yaml").write_text(workspace.path("params.yaml").read_text())
+    second.run("git", "init", "-q")
+    for ws in (workspace, second):
+        assert sorted(ws.dvc_repro()) == ALL_STAGES
+
+    def same_bytes(relative: str) -> bool:
+        return workspace.path(relative).read_bytes() == second.path(relative).read_bytes()
+
+    for relative in [
+        "data/raw/digits/images-idx3-ubyte.gz",
+        "data/processed/digits/data.npz",
+        "data/processed/digits/meta.json",
+        "data/models/digits/xgboost/model.json",
+        "data/models/digits/svm/model.skops",
+        "data/models/digits/logreg/model.skops",
+    ] + [f"reports/predictions/digits/{m}.csv" for m in ("xgboost", "svm", "logreg")]:
+        assert same_bytes(relative), relative
+    for model in ("xgboost", "svm", "logreg"):
+        first, other = (json.loads(ws.path(f"reports/metrics/digits/{model}.json").read_text()) for ws in (workspace, second))
+        # Wall-clock timings are measurements, not results; every other value must match exactly.
+        first.pop("timing"), other.pop("timing")
+        assert first == other, model
+
+
+def test_experiments_params_metrics_and_plots(workspace):
+    workspace.dvc_repro()
+    workspace.commit("baseline")
+    workspace.run("dvc", "exp", "run", "-S", "classic.svm.C=3")
+
+    params_diff = json.loads(workspace.run("dvc", "params", "diff", "--json").stdout)
+    assert params_diff["params.yaml"]["classic.svm.C"] == {"old": 10.0, "new": 3, "diff": -7.0}
+
+    shown = json.loads(workspace.run("dvc", "metrics", "show", "--json").stdout)
+    metrics = shown[""]["data"]["reports/metrics/digits/svm.json"]["data"]
+    assert 0.9 < metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "per_class", "timing"}
+
+    diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
+    assert "timing.fit_seconds" in diff["reports/metrics/digits/svm.json"]
+    assert "reports/metrics/digits/xgboost.json" not in diff or "accuracy" not in diff["reports/metrics/digits/xgboost.json"]
+
+    rendered = json.loads(workspace.run("dvc", "plots", "show", "--json").stdout)
+    confusion = rendered["data"]["reports/predictions/digits/svm.csv"][0]
+    assert confusion["type"] == "vega"
+    assert len(confusion["content"]["data"]["values"]) == 360, "one row per test image"
