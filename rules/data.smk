@@ -10,6 +10,7 @@ rule download:
         directory("data/raw/{dataset}"),
     params:
         dataset="{dataset}",
+        download=setting("download"),
     shell:
         "genbench download --dataset {params.dataset}"
 
@@ -20,6 +21,7 @@ rule preprocess:
         + [
             "src/genbench/data/sources.py",
             "src/genbench/data/idx.py",
+            "src/genbench/data/cifar.py",
             "src/genbench/data/preprocess.py",
         ],
         raw="data/raw/{dataset}",

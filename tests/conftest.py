@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ class Workspace:
     """A git + DVC repository holding the project's files, with its own params.yaml."""
 
     root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -30,7 +31,7 @@ class Workspace:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["DVC_NO_ANALYTICS"] = "1"
         env.pop("CI", None)  # DVC behaves the same in and out of CI
-        return env
+        return env | self.extra_env
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         done = subprocess.run(cmd, cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout)

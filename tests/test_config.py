@@ -30,10 +30,10 @@ def test_default_params_file_is_valid():
     ("text", "expected"),
     [
         ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, data, classic"),
+        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic"),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
-        ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits' (got 'imagenet')"),
+        ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits', 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),
         ("models: {classic: [svm, svm]}", "models.classic: names must be unique; repeated: svm (got ['svm', 'svm'])"),
         ("seed: true", "seed: Input should be a valid integer (got True)"),

@@ -13,17 +13,24 @@ def graph(workspace, runner: str) -> dict:
     return json.loads(workspace.run("python", "tests/dag_export.py", runner).stdout)
 
 
-@pytest.mark.parametrize("params", ["default", "tiny.yaml"])
-def test_dvc_and_snakemake_graphs_are_equal(workspace, params):
+@pytest.mark.parametrize(("params", "n_datasets"), [("default", 1), ("tiny.yaml", 1), ("two datasets", 2)])
+def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
+    default = (ROOT / "params.yaml").read_text()
     if params == "default":
-        workspace.set_params((ROOT / "params.yaml").read_text())
+        workspace.set_params(default)
+    elif params == "two datasets":
+        workspace.set_params(default.replace("datasets: [digits]", "datasets: [digits, mnist]"))
     dvc, snakemake = graph(workspace, "dvc"), graph(workspace, "snakemake")
     assert sorted(dvc["jobs"]) == sorted(snakemake["jobs"])
     for command, job in dvc["jobs"].items():
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
-    # The graph is the whole pipeline, not an empty or partial one.
-    assert len(dvc["jobs"]) == 9 and len(dvc["edges"]) == 14
+    # The whole pipeline: per dataset a download, a preprocess, and a train and an evaluate
+    # per model; one report. Edges per dataset: 1 + 4 per model + 1 (preprocess -> report).
+    n_models = 3
+    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_models) + 1
+    assert len(dvc["edges"]) == n_datasets * (4 * n_models + 2)
+    assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
 
 
 def test_model_list_drives_both_graphs(workspace):

@@ -63,8 +63,8 @@ def _download(args: argparse.Namespace) -> None:
     from genbench import paths
     from genbench.data import download
 
-    _load(args)
-    download.run(args.dataset, paths.raw_dir(args.dataset))
+    params = _load(args)
+    download.run(args.dataset, paths.raw_dir(args.dataset), params.download)
 
 
 def _preprocess(args: argparse.Namespace) -> None:

@@ -28,6 +28,12 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class DownloadParams(Section):
+    timeout_s: float = Field(60.0, gt=0, description="give up on a connection silent for this long")
+    retries: int = Field(4, ge=0, le=20, description="further attempts per URL after a connection error or 5xx")
+    backoff_s: float = Field(2.0, ge=0, description="wait before the first retry; doubles each time")
+
+
 class DataParams(Section):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out as the test set")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training set held out for validation")
@@ -46,7 +52,9 @@ class SVMParams(Section):
     C: PositiveFloat = 10.0
     kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
     gamma: PositiveFloat | Literal["scale", "auto"] = "scale"
-    max_train_samples: int | None = Field(None, ge=1, description="stratified cap on training images; null uses all")
+    max_train_samples: int | None = Field(
+        20_000, ge=1, description="stratified cap on training images (keeps MNIST and CIFAR-10 tractable); null uses all"
+    )
 
 
 class LogRegParams(Section):
@@ -73,6 +81,7 @@ class Params(Section):
     seed: int = Field(0, ge=0, lt=2**32)
     datasets: list[DatasetName] = Field(default_factory=lambda: ["digits"], min_length=1)
     models: ModelLists = ModelLists()
+    download: DownloadParams = DownloadParams()
     data: DataParams = DataParams()
     classic: ClassicParams = ClassicParams()
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from genbench import artifacts
 from genbench.config import Params
-from genbench.data import idx
+from genbench.data import cifar, idx
 from genbench.data.sources import SOURCES, Source
 from genbench.errors import DataError
 
@@ -21,7 +21,7 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
     from sklearn.model_selection import train_test_split
 
     source = SOURCES[dataset]
-    raw = {name: _read_split(source, raw_dir, name) for name in source.splits}
+    raw = read_raw(source, raw_dir)
     if "all" in raw:
         x, y = raw["all"]
         x_train, x_test, y_train, y_test = train_test_split(
@@ -62,7 +62,15 @@ def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES) -> dict[str, np
     return arrays
 
 
-def _read_split(source: Source, raw_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def read_raw(source: Source, raw_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (uint8 images (N, H, W[, C]), labels (N,))} as the dataset's hosts ship them."""
+    if source.format == "cifar10-binary":
+        (archive,) = source.raw_files
+        return cifar.read_archive(raw_dir / archive, n_classes=len(source.class_names))
+    return {name: _read_idx_split(source, raw_dir, name) for name in source.splits}
+
+
+def _read_idx_split(source: Source, raw_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     files = source.splits[split]
     images, labels = idx.read(raw_dir / files.images), idx.read(raw_dir / files.labels)
     height, width, channels = source.image_shape

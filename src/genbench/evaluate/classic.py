@@ -43,6 +43,7 @@ def run(
         },
         "confusion_matrix": confusion_matrix(y_test, predicted, labels=labels).tolist(),
         "n_train": train_info["n_train"],
+        "max_train_samples": train_info["max_train_samples"],
         "n_test": int(len(y_test)),
         "timing": {"fit_seconds": train_info["fit_seconds"], "predict_seconds": predict_seconds},
     }

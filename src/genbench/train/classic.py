@@ -17,7 +17,8 @@ def run(params: Params, dataset: str, model: str, data_path: Path, model_dir: Pa
     module = module_for(model)
     arrays = preprocess.load(data_path, ("train",))
     x, y = flatten(arrays["x_train"]), arrays["y_train"]
-    x, y = stratified_cap(x, y, module.max_train_samples(params), params.seed)
+    cap = module.max_train_samples(params)
+    x, y = stratified_cap(x, y, cap, params.seed)
 
     estimator = module.build(params)
     start = time.perf_counter()
@@ -27,7 +28,7 @@ def run(params: Params, dataset: str, model: str, data_path: Path, model_dir: Pa
     with artifacts.atomic_directory(model_dir) as staging:
         module.save(estimator, staging)
         # Timing lives apart from the model so the model file stays deterministic.
-        artifacts.write_json(staging / "train.json", {"fit_seconds": fit_seconds, "n_train": int(len(y))})
+        artifacts.write_json(staging / "train.json", {"fit_seconds": fit_seconds, "n_train": int(len(y)), "max_train_samples": cap})
 
 
 def flatten(images: np.ndarray) -> np.ndarray:

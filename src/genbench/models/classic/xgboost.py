@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from genbench.config import Params
@@ -42,11 +43,17 @@ def load(model_dir: Path):
     from xgboost.core import XGBoostError
 
     path = model_dir / FILE_NAME
-    if not path.exists():
-        raise DataError(f"{path}: file not found; run the train stage first")
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; run the train stage first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict) or "learner" not in document:
+        raise DataError(f"{path}: not a readable XGBoost model (expected XGBoost's JSON model format)")
     estimator = XGBClassifier()
     try:
         estimator.load_model(path)
-    except XGBoostError as e:
+    except (XGBoostError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not a readable XGBoost model ({str(e).splitlines()[0]})") from None
     return estimator

@@ -1,0 +1,83 @@
+"""Classic model files: round trips, determinism, and refusal of crafted files."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from genbench.config import Params
+from genbench.errors import DataError
+from genbench.models.classic import module_for
+
+
+@pytest.fixture(scope="module")
+def toy_data():
+    rng = np.random.default_rng(0)
+    x = rng.random((90, 16), dtype=np.float64).astype(np.float32)
+    y = np.arange(90) % 3
+    x[np.arange(90), y] += 1.0  # learnable
+    return x, y
+
+
+@pytest.mark.parametrize("model", ["xgboost", "svm", "logreg"])
+def test_save_load_round_trip_is_exact_and_deterministic(tmp_path, toy_data, model):
+    x, y = toy_data
+    module = module_for(model)
+    params = Params(classic={"xgboost": {"n_estimators": 5, "n_jobs": 1}})
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        folder.mkdir()
+        module.save(module.build(params).fit(x, y), folder)
+    files = sorted(p.name for p in first.iterdir())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    restored = module.load(first)
+    reference = module.build(params).fit(x, y)
+    np.testing.assert_array_equal(restored.predict(x), reference.predict(x))
+
+
+def test_skops_refuses_a_crafted_type(tmp_path, toy_data):
+    module = module_for("svm")
+    module.save(module.build(Params()).fit(*toy_data), tmp_path)
+    path = tmp_path / "model.skops"
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    schema = json.loads(members["schema.json"])
+    schema["__module__"], schema["__class__"] = "os", "system"
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    with pytest.raises(DataError, match=r"model.skops: refusing to load untrusted types os.system"):
+        module.load(tmp_path)
+
+
+@pytest.mark.parametrize("model", ["svm", "xgboost"])
+def test_a_pickle_in_place_of_a_model_is_refused(tmp_path, model):
+    module = module_for(model)
+    file_name = "model.skops" if model == "svm" else "model.json"
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_RunsCode(str(marker)))
+    (tmp_path / file_name).write_bytes(payload)
+    with pytest.raises(DataError, match=f"{file_name}: not a readable"):
+        module.load(tmp_path)
+    assert not marker.exists()
+
+
+class _RunsCode:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_missing_model_file_is_named(tmp_path):
+    with pytest.raises(DataError, match="model.json: file not found"):
+        module_for("xgboost").load(tmp_path)
+    with pytest.raises(DataError, match="model.skops: file not found"):
+        module_for("logreg").load(tmp_path)

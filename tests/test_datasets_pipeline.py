@@ -1,0 +1,57 @@
+"""The whole pipeline on datasets fetched over HTTP: IDX and CIFAR-10 binary files from a loopback mirror."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fake_data import FileServer, cifar_archive, mnist_like_files, sha256
+
+pytestmark = pytest.mark.pipeline
+
+
+def register_datasets(workspace, files: dict[str, dict[str, bytes]]) -> None:
+    """Add datasets to the copy's registry, as a developer adding a dataset would."""
+    lines = ["", "from dataclasses import replace as _replace", ""]
+    for name, (base, contents) in files.items():
+        raw = ", ".join(f"RawFile({f!r}, {sha256(d)!r}, {len(d)})" for f, d in contents.items())
+        lines.append(f"SOURCES[{name!r}] = _replace({base}, name={name!r}, files=({raw},), urls=())")
+    lines.append("DATASET_NAMES = tuple(SOURCES)")
+    path = workspace.path("src/genbench/data/sources.py")
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")
+
+
+def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
+    mnist_files = mnist_like_files()
+    cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
+    register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)})
+    workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist, tinycifar]")
+    served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
+    served |= {f"/mirror/tinycifar/{n}": d for n, d in cifar_files.items()}
+
+    with FileServer(served) as server:
+        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
+        ran = workspace.dvc_repro()
+    assert len(ran) == 3 * (2 + 2 * 3) + 1
+    assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once"
+
+    mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
+    assert mnist_meta["image_shape"] == [1, 28, 28]
+    assert mnist_meta["sizes"]["test"] == 40, "the official test split is kept"
+    assert mnist_meta["raw_sha256"] == {n: sha256(d) for n, d in mnist_files.items()}
+    cifar_meta = json.loads(workspace.path("data/processed/tinycifar/meta.json").read_text())
+    assert cifar_meta["image_shape"] == [3, 32, 32] and cifar_meta["classes"][0] == "airplane"
+    assert cifar_meta["sizes"] == {"train": 90, "val": 10, "test": 20}
+
+    for dataset in ("digits", "tinymnist", "tinycifar"):
+        for model in ("xgboost", "svm", "logreg"):
+            metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/{model}.json").read_text())
+            assert 0 <= metrics["accuracy"] <= 1
+    report = workspace.path("reports/index.html").read_text()
+    assert all(f'data-dataset="{d}"' in report for d in ("digits", "tinymnist", "tinycifar"))
+
+    # Offline now: the downloaded files are verified in place, nothing is fetched again.
+    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"
+    workspace.edit("params.yaml", "retries: 4", "retries: 0")
+    assert sorted(workspace.dvc_repro()) == ["download@digits", "download@tinycifar", "download@tinymnist", "report"]
