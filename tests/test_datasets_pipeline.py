@@ -28,13 +28,23 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
     register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)})
     workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist, tinycifar]")
     served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
-    served |= {f"/mirror/tinycifar/{n}": d for n, d in cifar_files.items()}
+    # CIFAR's archive is put in place by hand instead: it must be used as it is.
+    workspace.path("data/raw/tinycifar").mkdir(parents=True)
+    workspace.path("data/raw/tinycifar/cifar-10-binary.tar.gz").write_bytes(cifar_files["cifar-10-binary.tar.gz"])
+
+    corrupt = {path: data[:-1] + b"!" for path, data in served.items()}
+    with FileServer(corrupt) as server:
+        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
+        failed = workspace.run("genbench", "download", "--dataset", "tinymnist", check=False)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr and "expected " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
+    assert sorted(p.name for p in workspace.path("data/raw/tinymnist").iterdir()) == [], "nothing under a final name"
 
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
     assert len(ran) == 3 * (2 + 2 * 3) + 1
-    assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once"
+    assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
     assert mnist_meta["image_shape"] == [1, 28, 28]
