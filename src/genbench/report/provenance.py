@@ -29,13 +29,14 @@ def _git() -> dict:
             done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             return None
-        return done.stdout.strip() if done.returncode == 0 else None
+        return done.stdout if done.returncode == 0 else None
 
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "changed": []}
+    # Porcelain lines are "XY path": two status columns, a space, the path.
     changed = [line[3:] for line in (git("status", "--porcelain") or "").splitlines()]
-    return {"commit": commit, "dirty": bool(changed), "changed": changed}
+    return {"commit": commit.strip(), "dirty": bool(changed), "changed": changed}
 
 
 def _version(package: str) -> str:

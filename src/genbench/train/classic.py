@@ -22,13 +22,22 @@ def run(params: Params, dataset: str, model: str, data_path: Path, model_dir: Pa
 
     estimator = module.build(params)
     start = time.perf_counter()
-    estimator.fit(x, y)
+    with single_threaded_blas():
+        estimator.fit(x, y)
     fit_seconds = time.perf_counter() - start
 
     with artifacts.atomic_directory(model_dir) as staging:
         module.save(estimator, staging)
         # Timing lives apart from the model so the model file stays deterministic.
         artifacts.write_json(staging / "train.json", {"fit_seconds": fit_seconds, "n_train": int(len(y)), "max_train_samples": cap})
+
+
+def single_threaded_blas():
+    """BLAS sums in a thread-count-dependent order; one thread makes the fitted
+    weights identical whatever OMP_NUM_THREADS the runner sets (Snakemake sets 1)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
