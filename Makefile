@@ -1,4 +1,6 @@
 # `make pipeline` sets up .venv and runs the default pipeline; `make test` runs the tests.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -34,5 +36,5 @@ lock:
 	.lock-venv/bin/python -m pip install --quiet -e '.[test]'
 	{ echo "# Exact versions of every package in the environment (pip freeze --all)."; \
 	  echo "# Regenerate after changing pyproject.toml: make lock"; \
-	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > requirements.lock
+	  .lock-venv/bin/python -m pip freeze --all --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//'; } > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
 	rm -rf .lock-venv

@@ -7,6 +7,7 @@
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/classic.smk"
+include: "rules/deep.smk"
 include: "rules/report.smk"
 
 

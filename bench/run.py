@@ -26,7 +26,8 @@ BIN = Path(sys.executable).parent
 
 
 def timed(cmd: list[str], cwd: Path) -> float:
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1")
+    # PYTHONPATH: the clone's own code, not the working tree the venv's editable install points at.
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(cwd / "src"))
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - start

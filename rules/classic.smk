@@ -1,4 +1,6 @@
 rule train:
+    wildcard_constraints:
+        model=one_of(CLASSIC_MODELS),
     input:
         code=lambda w: CORE_CODE + classic_code(w.model),
         data="data/processed/{dataset}/data.npz",
@@ -14,8 +16,12 @@ rule train:
 
 
 rule evaluate:
+    wildcard_constraints:
+        model=one_of(CLASSIC_MODELS),
     input:
-        code=lambda w: CORE_CODE + classic_code(w.model) + ["src/genbench/evaluate/classic.py"],
+        code=lambda w: CORE_CODE
+        + classic_code(w.model)
+        + ["src/genbench/evaluate/classifier.py", "src/genbench/evaluate/classic.py"],
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
         model="data/models/{dataset}/{model}",

@@ -10,10 +10,16 @@ except ConfigError as error:
 
 DATASETS = list(PARAMS.datasets)
 CLASSIC_MODELS = list(PARAMS.models.classic)
+GENERATIVE_MODELS = list(PARAMS.models.generative)
+
+
+def one_of(names):
+    return "|".join(names) if names else "(?!)"  # an empty list matches nothing
+
+
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
-    model="|".join(CLASSIC_MODELS),
+    dataset=one_of(DATASETS),
 
 
 def setting(dotted_key):
@@ -26,14 +32,25 @@ CORE_CODE = [
     "src/genbench/cli.py",
     "src/genbench/config.py",
     "src/genbench/artifacts.py",
+    "src/genbench/errors.py",
+    "src/genbench/paths.py",
+    "src/genbench/data/sources.py",
 ]
 
 
 def classic_code(model):
     return [
-        "src/genbench/data/preprocess.py",
+        "src/genbench/data/splits.py",
         "src/genbench/models/classic/__init__.py",
         "src/genbench/models/classic/sklearn_format.py",
         f"src/genbench/models/classic/{model}.py",
         "src/genbench/train/classic.py",
+    ]
+
+
+def deep_code(model):
+    return [
+        "src/genbench/models/deep.py",
+        f"src/genbench/models/{model}.py",
+        "src/genbench/train/loop.py",
     ]

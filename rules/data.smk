@@ -2,7 +2,6 @@ rule download:
     input:
         code=CORE_CODE
         + [
-            "src/genbench/data/sources.py",
             "src/genbench/data/idx.py",
             "src/genbench/data/download.py",
         ],
@@ -19,7 +18,6 @@ rule preprocess:
     input:
         code=CORE_CODE
         + [
-            "src/genbench/data/sources.py",
             "src/genbench/data/idx.py",
             "src/genbench/data/cifar.py",
             "src/genbench/data/preprocess.py",

@@ -2,7 +2,6 @@ rule report:
     input:
         code=CORE_CODE
         + [
-            "src/genbench/data/sources.py",
             "src/genbench/report/build.py",
             "src/genbench/report/figures.py",
             "src/genbench/report/provenance.py",
@@ -11,8 +10,11 @@ rule report:
         processed=expand(
             "data/processed/{dataset}/{file}", dataset=DATASETS, file=["data.npz", "meta.json"]
         ),
+        samples=expand("data/samples/{dataset}/{model}", dataset=DATASETS, model=GENERATIVE_MODELS),
         metrics=expand(
-            "reports/metrics/{dataset}/{model}.json", dataset=DATASETS, model=CLASSIC_MODELS
+            "reports/metrics/{dataset}/{model}.json",
+            dataset=DATASETS,
+            model=CLASSIC_MODELS + ["featurenet"],
         ),
     output:
         "reports/index.html",

@@ -65,7 +65,10 @@ class Workspace:
     def snakemake_planned(self) -> list[str]:
         """Jobs a `snakemake -n` would run, named as DVC names stages (rule@wildcard-values)."""
         done = self.run("snakemake", "-n", "--cores", "1")
-        return planned_jobs(done.stdout + done.stderr)
+        jobs = planned_jobs(done.stdout + done.stderr)
+        if not jobs:  # an empty plan must be Snakemake's word, not a parser that matched nothing
+            assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
+        return jobs
 
 
 def planned_jobs(dry_run_output: str) -> list[str]:

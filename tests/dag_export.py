@@ -2,8 +2,8 @@
 
 Run inside a repository: `python tests/dag_export.py dvc|snakemake`. The shape is
 {"jobs": {command: {"deps": [...], "outs": [...]}}, "edges": [[upstream command, downstream command], ...]}.
-Only files count as dependencies: DVC's params entries are compared through the
-Snakefile's params: by tests/test_invalidation.py, not here.
+Only files count as dependencies; the params each stage reads are checked by the
+invalidation tests in tests/test_pipeline.py, not here.
 """
 
 from __future__ import annotations

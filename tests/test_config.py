@@ -30,7 +30,7 @@ def test_default_params_file_is_valid():
     ("text", "expected"),
     [
         ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic"),
+        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, evaluate"),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
         ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits', 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),
@@ -98,7 +98,8 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
     ("args", "message"),
     [
         (["train", "--dataset", "mnist", "--model", "svm"], "--dataset 'mnist': not in params.yaml datasets (digits)"),
-        (["train", "--dataset", "digits", "--model", "vae"], "--model 'vae': not in params.yaml models (xgboost, svm, logreg)"),
+        (["evaluate", "--dataset", "digits", "--model", "vae"], "--model 'vae': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet)"),
+        (["sample", "--dataset", "digits", "--model", "svm"], "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)"),
     ],
 )
 def test_cli_names_outside_params(tmp_path, args, message):
@@ -113,3 +114,12 @@ def test_cli_misuse_is_a_usage_error(args):
     done = subprocess.run([sys.executable, "-m", "genbench", *args], capture_output=True, text=True)
     assert done.returncode == 2
     assert "usage: genbench" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.yaml")), ids=lambda p: p.name)
+def test_presets_are_valid_params_files(preset):
+    params = load_params(preset)
+    assert yaml.safe_load(preset.read_text()).keys() == yaml.safe_load((ROOT / "params.yaml").read_text()).keys(), (
+        "a preset names every section, since DVC reads the values from the file"
+    )
+    assert params.datasets

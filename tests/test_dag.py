@@ -25,22 +25,29 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
     for command, job in dvc["jobs"].items():
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
-    # The whole pipeline: per dataset a download, a preprocess, and a train and an evaluate
-    # per model; one report. Edges per dataset: 1 + 4 per model + 1 (preprocess -> report).
-    n_models = 3
-    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_models) + 1
-    assert len(dvc["edges"]) == n_datasets * (4 * n_models + 2)
+    # The whole pipeline. Per dataset: a download and a preprocess; a train and an evaluate per
+    # classifier (3 classic + featurenet); a train and a sample per generative model (3); one report.
+    # Edges per dataset: 4 per classifier and per generative model, plus download -> preprocess
+    # and preprocess -> report.
+    n_classifiers, n_generative = 4, 3
+    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_classifiers + 2 * n_generative) + 1
+    assert len(dvc["edges"]) == n_datasets * (4 * n_classifiers + 4 * n_generative + 2)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
 
 
 def test_model_list_drives_both_graphs(workspace):
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [svm]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [ddpm]")
     for runner in ("dvc", "snakemake"):
         commands = sorted(graph(workspace, runner)["jobs"])
         assert commands == [
             "genbench download --dataset digits",
+            "genbench evaluate --dataset digits --model featurenet",
             "genbench evaluate --dataset digits --model svm",
             "genbench preprocess --dataset digits",
             "genbench report",
+            "genbench sample --dataset digits --model ddpm",
+            "genbench train --dataset digits --model ddpm",
+            "genbench train --dataset digits --model featurenet",
             "genbench train --dataset digits --model svm",
         ], runner

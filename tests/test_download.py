@@ -149,8 +149,12 @@ def test_mirror_variable_url_and_folder(monkeypatch, tmp_path):
 
 def test_cifar_archive_is_parsed(tmp_path):
     path = tmp_path / "cifar-10-binary.tar.gz"
-    path.write_bytes(cifar_archive())
-    splits = preprocess.read_raw(CIFAR10, tmp_path)
+    data = cifar_archive()
+    path.write_bytes(data)
+    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: sha256 [0-9a-f]{64}, expected c4a38c50"):
+        preprocess.read_raw(CIFAR10, tmp_path)  # not the real archive
+    source = replace(CIFAR10, files=(RawFile(path.name, sha256(data), len(data)),))
+    splits = preprocess.read_raw(source, tmp_path)
     images, labels = splits["train"]
     assert images.shape == (100, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (100,)
     assert splits["test"][0].shape == (20, 32, 32, 3)

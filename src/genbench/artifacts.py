@@ -9,12 +9,14 @@ which keeps DVC's content hashes stable across runs.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -25,10 +27,14 @@ from genbench.errors import DataError
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import: os.umask can only be read by setting it, which would race with threads.
+_UMASK = _read_umask()
 
 
 @contextlib.contextmanager
@@ -41,7 +47,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes it private; outputs are ordinary files
+    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; outputs are ordinary files
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
@@ -56,12 +62,17 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp_dir, 0o777 & ~_umask())
+    os.chmod(tmp_dir, 0o777 & ~_UMASK)
     try:
         yield tmp_dir
-        if path.exists():
-            shutil.rmtree(path)
+        # Two renames, so the final name always holds either the old or the new folder.
+        old = None
+        if path.exists() or path.is_symlink():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            os.replace(path, old / "previous")
         os.replace(tmp_dir, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
@@ -86,6 +97,14 @@ def read_json(path: Path) -> dict:
         raise DataError(f"{path}: file not found; run the stage that makes it first") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: not valid JSON ({e})") from None
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def deterministic_zip(members: Mapping[str, bytes]) -> bytes:
@@ -120,5 +139,5 @@ def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
             return {k: npz[k] for k in keys}
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; run the stage that makes it first") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
         raise DataError(f"{path}: not a readable npz file ({e})") from None

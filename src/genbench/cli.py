@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     stage("download", _download, "put a dataset's raw files into data/raw/<dataset>/")
     stage("preprocess", _preprocess, "split and scale a dataset into data/processed/<dataset>/")
     stage("train", _train, "train one model on one dataset", model=True)
-    stage("evaluate", _evaluate, "evaluate one trained model on its dataset's test split", model=True)
+    stage("sample", _sample, "draw images from one trained generative model", model=True)
+    stage("evaluate", _evaluate, "evaluate one trained classifier on its dataset's test split", model=True)
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
     return parser
 
@@ -53,10 +54,19 @@ def _load(args: argparse.Namespace):
     params = load_params(args.params)
     if getattr(args, "dataset", None) is not None and args.dataset not in params.datasets:
         raise ConfigError(f"--dataset {args.dataset!r}: not in {args.params} datasets ({', '.join(params.datasets)})")
-    if getattr(args, "model", None) is not None and args.model not in params.models.classic:
-        allowed = ", ".join(params.models.classic)
-        raise ConfigError(f"--model {args.model!r}: not in {args.params} models ({allowed})")
+    if getattr(args, "model", None) is not None:
+        allowed = _models_for(args.stage, params)
+        if args.model not in allowed:
+            raise ConfigError(f"--model {args.model!r}: not one of {args.params}'s models for this stage ({', '.join(allowed)})")
     return params
+
+
+def _models_for(stage, params) -> list[str]:
+    if stage is _sample:
+        return list(params.models.generative)
+    if stage is _evaluate:
+        return [*params.models.classic, "featurenet"]
+    return [*params.models.classic, "featurenet", *params.models.generative]
 
 
 def _download(args: argparse.Namespace) -> None:
@@ -78,22 +88,44 @@ def _preprocess(args: argparse.Namespace) -> None:
 
 def _train(args: argparse.Namespace) -> None:
     from genbench import paths
-    from genbench.train import classic
 
     params = _load(args)
-    classic.run(params, args.dataset, args.model, paths.processed_data(args.dataset), paths.model_dir(args.dataset, args.model))
+    d, m = args.dataset, args.model
+    if m in params.models.classic:
+        from genbench.train import classic
+
+        classic.run(params, m, paths.processed_data(d), paths.model_dir(d, m))
+    else:
+        from genbench.train import deep
+
+        deep.run(
+            params, d, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m),
+            paths.training_log_dir(d, m), paths.checkpoint_dir(d, m),
+        )
+
+
+def _sample(args: argparse.Namespace) -> None:
+    from genbench import paths, sample
+
+    params = _load(args)
+    d, m = args.dataset, args.model
+    sample.run(params, m, paths.model_dir(d, m), paths.processed_meta(d), paths.samples_dir(d, m))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     from genbench import paths
-    from genbench.evaluate import classic
 
     params = _load(args)
     d, m = args.dataset, args.model
-    classic.run(
-        params, d, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m),
-        paths.metrics_file(d, m), paths.predictions_file(d, m),
-    )
+    outputs = (paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m), paths.metrics_file(d, m), paths.predictions_file(d, m))
+    if m == "featurenet":
+        from genbench.evaluate import featurenet
+
+        featurenet.run(params, *outputs)
+    else:
+        from genbench.evaluate import classic
+
+        classic.run(m, *outputs)
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -17,9 +17,11 @@ from genbench.data.sources import DATASET_NAMES
 from genbench.errors import ConfigError
 
 CLASSIC_MODELS = ("xgboost", "svm", "logreg")
+GENERATIVE_MODELS = ("vae", "gan", "ddpm")
 
 DatasetName = Literal[DATASET_NAMES]
 ClassicModelName = Literal[CLASSIC_MODELS]
+GenerativeModelName = Literal[GENERATIVE_MODELS]
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
@@ -68,10 +70,78 @@ class ClassicParams(Section):
     logreg: LogRegParams = LogRegParams()
 
 
+class TrainParams(Section):
+    """Shared by every deep model's training stage."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for torch; CPU results depend on it")
+    checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints a killed run resumes from")
+    log_every: int = Field(50, ge=1, description="steps between logged loss values")
+
+
+class DeepModelParams(Section):
+    steps: int = Field(ge=1, le=10_000_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+
+
+class FeatureNetParams(DeepModelParams):
+    steps: int = Field(1500, ge=1, le=10_000_000)
+    lr: PositiveFloat = 0.003
+    weight_decay: float = Field(5e-4, ge=0)
+    width: int = Field(32, ge=4, le=512)
+    feature_dim: int = Field(128, ge=2, le=4096)
+
+
+class VAEParams(DeepModelParams):
+    steps: int = Field(3000, ge=1, le=10_000_000)
+    lr: PositiveFloat = 1e-3
+    latent_dim: int = Field(16, ge=1, le=1024)
+    hidden: int = Field(64, ge=4, le=1024)
+    beta: float = Field(1.0, gt=0)
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+
+
+class GANParams(DeepModelParams):
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    lr_generator: PositiveFloat = 2e-4
+    lr_discriminator: PositiveFloat = 2e-4
+    z_dim: int = Field(64, ge=1, le=1024)
+    hidden: int = Field(64, ge=4, le=1024)
+    conditional: bool = True
+    loss: Literal["hinge", "non_saturating"] = "hinge"
+
+
+class DDPMParams(DeepModelParams):
+    steps: int = Field(1200, ge=1, le=10_000_000)
+    lr: PositiveFloat = 2e-3
+    base_channels: int = Field(32, ge=8, le=512)
+    channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=lambda: [1, 2, 2], min_length=1, max_length=3)
+    blocks_per_level: int = Field(1, ge=1, le=8)
+    schedule: Literal["linear", "cosine"] = "cosine"
+    timesteps: int = Field(1000, ge=2, le=10_000)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
+    sampler: Literal["ddim", "ancestral"] = "ddim"
+    sample_steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
+    eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
+    guidance: float = Field(2.0, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
+
+
+class GenerativeParams(Section):
+    vae: VAEParams = VAEParams()
+    gan: GANParams = GANParams()
+    ddpm: DDPMParams = DDPMParams()
+
+
+class EvaluateParams(Section):
+    n_samples: int = Field(1000, ge=10, le=1_000_000, description="samples drawn from each generative model")
+
+
 class ModelLists(Section):
     classic: list[ClassicModelName] = Field(default_factory=lambda: list(CLASSIC_MODELS))
+    generative: list[GenerativeModelName] = Field(default_factory=lambda: list(GENERATIVE_MODELS))
 
-    @field_validator("classic")
+    @field_validator("classic", "generative")
     @classmethod
     def _unique(cls, names: list[str]) -> list[str]:
         return _require_unique(names)
@@ -84,6 +154,10 @@ class Params(Section):
     download: DownloadParams = DownloadParams()
     data: DataParams = DataParams()
     classic: ClassicParams = ClassicParams()
+    train: TrainParams = TrainParams()
+    featurenet: FeatureNetParams = FeatureNetParams()
+    generative: GenerativeParams = GenerativeParams()
+    evaluate: EvaluateParams = EvaluateParams()
 
     @field_validator("datasets")
     @classmethod
@@ -108,9 +182,13 @@ def _require_unique(names: list[str]) -> list[str]:
 def load_params(path: Path | str = "params.yaml") -> Params:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; run from the repository root or pass --params") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    except _DuplicateKey as e:
+        raise ConfigError(f"{path}: key {e} appears twice in one mapping (DVC refuses such a file)") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -121,6 +199,23 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         return Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_one_line(path, e)) from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice is an error rather than silently the last value."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(f"{key!r} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def canonical_json(value: Any) -> str:

@@ -5,7 +5,6 @@ dvc.yaml and the Snakefile spell the same paths; tests/test_dag.py checks they a
 
 from pathlib import Path
 
-PARAMS = Path("params.yaml")
 DVC_LOCK = Path("dvc.lock")
 REPORT = Path("reports/index.html")
 
@@ -32,3 +31,17 @@ def metrics_file(dataset: str, model: str) -> Path:
 
 def predictions_file(dataset: str, model: str) -> Path:
     return Path("reports/predictions") / dataset / f"{model}.csv"
+
+
+def samples_dir(dataset: str, model: str) -> Path:
+    return Path("data/samples") / dataset / model
+
+
+def training_log_dir(dataset: str, model: str) -> Path:
+    """dvclive's curves of a deep model's training (DVC plots)."""
+    return Path("reports/training") / dataset / model
+
+
+def checkpoint_dir(dataset: str, model: str) -> Path:
+    """Scratch space for checkpoints of a training run in progress; not a pipeline output."""
+    return Path("data/checkpoints") / dataset / model

@@ -10,11 +10,11 @@ are used without any network access.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
 import socket
+import ssl
 import sys
 import time
 import urllib.error
@@ -105,7 +105,7 @@ def _download_with_retries(url: str, dest: Path, file: RawFile, settings: Downlo
                 raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
             last_error = f"HTTP {e.code} {e.reason}"
             continue
-        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError, ssl.SSLError) as e:
             reason = getattr(e, "reason", e)
             last_error = f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
             continue
@@ -123,8 +123,8 @@ def _download_once(url: str, partial: Path, file: RawFile, timeout_s: float) -> 
         return
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        if have and response.status != 206:  # the server ignored the Range header
-            have = 0
+        if have and (response.status != 206 or not response.headers.get("Content-Range", "").startswith(f"bytes {have}-")):
+            have = 0  # the server ignored our Range header: take the whole body again
         with open(partial, "ab" if have else "wb") as out, tqdm(
             total=file.size, initial=have, unit="B", unit_scale=True, desc=file.name, leave=False, file=sys.stderr
         ) as progress:
@@ -148,7 +148,7 @@ def _copy_local(path: str, dest: Path, file: RawFile) -> None:
 
 
 def _verify_and_publish(partial: Path, dest: Path, file: RawFile, url: str) -> None:
-    actual = sha256_of(partial)
+    actual = artifacts.sha256_of(partial)
     if actual != file.sha256:
         partial.unlink(missing_ok=True)
         raise _ChecksumMismatch(f"{file.name} from {url}: sha256 {actual}, expected {file.sha256}")
@@ -158,18 +158,10 @@ def _verify_and_publish(partial: Path, dest: Path, file: RawFile, url: str) -> N
 def _has_verified_copy(path: Path, file: RawFile) -> bool:
     if not path.is_file():
         return False
-    if path.stat().st_size == file.size and sha256_of(path) == file.sha256:
+    if path.stat().st_size == file.size and artifacts.sha256_of(path) == file.sha256:
         return True
     print(f"genbench: {path} does not match its sha256; downloading it again", file=sys.stderr)
     return False
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _offline_message(source: Source, raw_dir: Path, failures: dict[str, str]) -> str:
@@ -189,9 +181,9 @@ def _export_bundled_digits(source: Source, raw_dir: Path) -> None:
     if source.name != "digits":  # the only dataset that ships inside a package
         raise AssertionError(f"no bundled copy of {source.name}")
     bunch = load_digits()
-    images, labels = bunch.images.astype(np.uint8), bunch.target.astype(np.uint8)
-    if images.max() > source.pixel_max:  # guards the cast above
+    if bunch.images.max() > source.pixel_max:  # guards the cast below
         raise AssertionError(f"{source.name} pixel values exceed {source.pixel_max}")
+    images, labels = bunch.images.astype(np.uint8), bunch.target.astype(np.uint8)
     split = source.splits["all"]
     with artifacts.atomic_directory(raw_dir) as staging:
         idx.write(staging / split.images, images)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +11,7 @@ from genbench import artifacts
 from genbench.config import Params
 from genbench.data import cifar, idx
 from genbench.data.sources import SOURCES, Source
-from genbench.errors import DataError
-
-SPLIT_NAMES = ("train", "val", "test")
-ARRAY_KEYS = tuple(f"{kind}_{split}" for split in SPLIT_NAMES for kind in ("x", "y"))
+from genbench.errors import ConfigError, DataError
 
 
 def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path: Path) -> None:
@@ -24,15 +21,17 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
     raw = read_raw(source, raw_dir)
     if "all" in raw:
         x, y = raw["all"]
-        x_train, x_test, y_train, y_test = train_test_split(
-            x, y, test_size=params.data.test_fraction, stratify=y, random_state=params.seed
-        )
+        with _explained("data.test_fraction"):
+            x_train, x_test, y_train, y_test = train_test_split(
+                x, y, test_size=params.data.test_fraction, stratify=y, random_state=params.seed
+            )
     else:
         (x_train, y_train), (x_test, y_test) = raw["train"], raw["test"]
     if params.data.val_fraction > 0:
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_train, y_train, test_size=params.data.val_fraction, stratify=y_train, random_state=params.seed
-        )
+        with _explained("data.val_fraction"):
+            x_train, x_val, y_train, y_val = train_test_split(
+                x_train, y_train, test_size=params.data.val_fraction, stratify=y_train, random_state=params.seed
+            )
     else:
         x_val, y_val = x_train[:0], y_train[:0]
 
@@ -41,29 +40,29 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
     for name, (images, labels) in splits.items():
         arrays[f"x_{name}"] = _scale(images, source)
         arrays[f"y_{name}"] = labels.astype(np.int64)
+    metadata = _metadata(source, raw_dir, splits, params)
     artifacts.save_npz(data_path, arrays)
-    artifacts.write_json(meta_path, _metadata(source, raw_dir, splits, params))
+    artifacts.write_json(meta_path, metadata)
 
 
-def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES) -> dict[str, np.ndarray]:
-    """The preprocessed arrays of the named splits, checked for shape, range and labels."""
-    keys = tuple(f"{kind}_{split}" for split in splits for kind in ("x", "y"))
-    arrays = artifacts.load_npz(data_path, keys)
-    for split in splits:
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 4 or x.shape[0] != y.shape[0] or y.ndim != 1:
-            raise DataError(f"{data_path}: split {split} has images {x.shape} and labels {y.shape}; expected (N, C, H, W) and (N,)")
-        if split != "val" and x.shape[0] == 0:
-            raise DataError(f"{data_path}: split {split} is empty")
-        if not np.isfinite(x).all() or (x.size and (x.min() < 0 or x.max() > 1)):
-            raise DataError(f"{data_path}: split {split} has pixel values outside [0, 1] or not finite")
-        if y.size and y.min() < 0:
-            raise DataError(f"{data_path}: split {split} has negative labels")
-    return arrays
+@contextlib.contextmanager
+def _explained(key: str):
+    """scikit-learn's refusal of a split size, as a params error naming the key."""
+    try:
+        yield
+    except ValueError as e:
+        raise ConfigError(f"params.yaml: {key}: {e}") from None
 
 
 def read_raw(source: Source, raw_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """{split: (uint8 images (N, H, W[, C]), labels (N,))} as the dataset's hosts ship them."""
+    for file in source.files:  # gzip readers can miss damage past the data they need
+        path = raw_dir / file.name
+        if not path.is_file():
+            raise DataError(f"{path}: file not found; run the download stage first")
+        actual = artifacts.sha256_of(path)
+        if actual != file.sha256:
+            raise DataError(f"{path}: sha256 {actual}, expected {file.sha256}; delete it and run the download stage again")
     if source.format == "cifar10-binary":
         (archive,) = source.raw_files
         return cifar.read_archive(raw_dir / archive, n_classes=len(source.class_names))
@@ -104,16 +103,9 @@ def _metadata(source: Source, raw_dir: Path, splits: dict, params: Params) -> di
             for name, (_, labels) in splits.items()
         },
         "sizes": {name: int(len(labels)) for name, (_, labels) in splits.items()},
-        "raw_sha256": {name: _sha256(raw_dir / name) for name in source.raw_files},
+        "raw_sha256": {name: artifacts.sha256_of(raw_dir / name) for name in source.raw_files},
         "seed": params.seed,
         "test_fraction": params.data.test_fraction if "all" in source.splits else None,
         "val_fraction": params.data.val_fraction,
     }
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -46,7 +46,7 @@ def _dataset_section(params: Params, dataset: str) -> dict:
     source = SOURCES[dataset]
     meta = artifacts.read_json(paths.processed_meta(dataset))
     rows = []
-    for model in params.models.classic:
+    for model in [*params.models.classic, "featurenet"]:
         metrics = artifacts.read_json(paths.metrics_file(dataset, model))
         rows.append({
             "model": model,
@@ -54,7 +54,15 @@ def _dataset_section(params: Params, dataset: str) -> dict:
             "confusion": figures.confusion_matrix(metrics["confusion_matrix"], meta["classes"], f"{model} on {dataset}"),
         })
     best = {key: _best([row["values"][key] for row in rows], direction) for key, _, direction, _ in CLASSIC_COLUMNS}
-    return {"name": dataset, "source": source, "meta": meta, "rows": rows, "best": best}
+    samples = [
+        {
+            "model": model,
+            "grid": figures.png_file_data_uri(paths.samples_dir(dataset, model) / "grid.png"),
+            "info": artifacts.read_json(paths.samples_dir(dataset, model) / "sample.json"),
+        }
+        for model in params.models.generative
+    ]
+    return {"name": dataset, "source": source, "meta": meta, "rows": rows, "best": best, "samples": samples}
 
 
 def _lookup(metrics: dict, dotted_key: str):

@@ -29,6 +29,18 @@ def png_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def png_file_data_uri(path) -> str:
+    from genbench.errors import DataError
+
+    try:
+        data = open(path, "rb").read()
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found; run the sample stage first") from None
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise DataError(f"{path}: not a PNG file")
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
 def confusion_matrix(matrix: list[list[int]], classes: list[str], title: str) -> str:
     plt = _pyplot()
     counts = np.asarray(matrix)

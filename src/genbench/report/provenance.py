@@ -35,7 +35,8 @@ def _git() -> dict:
     if commit is None:
         return {"commit": None, "dirty": None, "changed": []}
     # Porcelain lines are "XY path": two status columns, a space, the path.
-    changed = [line[3:] for line in (git("status", "--porcelain") or "").splitlines()]
+    # dvc.lock is left out: DVC rewrites it during the very run this report belongs to.
+    changed = [line[3:] for line in (git("status", "--porcelain") or "").splitlines() if line[3:] != "dvc.lock"]
     return {"commit": commit.strip(), "dirty": bool(changed), "changed": changed}
 
 
@@ -62,8 +63,9 @@ def _stage_hashes(dvc_lock: Path) -> list[dict]:
         lock = yaml.safe_load(dvc_lock.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return []
+    stages = lock.get("stages") if isinstance(lock, dict) else None
     rows = []
-    for name, stage in sorted((lock.get("stages") or {}).items()):
-        for out in stage.get("outs") or []:
+    for name, stage in sorted((stages if isinstance(stages, dict) else {}).items()):
+        for out in (stage.get("outs") if isinstance(stage, dict) else None) or []:
             rows.append({"stage": name, "path": out.get("path", ""), "md5": out.get("md5", "")})
     return rows

@@ -9,13 +9,14 @@ import numpy as np
 
 from genbench import artifacts
 from genbench.config import Params
-from genbench.data import preprocess
+from genbench.errors import ConfigError
+from genbench.data import splits
 from genbench.models.classic import module_for
 
 
-def run(params: Params, dataset: str, model: str, data_path: Path, model_dir: Path) -> None:
+def run(params: Params, model: str, data_path: Path, model_dir: Path) -> None:
     module = module_for(model)
-    arrays = preprocess.load(data_path, ("train",))
+    arrays = splits.load(data_path, ("train",))
     x, y = flatten(arrays["x_train"]), arrays["y_train"]
     cap = module.max_train_samples(params)
     x, y = stratified_cap(x, y, cap, params.seed)
@@ -50,5 +51,8 @@ def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> 
         return x, y
     from sklearn.model_selection import train_test_split
 
-    x_kept, _, y_kept, _ = train_test_split(x, y, train_size=cap, stratify=y, random_state=seed)
+    try:
+        x_kept, _, y_kept, _ = train_test_split(x, y, train_size=cap, stratify=y, random_state=seed)
+    except ValueError as e:
+        raise ConfigError(f"params.yaml: max_train_samples {cap}: {e}") from None
     return x_kept, y_kept

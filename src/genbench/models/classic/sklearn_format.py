@@ -63,6 +63,6 @@ def _renumber_object_ids(archive: bytes) -> bytes:
                 visit(value)
 
     visit(schema)
-    renamed = {new_file_names[name]: data for name, data in members.items()}
+    renamed = {new_file_names.get(name, name): data for name, data in members.items()}
     renamed["schema.json"] = json.dumps(schema, indent=2).encode()
     return artifacts.deterministic_zip(renamed)

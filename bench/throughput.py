@@ -1,0 +1,88 @@
+"""Training and sampling throughput of the deep models with the default params, on digits-sized images.
+
+Images per second of training: the median over repeats of timed blocks of steps,
+after warm-up steps, with the shared loop's recipe of each model. Sampling: seconds
+per 1000 images with each model's default sampler (and DDPM's ancestral sampler).
+
+Usage: python bench/throughput.py [--device cpu|cuda] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from genbench.config import load_params
+from genbench.models import ddpm, deep
+from genbench.train import loop
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("featurenet", "vae", "gan", "ddpm")
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def training_rate(model: str, params, device: torch.device, shape, repeats: int, steps: int = 20) -> float:
+    module, settings = deep.module_for(model), deep.params_for(params, model)
+    cfg = module.config(settings, shape, 10)
+    torch.manual_seed(0)
+    modules = {k: m.to(device) for k, m in module.build(cfg).items()}
+    recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(settings.batch_size, *shape, device=device)
+    y = (torch.arange(settings.batch_size) % 10).to(device)
+    for _ in range(5):
+        recipe.step(x, y, generator)
+    rates = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            recipe.step(x, y, generator)
+        synchronize(device)
+        rates.append(steps * settings.batch_size / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def sampling_seconds_per_1000(model: str, params, device: torch.device, shape, n: int = 200, **override) -> float:
+    module, settings = deep.module_for(model), deep.params_for(params, model)
+    settings = settings.model_copy(update=override)
+    cfg = module.config(settings, shape, 10)
+    modules = {k: m.to(device).eval() for k, m in module.build(cfg).items()}
+    labels = torch.arange(n) % 10
+    synchronize(device)
+    start = time.perf_counter()
+    module.sample(modules, cfg, labels, torch.Generator().manual_seed(0), settings)
+    synchronize(device)
+    return 1000 * (time.perf_counter() - start) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    params = load_params(ROOT / "params.yaml")
+    device = torch.device(args.device)
+    loop.configure_torch(device, params.train.threads)
+    shape = (1, 8, 8)
+    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {params.train.threads} threads"}
+    for model in MODELS:
+        results[f"{model}_train_images_per_second"] = training_rate(model, params, device, shape, args.repeats)
+    for model in ("vae", "gan", "ddpm"):
+        results[f"{model}_sample_seconds_per_1000"] = sampling_seconds_per_1000(model, params, device, shape)
+    results["ddpm_ancestral_sample_seconds_per_1000"] = sampling_seconds_per_1000("ddpm", params, device, shape, n=20, sampler="ancestral")
+    print(json.dumps(results, indent=2))
+    (ROOT / "bench" / f"throughput-{args.device}.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+rule train_featurenet:
+    input:
+        code=CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/train/deep.py"] + deep_code("featurenet"),
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+    output:
+        directory("data/models/{dataset}/featurenet"),
+        "reports/training/{dataset}/featurenet/metrics.json",
+        directory("reports/training/{dataset}/featurenet/plots/metrics"),
+    params:
+        dataset="{dataset}",
+        seed=setting("seed"),
+        train=setting("train"),
+        settings=setting("featurenet"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench train --dataset {params.dataset} --model featurenet"
+
+
+rule evaluate_featurenet:
+    input:
+        code=CORE_CODE
+        + ["src/genbench/data/splits.py"]
+        + deep_code("featurenet")
+        + ["src/genbench/evaluate/classifier.py", "src/genbench/evaluate/featurenet.py"],
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+        model="data/models/{dataset}/featurenet",
+    output:
+        metrics="reports/metrics/{dataset}/featurenet.json",
+        predictions="reports/predictions/{dataset}/featurenet.csv",
+    params:
+        dataset="{dataset}",
+        device=setting("train.device"),
+        threads=setting("train.threads"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench evaluate --dataset {params.dataset} --model featurenet"
+
+
+rule train_generative:
+    wildcard_constraints:
+        model=one_of(GENERATIVE_MODELS),
+    input:
+        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/train/deep.py"] + deep_code(w.model),
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+    output:
+        directory("data/models/{dataset}/{model}"),
+        "reports/training/{dataset}/{model}/metrics.json",
+        directory("reports/training/{dataset}/{model}/plots/metrics"),
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        seed=setting("seed"),
+        train=setting("train"),
+        settings=lambda w: setting(f"generative.{w.model}"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench train --dataset {params.dataset} --model {params.model}"
+
+
+rule sample:
+    wildcard_constraints:
+        model=one_of(GENERATIVE_MODELS),
+    input:
+        code=lambda w: CORE_CODE + deep_code(w.model) + ["src/genbench/sample.py"],
+        meta="data/processed/{dataset}/meta.json",
+        model="data/models/{dataset}/{model}",
+    output:
+        directory("data/samples/{dataset}/{model}"),
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        seed=setting("seed"),
+        device=setting("train.device"),
+        threads=setting("train.threads"),
+        n_samples=setting("evaluate.n_samples"),
+        settings=lambda w: setting(f"generative.{w.model}"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench sample --dataset {params.dataset} --model {params.model}"

@@ -1,0 +1,59 @@
+"""Test-set metrics and predictions of any classifier: the classic baselines and featurenet."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from genbench import artifacts
+from genbench.data import splits
+
+
+def run(
+    predict: Callable[[np.ndarray], np.ndarray], data_path: Path, meta_path: Path, train_info: dict,
+    metrics_path: Path, predictions_path: Path,
+) -> None:
+    """Predict the val and test splits (images (N, C, H, W) in, labels out); write metrics and predictions."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    classes = artifacts.read_json(meta_path).get("classes") or []
+    arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
+    y_test = arrays["y_test"]
+    start = time.perf_counter()
+    predicted = predict(arrays["x_test"])
+    predict_seconds = time.perf_counter() - start
+
+    labels = list(range(len(classes)))
+    precision, recall, _, support = precision_recall_fscore_support(y_test, predicted, labels=labels, zero_division=0)
+    metrics = {
+        "accuracy": float(accuracy_score(y_test, predicted)),
+        "macro_f1": float(f1_score(y_test, predicted, labels=labels, average="macro", zero_division=0)),
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
+            for i, name in enumerate(classes)
+        },
+        "confusion_matrix": confusion_matrix(y_test, predicted, labels=labels).tolist(),
+        "n_train": train_info.get("n_train"),
+        "max_train_samples": train_info.get("max_train_samples"),
+        "n_test": int(len(y_test)),
+        "timing": {"fit_seconds": train_info.get("fit_seconds"), "predict_seconds": predict_seconds},
+    }
+    if len(arrays["y_val"]):
+        metrics["val_accuracy"] = float(accuracy_score(arrays["y_val"], predict(arrays["x_val"])))
+    predictions = _predictions_csv(y_test, predicted, classes)  # built before anything is written
+    artifacts.write_json(metrics_path, metrics)
+    artifacts.write_text(predictions_path, predictions)
+
+
+def _predictions_csv(actual, predicted, classes: list[str]) -> str:
+    """One row per test image, the shape of DVC's confusion-matrix plot template."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["actual", "predicted"])
+    writer.writerows((classes[a], classes[p]) for a, p in zip(actual, predicted))
+    return out.getvalue()

@@ -1,0 +1,246 @@
+"""ddpm: a class-conditional denoising diffusion model (Ho et al., 2020) with classifier-free guidance.
+
+Reads top to bottom: the UNet that predicts the noise, the noise schedules, the
+training step, then the two samplers (ancestral DDPM over every timestep, and
+DDIM over `sample_steps`). Images are scaled to [-1, 1] inside this module.
+
+- UNet: sinusoidal time embedding, residual blocks with group norm, self-attention
+  at the lowest resolution, a class embedding added to the time embedding.
+- Classifier-free guidance (Ho and Salimans, 2022): labels are dropped to a "null"
+  class with probability p_uncond while training; sampling mixes
+  eps = eps_uncond + guidance * (eps_cond - eps_uncond), so guidance 0 ignores the class.
+- Schedules: linear (Ho et al.) or cosine (Nichol and Dhariwal, 2021).
+- EMA of the weights (torch's AveragedModel), used for sampling.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from genbench.config import DDPMParams
+from genbench.train.loop import Recipe
+
+# ---------------------------------------------------------------- the UNet
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = t.float()[:, None] * freqs[None]
+    return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int):
+        super().__init__()
+        self.norm1, self.conv1 = nn.GroupNorm(groups, c_in), nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, c_out)
+        self.norm2, self.conv2 = nn.GroupNorm(groups, c_out), nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(F.silu(emb))[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, channels: int, groups: int, heads: int = 4):
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, h * w).unbind(1)
+        attended = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
+        return x + self.out(attended.transpose(-1, -2).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    def __init__(self, channels: int, base: int, multipliers: tuple[int, ...], blocks: int, n_classes: int, groups: int = 8):
+        super().__init__()
+        emb_dim = 4 * base
+        self.base = base
+        self.time_mlp = nn.Sequential(nn.Linear(base, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.class_embedding = nn.Embedding(n_classes + 1, emb_dim)  # the last index is the "no class" token
+        self.conv_in = nn.Conv2d(channels, base, 3, padding=1)
+
+        widths = [base * m for m in multipliers]
+        self.down, skip_widths, c = nn.ModuleList(), [base], base
+        for level, width in enumerate(widths):
+            for _ in range(blocks):
+                self.down.append(ResBlock(c, width, emb_dim, groups))
+                c = width
+                skip_widths.append(c)
+            if level < len(widths) - 1:
+                self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
+                skip_widths.append(c)
+        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, groups), SelfAttention(c, groups), ResBlock(c, c, emb_dim, groups)])
+        self.up = nn.ModuleList()
+        for level, width in reversed(list(enumerate(widths))):
+            for _ in range(blocks + 1):
+                self.up.append(ResBlock(c + skip_widths.pop(), width, emb_dim, groups))
+                c = width
+            if level > 0:
+                self.up.append(nn.Upsample(scale_factor=2, mode="nearest"))
+        self.conv_out = nn.Sequential(nn.GroupNorm(groups, c), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        emb = self.time_mlp(timestep_embedding(t, self.base)) + self.class_embedding(labels)
+        h = self.conv_in(x)
+        skips = [h]
+        for layer in self.down:
+            h = layer(h, emb) if isinstance(layer, ResBlock) else layer(h)
+            skips.append(h)
+        h = self.mid[2](self.mid[1](self.mid[0](h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(torch.cat([h, skips.pop()], dim=1), emb)
+            else:
+                h = layer(h)
+        return self.conv_out(h)
+
+
+# ---------------------------------------------------------------- noise schedules
+
+
+def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
+    if schedule == "linear":
+        return torch.linspace(1e-4 * 1000 / timesteps, 0.02 * 1000 / timesteps, timesteps, dtype=torch.float64)
+    s = 0.008  # cosine: alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2)
+    steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+    alpha_bar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+    return (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
+
+
+class Diffusion(nn.Module):
+    """The forward process q(x_t | x_0) and its constants, as buffers on the model's device."""
+
+    def __init__(self, schedule: str, timesteps: int):
+        super().__init__()
+        betas = make_betas(schedule, timesteps)
+        alpha_bar = torch.cumprod(1 - betas, dim=0)
+        self.timesteps = timesteps
+        self.register_buffer("betas", betas.float(), persistent=False)
+        self.register_buffer("alpha_bar", alpha_bar.float(), persistent=False)
+
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        ab = self.alpha_bar[t].view(-1, 1, 1, 1)
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+
+# ---------------------------------------------------------------- training
+
+
+def config(params: DDPMParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+    return {
+        "channels": shape[0], "height": shape[1], "width": shape[2], "n_classes": n_classes, "base_channels": params.base_channels,
+        "channel_multipliers": list(params.channel_multipliers), "blocks_per_level": params.blocks_per_level,
+        "schedule": params.schedule, "timesteps": params.timesteps,
+    }
+
+
+def build(cfg: dict) -> dict[str, nn.Module]:
+    unet = UNet(cfg["channels"], cfg["base_channels"], tuple(cfg["channel_multipliers"]), cfg["blocks_per_level"], cfg["n_classes"])
+    return {"unet": unet, "ema": AveragedModel(unet, use_buffers=True)}
+
+
+def recipe(modules: dict[str, nn.Module], params: DDPMParams, autocast) -> Recipe:
+    unet, ema = modules["unet"], modules["ema"]
+    ema.multi_avg_fn = get_ema_multi_avg_fn(params.ema_decay)
+    device = next(unet.parameters()).device
+    diffusion = Diffusion(params.schedule, params.timesteps).to(device)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=0.0)
+    null_class = unet.class_embedding.num_embeddings - 1
+
+    def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        unet.train()
+        n = len(x)
+        t = torch.randint(params.timesteps, (n,), generator=generator).to(device)
+        noise = torch.randn(x.shape, generator=generator).to(device)
+        drop = (torch.rand(n, generator=generator) < params.p_uncond).to(device)
+        labels = torch.where(drop, torch.full_like(y, null_class), y)
+        with autocast():
+            predicted = unet(diffusion.q_sample(2 * x - 1, t, noise), t, labels)
+            loss = F.mse_loss(predicted.float(), noise)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        ema.update_parameters(unet)
+        return {"mse": loss.detach()}
+
+    # The EMA is a module of the model: saved in the weights and checkpointed with them.
+    return Recipe(modules={"unet": unet, "ema": ema}, optimizers={"adamw": optimizer}, step=step)
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def guided_noise(unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float) -> torch.Tensor:
+    null = torch.full_like(labels, unet.class_embedding.num_embeddings - 1)
+    if guidance == 0:
+        return unet(x, t, null)
+    both = unet(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null]))
+    conditional, unconditional = both.chunk(2)
+    return unconditional + guidance * (conditional - unconditional)
+
+
+@torch.no_grad()
+def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float) -> torch.Tensor:
+    """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise."""
+    device = labels.device
+    x = torch.randn(shape, generator=generator).to(device)
+    times = torch.linspace(diffusion.timesteps - 1, 0, steps).round().long().tolist()
+    for i, t in enumerate(times):
+        t_prev = times[i + 1] if i + 1 < len(times) else -1
+        ab = diffusion.alpha_bar[t]
+        ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)
+        eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
+        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()  # consistent with the clipped x0
+        sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
+        x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
+        if eta > 0 and t_prev >= 0:
+            x = x + sigma * torch.randn(shape, generator=generator).to(device)
+    return (x + 1) / 2
+
+
+@torch.no_grad()
+def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guidance: float) -> torch.Tensor:
+    """Ancestral DDPM sampling through every timestep, with the posterior variance beta-tilde."""
+    device = labels.device
+    x = torch.randn(shape, generator=generator).to(device)
+    for t in range(diffusion.timesteps - 1, -1, -1):
+        beta, ab = diffusion.betas[t], diffusion.alpha_bar[t]
+        ab_prev = diffusion.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0, device=device)
+        eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
+        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+        mean = (ab_prev.sqrt() * beta / (1 - ab)) * x0 + ((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)) * x
+        if t > 0:
+            variance = beta * (1 - ab_prev) / (1 - ab)
+            x = mean + variance.sqrt() * torch.randn(shape, generator=generator).to(device)
+        else:
+            x = mean
+    return (x + 1) / 2
+
+
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: DDPMParams) -> torch.Tensor:
+    """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `settings` names."""
+    unet = modules["ema"].module.eval()
+    device = next(unet.parameters()).device
+    diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
+    shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
+    labels = labels.to(device)
+    if settings.sampler == "ancestral":
+        return ancestral_sample(unet, diffusion, shape, labels, generator, settings.guidance)
+    return ddim_sample(unet, diffusion, shape, labels, generator, settings.sample_steps, settings.eta, settings.guidance)

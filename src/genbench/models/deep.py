@@ -1,0 +1,57 @@
+"""Where a deep model's code, params and trained weights are found."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from types import ModuleType
+
+import torch
+from torch import nn
+
+from genbench.config import Params
+from genbench.errors import DataError
+
+WEIGHTS = "weights.safetensors"
+CONFIG = "config.json"
+
+
+def module_for(model: str) -> ModuleType:
+    return importlib.import_module(f"genbench.models.{model}")
+
+
+def params_for(params: Params, model: str):
+    return params.featurenet if model == "featurenet" else getattr(params.generative, model)
+
+
+def state_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    """All weights as one flat {"<module>.<tensor>": tensor} map, the shape safetensors stores."""
+    return {f"{name}.{key}": value.detach().cpu().contiguous() for name, m in modules.items() for key, value in m.state_dict().items()}
+
+
+def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, nn.Module], dict]:
+    """The trained modules (in eval mode, on `device`) and their config. safetensors cannot carry code."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config_path, weights_path = model_dir / CONFIG, model_dir / WEIGHTS
+    try:
+        cfg = json.loads(config_path.read_text())
+        tensors = load_file(weights_path)
+    except FileNotFoundError as e:
+        raise DataError(f"{e.filename}: file not found; run the train stage first") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DataError(f"{config_path}: not valid JSON") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f"{weights_path}: not a readable safetensors file ({e})") from None
+    modules = module_for(model).build(cfg)
+    for name, module in modules.items():
+        prefix = f"{name}."
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as e:
+            raise DataError(f"{weights_path}: weights do not fit {model}'s {name} ({str(e).splitlines()[0]})") from None
+        module.to(device).eval()
+    return modules, cfg

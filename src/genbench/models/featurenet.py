@@ -1,0 +1,64 @@
+"""featurenet: a small LeNet-style CNN classifier.
+
+It is the deep classifier baseline beside the classic models, and its penultimate
+layer is the feature space in which the generative models are compared (the
+"Frechet LeNet distance" practice: no Inception weights needed).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genbench.config import FeatureNetParams
+from genbench.train.loop import Recipe
+
+
+class FeatureNet(nn.Module):
+    def __init__(self, channels: int, n_classes: int, width: int = 32, feature_dim: int = 128):
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(2),  # 8x8, 28x28 and 32x32 inputs all end as 2x2
+        )
+        self.features_layer = nn.Sequential(nn.Flatten(), nn.Linear(8 * width, feature_dim), nn.ReLU())
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations: the space FID, KID and precision/recall are computed in."""
+        return self.features_layer(self.conv(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def config(params: FeatureNetParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+    return {"channels": shape[0], "n_classes": n_classes, "width": params.width, "feature_dim": params.feature_dim}
+
+
+def build(cfg: dict) -> dict[str, nn.Module]:
+    return {"net": FeatureNet(cfg["channels"], cfg["n_classes"], cfg["width"], cfg["feature_dim"])}
+
+
+def recipe(modules: dict[str, nn.Module], params: FeatureNetParams, autocast) -> Recipe:
+    net = modules["net"]
+    optimizer = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=params.steps)
+
+    def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        net.train()
+        with autocast():
+            loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return {"cross_entropy": loss.detach()}
+
+    return Recipe(modules={"net": net}, optimizers={"adamw": optimizer}, step=step, extra_state={"schedule": schedule})
+

@@ -1,0 +1,111 @@
+"""gan: a DCGAN-style generator and discriminator (Radford et al., 2016), optionally class-conditional.
+
+Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018)
+and the hinge loss; conditioning enters the generator as a class embedding added
+to the noise, and the discriminator as a projection (Miyato and Koyama, 2018).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from genbench.config import GANParams
+from genbench.train.loop import Recipe
+
+
+class Generator(nn.Module):
+    def __init__(self, channels: int, height: int, width: int, z_dim: int, hidden: int, n_classes: int, conditional: bool):
+        super().__init__()
+        self.grid = (2 * hidden, height // 4, width // 4)
+        self.embed = nn.Embedding(n_classes, z_dim) if conditional else None
+        self.project = nn.Sequential(nn.Linear(z_dim, 2 * hidden * (height // 4) * (width // 4)), nn.ReLU())
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * hidden),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.Conv2d(hidden, channels, 3, padding=1),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.embed is not None:
+            z = z + self.embed(labels)
+        return torch.sigmoid(self.body(self.project(z).view(-1, *self.grid)))
+
+
+class Discriminator(nn.Module):
+    def __init__(self, channels: int, hidden: int, n_classes: int, conditional: bool):
+        super().__init__()
+        self.body = nn.Sequential(
+            spectral_norm(nn.Conv2d(channels, hidden, 3, padding=1)), nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(hidden, hidden, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.score = spectral_norm(nn.Linear(2 * hidden, 1))
+        self.embed = spectral_norm(nn.Embedding(n_classes, 2 * hidden)) if conditional else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)
+        out = self.score(h).squeeze(1)
+        if self.embed is not None:
+            out = out + (self.embed(labels) * h).sum(1)  # projection term
+        return out
+
+
+def config(params: GANParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+    channels, height, width = shape
+    return {"channels": channels, "height": height, "width": width, "z_dim": params.z_dim, "hidden": params.hidden,
+            "n_classes": n_classes, "conditional": params.conditional}
+
+
+def build(cfg: dict) -> dict[str, nn.Module]:
+    return {
+        "generator": Generator(cfg["channels"], cfg["height"], cfg["width"], cfg["z_dim"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]),
+        "discriminator": Discriminator(cfg["channels"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]),
+    }
+
+
+def recipe(modules: dict[str, nn.Module], params: GANParams, autocast) -> Recipe:
+    generator_net, discriminator = modules["generator"], modules["discriminator"]
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=params.lr_generator, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=params.lr_discriminator, betas=(0.0, 0.9))
+
+    def step(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
+        generator_net.train()
+        z = torch.randn(len(x), params.z_dim, generator=rng).to(x.device)
+        with autocast():
+            fake = generator_net(z, y)
+            real_score, fake_score = discriminator(x, y), discriminator(fake.detach(), y)
+            loss_d = _discriminator_loss(params.loss, real_score, fake_score)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        with autocast():
+            loss_g = _generator_loss(params.loss, discriminator(fake, y))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        return {"discriminator": loss_d.detach(), "generator": loss_g.detach()}
+
+    return Recipe(modules=modules, optimizers={"generator": opt_g, "discriminator": opt_d}, step=step)
+
+
+def _discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    return F.softplus(-real).mean() + F.softplus(fake).mean()  # non-saturating
+
+
+def _generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
+
+
+@torch.no_grad()
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: GANParams) -> torch.Tensor:
+    net = modules["generator"].eval()
+    device = next(net.parameters()).device
+    z = torch.randn(len(labels), cfg["z_dim"], generator=generator).to(device)
+    return net(z, labels.to(device))

@@ -1,0 +1,101 @@
+"""vae: a convolutional variational autoencoder (Kingma and Welling, 2014).
+
+Encoder q(z|x) = N(mu, diag(sigma^2)), prior p(z) = N(0, I), closed-form KL, and a
+decoder likelihood p(x|z) that is Bernoulli (logits; for pixels in [0, 1]) or
+Gaussian with unit variance. `beta` weighs the KL term (beta-VAE).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genbench.config import VAEParams
+from genbench.train.loop import Recipe
+
+
+class VAE(nn.Module):
+    def __init__(self, channels: int, height: int, width: int, latent_dim: int, hidden: int, likelihood: str):
+        super().__init__()
+        self.likelihood = likelihood
+        self.grid = (2 * hidden, height // 4, width // 4)  # two stride-2 convolutions
+        flat = math.prod(self.grid)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Flatten(),
+        )
+        self.to_mu = nn.Linear(flat, latent_dim)
+        self.to_logvar = nn.Linear(flat, latent_dim)
+        self.from_z = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.ConvTranspose2d(hidden, channels, 4, stride=2, padding=1),
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.to_mu(h), self.to_logvar(h).clamp(-12, 12)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder output: Bernoulli logits, or the Gaussian mean."""
+        return self.decoder(self.from_z(z).view(-1, *self.grid))
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decode_logits(z)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out.clamp(0, 1)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) per image, in nats."""
+        out = self.decode_logits(z)
+        if self.likelihood == "bernoulli":
+            per_pixel = -F.binary_cross_entropy_with_logits(out, x, reduction="none")
+        else:
+            per_pixel = -0.5 * ((x - out) ** 2 + math.log(2 * math.pi))
+        return per_pixel.flatten(1).sum(1)
+
+    def elbo_terms(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p(x|z), KL(q(z|x) || p(z))) per image, with z = mu + sigma * noise."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * noise
+        kl = 0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(1)
+        return self.log_likelihood(x, z), kl
+
+
+def config(params: VAEParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+    channels, height, width = shape
+    return {"channels": channels, "height": height, "width": width, "latent_dim": params.latent_dim,
+            "hidden": params.hidden, "likelihood": params.likelihood, "n_classes": n_classes}
+
+
+def build(cfg: dict) -> dict[str, nn.Module]:
+    return {"vae": VAE(cfg["channels"], cfg["height"], cfg["width"], cfg["latent_dim"], cfg["hidden"], cfg["likelihood"])}
+
+
+def recipe(modules: dict[str, nn.Module], params: VAEParams, autocast) -> Recipe:
+    vae = modules["vae"]
+    optimizer = torch.optim.Adam(vae.parameters(), lr=params.lr)
+
+    def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        noise = torch.randn(len(x), params.latent_dim, generator=generator).to(x.device)
+        with autocast():
+            log_px, kl = vae.elbo_terms(x, noise)
+            loss = (params.beta * kl - log_px).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"negative_elbo": loss.detach(), "kl": kl.mean().detach()}
+
+    return Recipe(modules={"vae": vae}, optimizers={"adam": optimizer}, step=step)
+
+
+@torch.no_grad()
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: VAEParams) -> torch.Tensor:
+    """Images decoded from prior samples (unconditional: `labels` only sets the count)."""
+    vae = modules["vae"].eval()
+    device = next(vae.parameters()).device
+    z = torch.randn(len(labels), cfg["latent_dim"], generator=generator).to(device)
+    return vae.mean_image(z)

@@ -1,0 +1,50 @@
+"""train@D-M for the deep models (featurenet, vae, gan, ddpm): the shared loop on the whole training split."""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+from pathlib import Path
+
+import torch
+
+from genbench import artifacts
+from genbench.config import Params, canonical_json
+from genbench.data import splits
+from genbench.models import deep
+from genbench.train import loop
+
+
+def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path) -> None:
+    from safetensors.torch import save_file
+
+    module, settings = deep.module_for(model), deep.params_for(params, model)
+    device = loop.resolve_device(params.train.device)
+    loop.configure_torch(device, params.train.threads)
+    n_classes = len(artifacts.read_json(meta_path)["classes"])
+    arrays = splits.load(data_path, ("train",))
+    images = torch.from_numpy(arrays["x_train"]).to(device)  # the datasets are small: keep them on the device
+    labels = torch.from_numpy(arrays["y_train"]).to(device)
+
+    cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
+    torch.manual_seed(params.seed)
+    modules = {name: m.to(device) for name, m in module.build(cfg).items()}
+    recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
+    run_id = loop.fingerprint(
+        canonical_json(settings), str(params.seed), str(params.train.threads), str(device),
+        artifacts.sha256_of(data_path), inspect.getsource(module), inspect.getsource(loop),
+    )
+    stats = loop.run(
+        f"{model} on {dataset}", recipe, images, labels,
+        loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, params.seed),
+        scratch, run_id,
+    )
+
+    with artifacts.atomic_directory(model_dir) as staging:
+        save_file(deep.state_of(recipe.modules), staging / deep.WEIGHTS)
+        artifacts.write_json(staging / deep.CONFIG, cfg)
+        # Timings live apart from the weights so the weights file stays deterministic.
+        artifacts.write_json(staging / "train.json", stats | {"device": str(device), "steps": settings.steps, "n_train": int(len(labels))})
+    with artifacts.atomic_directory(log_dir) as staging:
+        shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
+    loop.clear_scratch(scratch)

@@ -1,0 +1,127 @@
+"""The deep models and their shared training loop, on small sizes on the CPU."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genbench.config import Params
+from genbench.models import ddpm, deep
+from genbench.train import loop
+
+TINY = Params.model_validate({
+    "featurenet": {"steps": 60, "batch_size": 16, "width": 8, "feature_dim": 16},
+    "generative": {
+        "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
+        "gan": {"steps": 60, "batch_size": 16, "hidden": 8, "z_dim": 8},
+        "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20, "sample_steps": 4},
+    },
+})
+MODELS = ["featurenet", "vae", "gan", "ddpm"]
+
+
+def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
+    module = deep.module_for(model)
+    cfg = module.config(deep.params_for(TINY, model), shape, n_classes)
+    torch.manual_seed(0)
+    return module, cfg, module.build(cfg)
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+def test_shapes_and_dtypes(model, shape):
+    module, cfg, modules = build(model, shape)
+    x, y = torch.rand(4, *shape), torch.tensor([0, 1, 2, 9])
+    generator = torch.Generator().manual_seed(0)
+    if model == "featurenet":
+        net = modules["net"].eval()
+        assert net(x).shape == (4, 10) and net(x).dtype == torch.float32
+        assert net.features(x).shape == (4, cfg["feature_dim"])
+        return
+    images = module.sample(modules, cfg, y, generator, deep.params_for(TINY, model))
+    assert images.shape == (4, *shape) and images.dtype == torch.float32
+    assert 0 <= images.min() and images.max() <= 1
+    if model == "vae":
+        log_px, kl = modules["vae"].elbo_terms(x, torch.randn(4, cfg["latent_dim"]))
+        assert log_px.shape == kl.shape == (4,) and (kl >= 0).all()
+    if model == "ddpm":
+        out = modules["unet"](x, torch.tensor([0, 5, 10, 19]), y)
+        assert out.shape == x.shape
+
+
+def learnable_batch(shape=(1, 8, 8), n=64):
+    generator = torch.Generator().manual_seed(1)
+    y = torch.arange(n) % 4
+    x = torch.rand(n, *shape, generator=generator) * 0.2
+    for i in range(n):
+        x[i, :, 2 * y[i]:2 * y[i] + 2] = 0.9  # a class-dependent bar
+    return x, y
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_loss_goes_down(model):
+    module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
+    settings = deep.params_for(TINY, model)
+    recipe = module.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    x, y = learnable_batch()
+    generator = torch.Generator().manual_seed(0)
+    key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse"}[model]
+    losses = [float(recipe.step(x, y, generator)[key]) for _ in range(settings.steps)]
+    first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
+    assert all(math.isfinite(v) for v in losses)
+    assert last < 0.9 * first, f"{model}: {first:.4f} -> {last:.4f}"
+
+
+def test_q_sample_matches_the_closed_form():
+    diffusion = ddpm.Diffusion("linear", 100)
+    betas = torch.linspace(1e-4 * 10, 0.02 * 10, 100, dtype=torch.float64)
+    alpha_bar = torch.cumprod(1 - betas, 0)
+    x0, noise, t = torch.rand(3, 1, 4, 4) * 2 - 1, torch.randn(3, 1, 4, 4), torch.tensor([0, 50, 99])
+    expected = alpha_bar[t].sqrt().view(-1, 1, 1, 1) * x0 + (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1) * noise
+    torch.testing.assert_close(diffusion.q_sample(x0, t, noise), expected.float(), rtol=1e-5, atol=1e-6)
+    cosine = ddpm.Diffusion("cosine", 1000)
+    assert cosine.alpha_bar[0] > 0.999 and cosine.alpha_bar[-1] < 1e-3, "cosine schedule runs from data to noise"
+
+
+def test_ddim_with_eta_zero_is_deterministic_given_the_seed():
+    _, cfg, modules = build("ddpm", (1, 8, 8))
+    settings = TINY.generative.ddpm.model_copy(update={"eta": 0.0})
+    labels = torch.arange(6) % 10
+
+    def draw(seed):
+        return ddpm.sample(modules, cfg, labels, torch.Generator().manual_seed(seed), settings)
+
+    assert torch.equal(draw(3), draw(3))
+    assert not torch.equal(draw(3), draw(4))
+
+
+def test_guidance_zero_ignores_the_class():
+    _, cfg, modules = build("ddpm", (1, 8, 8))
+    with torch.no_grad():  # make the class embedding matter, so that ignoring it is visible
+        modules["ema"].module.class_embedding.weight.normal_(0, 3)
+    for guidance, should_differ in ((0.0, False), (2.0, True)):
+        settings = TINY.generative.ddpm.model_copy(update={"guidance": guidance})
+        a = ddpm.sample(modules, cfg, torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(0), settings)
+        b = ddpm.sample(modules, cfg, torch.full((4,), 7), torch.Generator().manual_seed(0), settings)
+        assert (not torch.equal(a, b)) == should_differ, guidance
+
+
+def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
+    module, cfg, modules = build("vae", (1, 8, 8))
+    recipe = module.recipe(modules, TINY.generative.vae, lambda: loop.autocast(torch.device("cpu")))
+    real_step = recipe.step
+    calls = []
+
+    def poisoned(x, y, generator):
+        calls.append(1)
+        losses = real_step(x, y, generator)
+        return losses | ({"negative_elbo": torch.tensor(float("nan"))} if len(calls) == 7 else {})
+
+    recipe.step = poisoned
+    x, y = learnable_batch()
+    settings = loop.LoopSettings(steps=20, batch_size=8, checkpoint_every=10, log_every=5, seed=0)
+    with pytest.raises(loop.TrainingDiverged, match=r"^vae on test: negative_elbo loss is nan at step 7;"):
+        loop.run("vae on test", recipe, x, y, settings, tmp_path, run_id="t")
+    assert not (tmp_path / loop.CHECKPOINT).exists()

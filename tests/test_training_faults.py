@@ -1,0 +1,122 @@
+"""A deep training stage killed mid-run resumes to the same bytes; a diverging one stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from genbench import cli
+from genbench.models import vae
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = Path("data/checkpoints/digits/ddpm/checkpoint.pt")
+WEIGHTS = Path("data/models/digits/ddpm/weights.safetensors")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """A folder with params and the preprocessed digits, where stages run as in the pipeline."""
+    folder = tmp_path_factory.mktemp("stage")
+    params = yaml.safe_load((ROOT / "tests/params/tiny.yaml").read_text())
+    params["train"] |= {"checkpoint_every": 40, "threads": 1}
+    params["generative"]["ddpm"] |= {"steps": 400, "batch_size": 16}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    for stage in ("download", "preprocess"):
+        genbench(folder, stage, "--dataset", "digits").check_returncode()
+    return folder
+
+
+def genbench(folder: Path, *args: str, background: bool = False):
+    command = [sys.executable, "-m", "genbench", *args]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    if background:
+        return subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
+
+
+def fresh_copy(prepared: Path, tmp_path: Path, name: str) -> Path:
+    folder = tmp_path / name
+    subprocess.run(["cp", "-r", str(prepared), str(folder)], check=True)
+    return folder
+
+
+def test_killed_training_resumes_to_identical_weights(prepared, tmp_path):
+    straight = fresh_copy(prepared, tmp_path, "straight")
+    genbench(straight, "train", "--dataset", "digits", "--model", "ddpm").check_returncode()
+
+    interrupted = fresh_copy(prepared, tmp_path, "interrupted")
+    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", background=True)
+    deadline = time.monotonic() + 120
+    while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # past the checkpoint, mid-way to the next one
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed; raise its steps"
+    assert not (interrupted / WEIGHTS).exists()
+    checkpoint_step = torch.load(interrupted / CHECKPOINT, weights_only=True)["step"]
+    assert 0 < checkpoint_step < 400
+
+    resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm")
+    resumed.check_returncode()
+    assert f"resuming from the checkpoint at step {checkpoint_step}" in resumed.stderr
+    assert (interrupted / WEIGHTS).read_bytes() == (straight / WEIGHTS).read_bytes()
+    assert not (interrupted / CHECKPOINT).exists(), "a finished run leaves no checkpoint behind"
+
+
+def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path):
+    folder = fresh_copy(prepared, tmp_path, "other")
+    (folder / CHECKPOINT).parent.mkdir(parents=True)
+    torch.save({"run_id": "something else", "step": 5}, folder / CHECKPOINT)
+    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm")
+    done.check_returncode()
+    assert "belongs to other params, data or code; starting afresh" in done.stderr
+
+
+def test_a_crafted_pickle_checkpoint_is_refused_and_does_not_run(prepared, tmp_path):
+    folder = fresh_copy(prepared, tmp_path, "crafted")
+    (folder / CHECKPOINT).parent.mkdir(parents=True)
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"run_id": Payload(), "step": 5}, folder / CHECKPOINT)
+    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm")
+    done.check_returncode()
+    assert "ignoring unreadable checkpoint" in done.stderr
+    assert not marker.exists()
+
+
+def test_a_diverging_loss_stops_the_stage_with_one_line(prepared, tmp_path, monkeypatch, capsys):
+    folder = fresh_copy(prepared, tmp_path, "nan")
+    real_recipe = vae.recipe
+
+    def poisoned_recipe(*args, **kwargs):
+        recipe = real_recipe(*args, **kwargs)
+        step, calls = recipe.step, []
+
+        def nan_at_third(x, y, generator):
+            calls.append(1)
+            losses = step(x, y, generator)
+            return losses | {"negative_elbo": torch.tensor(float("nan"))} if len(calls) == 3 else losses
+
+        recipe.step = nan_at_third
+        return recipe
+
+    monkeypatch.setattr(vae, "recipe", poisoned_recipe)
+    monkeypatch.chdir(folder)
+    code = cli.main(["train", "--dataset", "digits", "--model", "vae"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[-1] == "genbench: error: vae on digits: negative_elbo loss is nan at step 3; lower the learning rate or check the data"
+    assert not (folder / "data/models/digits/vae").exists()
+    assert not (folder / "data/checkpoints/digits/vae/checkpoint.pt").exists()
