@@ -5,7 +5,7 @@ Measures the committed code in a fresh clone (uncommitted edits are not measured
   - the default pipeline end to end with `dvc repro` from a clean clone;
   - a no-op `dvc repro`, `dvc status` and `snakemake -n` once everything is up to date.
 
-Usage: python bench/run.py [--repeats N]
+Usage: python bench/run.py [--repeats N] [--pipeline-runs N]
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def fresh_clone(parent: Path, name: str) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="runs per measurement (default 5)")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per quick measurement (default 5)")
+    parser.add_argument("--pipeline-runs", type=int, default=1, help="clean-clone runs of the whole pipeline (default 1)")
     args = parser.parse_args()
 
     results: dict = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
@@ -59,7 +60,7 @@ def main() -> None:
         results["genbench_help"] = median_of([str(BIN / "genbench"), "--help"], clone, args.repeats)
 
         end_to_end = []
-        for run in range(max(1, args.repeats // 2)):
+        for run in range(args.pipeline_runs):
             clone = fresh_clone(tmp, f"e2e-{run}")
             end_to_end.append(timed([str(BIN / "dvc"), "repro"], clone))
             print(f"dvc repro from a clean clone: {end_to_end[-1]:.1f} s", file=sys.stderr)

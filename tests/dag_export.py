@@ -22,9 +22,11 @@ def dvc_graph() -> dict:
     all_outs = {str(out.def_path) for stage in stages for out in stage.outs}
 
     def expand(dep: str) -> list[str]:
-        # A directory dependency on a folder of other stages' outputs means those outputs.
+        # A dependency on a folder of other stages' outputs means those outputs (maybe none).
+        if dep in all_outs or Path(dep).is_file():
+            return [dep]
         inside = sorted(out for out in all_outs if out.startswith(dep.rstrip("/") + "/"))
-        return inside or [dep]
+        return inside if inside or Path(dep).is_dir() else [dep]
 
     jobs = {}
     for stage in stages:

@@ -125,3 +125,23 @@ def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
     with pytest.raises(loop.TrainingDiverged, match=r"^vae on test: negative_elbo loss is nan at step 7;"):
         loop.run("vae on test", recipe, x, y, settings, tmp_path, run_id="t")
     assert not (tmp_path / loop.CHECKPOINT).exists()
+
+
+@pytest.mark.parametrize("dvc_initialised", [False, True])
+def test_training_logs_in_a_git_repo_without_commits(tmp_path, monkeypatch, dvc_initialised):
+    """A fresh `git init` (with or without DVC) must neither break training nor get a DVC repo created in it."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    if dvc_initialised:
+        (tmp_path / ".dvc").mkdir()
+        (tmp_path / ".dvc" / "config").write_text("")
+    monkeypatch.chdir(tmp_path)
+    module, cfg, modules = build("vae", (1, 8, 8))
+    recipe = module.recipe(modules, TINY.generative.vae, lambda: loop.autocast(torch.device("cpu")))
+    x, y = learnable_batch()
+    settings = loop.LoopSettings(steps=10, batch_size=8, checkpoint_every=5, log_every=5, seed=0)
+    loop.run("vae on test", recipe, x, y, settings, tmp_path / "scratch", run_id="t")
+    assert (tmp_path / "scratch" / "live" / "metrics.json").exists()
+    assert (tmp_path / ".dvc").exists() == dvc_initialised, "the logger must not run `dvc init`"
+    assert not (tmp_path / "dvc.yaml").exists()

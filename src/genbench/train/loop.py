@@ -85,12 +85,25 @@ def fingerprint(*parts: str | bytes) -> str:
     return digest.hexdigest()
 
 
+def _live_logger(directory: Path, resume: bool):
+    """A dvclive logger that only writes files: no DVC experiment, no dvc.yaml, no repository probing."""
+    from dvclive import Live
+
+    class FilesOnlyLive(Live):
+        # Live probes the enclosing repository (it runs `dvc init` in a git repo without DVC and raises on a git
+        # repo without commits). The logs go to a scratch folder that the stage copies into its outputs, so the
+        # probe has nothing to do here.
+        def _init_dvc(self) -> None:
+            self._dvc_file = "dvc.yaml"
+
+    return FilesOnlyLive(str(directory), resume=resume, save_dvc_exp=False, dvcyaml=False)
+
+
 def run(
     name: str, recipe: Recipe, images: torch.Tensor, labels: torch.Tensor, settings: LoopSettings,
     scratch: Path, run_id: str,
 ) -> dict:
     """Train `recipe` for settings.steps steps; returns timing figures. `images`/`labels` live on the training device."""
-    from dvclive import Live
     from tqdm import tqdm
 
     generator = torch.Generator().manual_seed(settings.seed)
@@ -101,7 +114,7 @@ def run(
     if not start_step:
         shutil.rmtree(live_dir, ignore_errors=True)
     _trim_logs(live_dir, start_step)
-    live = Live(str(live_dir), resume=bool(start_step), save_dvc_exp=False, dvcyaml=False)
+    live = _live_logger(live_dir, resume=bool(start_step))
 
     n = len(labels)
     started, images_seen = time.perf_counter(), 0
