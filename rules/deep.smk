@@ -80,3 +80,70 @@ rule sample:
     threads: PARAMS.train.threads
     shell:
         "genbench sample --dataset {params.dataset} --model {params.model}"
+
+
+def fidelity_code():
+    return [
+        "src/genbench/evaluate/features.py",
+        "src/genbench/evaluate/fidelity.py",
+        "src/genbench/evaluate/comparison.py",
+    ]
+
+
+rule evaluate_generative:
+    wildcard_constraints:
+        model=one_of(GENERATIVE_MODELS),
+    input:
+        code=lambda w: CORE_CODE
+        + deep_code(w.model)
+        + ["src/genbench/models/featurenet.py"]
+        + fidelity_code()
+        + classic_code("svm")
+        + ["src/genbench/models/classic/xgboost.py", "src/genbench/evaluate/cas.py", "src/genbench/evaluate/generative.py"],
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+        featurenet="data/models/{dataset}/featurenet",
+        model="data/models/{dataset}/{model}",
+        samples="data/samples/{dataset}/{model}",
+    output:
+        "reports/metrics/{dataset}/{model}.json",
+    params:
+        dataset="{dataset}",
+        model="{model}",
+        seed=setting("seed"),
+        device=setting("train.device"),
+        threads=setting("train.threads"),
+        evaluate=setting("evaluate"),
+        svm=setting("classic.svm"),
+        xgboost=setting("classic.xgboost"),
+        settings=lambda w: setting(f"generative.{w.model}"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench evaluate --dataset {params.dataset} --model {params.model}"
+
+
+rule evaluate_references:
+    input:
+        code=CORE_CODE
+        + deep_code("featurenet")
+        + fidelity_code()
+        + classic_code("svm")
+        + ["src/genbench/models/classic/xgboost.py", "src/genbench/evaluate/cas.py", "src/genbench/evaluate/references.py"],
+        data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
+        featurenet="data/models/{dataset}/featurenet",
+    output:
+        "reports/metrics/{dataset}/references.json",
+    params:
+        dataset="{dataset}",
+        seed=setting("seed"),
+        device=setting("train.device"),
+        threads=setting("train.threads"),
+        n_samples=setting("evaluate.n_samples"),
+        kid_subsets=setting("evaluate.kid_subsets"),
+        nearest_neighbours=setting("evaluate.nearest_neighbours"),
+        svm=setting("classic.svm"),
+        xgboost=setting("classic.xgboost"),
+    threads: PARAMS.train.threads
+    shell:
+        "genbench references --dataset {params.dataset}"

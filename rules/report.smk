@@ -14,7 +14,7 @@ rule report:
         metrics=expand(
             "reports/metrics/{dataset}/{model}.json",
             dataset=DATASETS,
-            model=CLASSIC_MODELS + ["featurenet"],
+            model=CLASSIC_MODELS + ["featurenet"] + GENERATIVE_MODELS + ["references"],
         ),
     output:
         "reports/index.html",

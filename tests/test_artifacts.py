@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import struct
-import tarfile
 import zipfile
 
 import numpy as np

@@ -98,7 +98,7 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
     ("args", "message"),
     [
         (["train", "--dataset", "mnist", "--model", "svm"], "--dataset 'mnist': not in params.yaml datasets (digits)"),
-        (["evaluate", "--dataset", "digits", "--model", "vae"], "--model 'vae': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet)"),
+        (["evaluate", "--dataset", "digits", "--model", "resnet"], "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, vae, gan, ddpm)"),
         (["sample", "--dataset", "digits", "--model", "svm"], "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)"),
     ],
 )

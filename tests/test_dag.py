@@ -26,12 +26,13 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
     # The whole pipeline. Per dataset: a download and a preprocess; a train and an evaluate per
-    # classifier (3 classic + featurenet); a train and a sample per generative model (3); one report.
-    # Edges per dataset: 4 per classifier and per generative model, plus download -> preprocess
-    # and preprocess -> report.
+    # classifier (3 classic + featurenet); a train, a sample and an evaluate per generative model (3);
+    # the references (floor and ceiling); then one report.
+    # Edges per dataset: 4 per classifier; per generative model 1 into train, 2 into sample, 4 into
+    # evaluate, 2 into the report; 3 for the references; download -> preprocess; preprocess -> report.
     n_classifiers, n_generative = 4, 3
-    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_classifiers + 2 * n_generative) + 1
-    assert len(dvc["edges"]) == n_datasets * (4 * n_classifiers + 4 * n_generative + 2)
+    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_classifiers + 3 * n_generative + 1) + 1
+    assert len(dvc["edges"]) == n_datasets * (4 * n_classifiers + 9 * n_generative + 3 + 2)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
 
 
@@ -42,9 +43,11 @@ def test_model_list_drives_both_graphs(workspace):
         commands = sorted(graph(workspace, runner)["jobs"])
         assert commands == [
             "genbench download --dataset digits",
+            "genbench evaluate --dataset digits --model ddpm",
             "genbench evaluate --dataset digits --model featurenet",
             "genbench evaluate --dataset digits --model svm",
             "genbench preprocess --dataset digits",
+            "genbench references --dataset digits",
             "genbench report",
             "genbench sample --dataset digits --model ddpm",
             "genbench train --dataset digits --model ddpm",

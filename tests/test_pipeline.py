@@ -16,10 +16,22 @@ ALL_STAGES = sorted([
     "train_featurenet@digits", "evaluate_featurenet@digits",
     "train_generative@digits-vae", "train_generative@digits-gan", "train_generative@digits-ddpm",
     "sample@digits-vae", "sample@digits-gan", "sample@digits-ddpm",
+    "evaluate_generative@digits-vae", "evaluate_generative@digits-gan", "evaluate_generative@digits-ddpm",
+    "evaluate_references@digits",
     "report",
 ])
-SVM_AND_REPORT = sorted(["train@digits-svm", "evaluate@digits-svm", "report"])
-VAE_AND_REPORT = sorted(["train_generative@digits-vae", "sample@digits-vae", "report"])
+# classic.svm also sets the SVM that the classification accuracy score trains on samples.
+SVM_AND_REPORT = sorted(
+    ["train@digits-svm", "evaluate@digits-svm", "evaluate_references@digits", "report"]
+    + [f"evaluate_generative@digits-{m}" for m in ("vae", "gan", "ddpm")]
+)
+VAE_AND_REPORT = sorted(["train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "report"])
+# evaluate.n_samples: what is drawn and compared changes; no model is retrained.
+SAMPLING_AND_REPORT = sorted(
+    [f"{stage}@digits-{m}" for stage in ("sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")]
+    + ["evaluate_references@digits", "report"]
+)
+N_SAMPLES = "  n_samples: 40"
 VAE_LATENT = "    latent_dim: 8"
 SVM_C = "  svm:\n    C: 10.0"
 
@@ -31,7 +43,8 @@ def dvc_changed_stages(workspace) -> list[str]:
 def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert sorted(workspace.dvc_repro()) == ALL_STAGES
     report = workspace.path("reports/index.html").read_text()
-    assert [f'<tr data-model="{m}">' in report for m in ("xgboost", "svm", "logreg")] == [True] * 3
+    assert [f'<tr data-model="{m}">' in report for m in ("xgboost", "svm", "logreg", "vae", "gan", "ddpm")] == [True] * 6
+    assert "real training images (floor)" in report and "Gaussian noise (ceiling)" in report
     assert report.count('src="data:image/png;base64,') == 4 + 3, "a confusion matrix per classifier, a grid per generative model"
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
     assert workspace.run("git", "rev-parse", "HEAD").stdout.strip() in report
@@ -46,18 +59,23 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.dvc_repro() == [], "a comment is not a parameter"
 
+    workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
+    assert sorted(workspace.dvc_repro()) == SAMPLING_AND_REPORT
+    assert json.loads(workspace.path("reports/metrics/digits/ddpm.json").read_text())["n_images"] == 30
+    workspace.edit("params.yaml", "  n_samples: 30", N_SAMPLES)
+
     workspace.edit("params.yaml", VAE_LATENT, "    latent_dim: 4")
     assert sorted(workspace.dvc_repro()) == VAE_AND_REPORT
     workspace.edit("params.yaml", "    latent_dim: 4", VAE_LATENT)
     workspace.edit("params.yaml", "  svm:\n    C: 3.0", SVM_C)
     restored = workspace.run("dvc", "repro").stdout
     assert "Running stage" not in restored
-    for stage in SVM_AND_REPORT + VAE_AND_REPORT[:-1]:
+    for stage in sorted(set(SVM_AND_REPORT) | set(VAE_AND_REPORT)):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in restored
     assert dvc_changed_stages(workspace) == []
 
     workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
-    assert dvc_changed_stages(workspace) == ["evaluate@digits-svm", "train@digits-svm"]
+    assert dvc_changed_stages(workspace) == sorted(set(SVM_AND_REPORT) - {"report"}), "the SVM's code, also run by CAS"
     ran = workspace.dvc_repro()
     assert {"train@digits-svm", "evaluate@digits-svm"} <= set(ran)
     assert not any("xgboost" in stage or "logreg" in stage for stage in ran)
@@ -83,6 +101,9 @@ def test_snakemake_plans_what_dvc_runs_and_dvc_adopts_its_outputs(workspace):
 
     workspace.edit("params.yaml", VAE_LATENT, "    latent_dim: 4")
     assert workspace.snakemake_planned() == VAE_AND_REPORT
+    workspace.edit("params.yaml", VAE_LATENT.replace("8", "4"), VAE_LATENT)
+    workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
+    assert workspace.snakemake_planned() == SAMPLING_AND_REPORT
 
     workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
     planned = workspace.snakemake_planned()
@@ -118,6 +139,13 @@ def test_two_clean_runs_give_identical_artifacts(workspace, tmp_path):
         first, other = (json.loads(ws.path(f"reports/metrics/digits/{model}.json").read_text()) for ws in (workspace, second))
         # Wall-clock timings are measurements, not results; every other value must match exactly.
         first.pop("timing"), other.pop("timing")
+        assert first == other, model
+    for model in ("vae", "gan", "ddpm", "references"):
+        first, other = (json.loads(ws.path(f"reports/metrics/digits/{model}.json").read_text()) for ws in (workspace, second))
+        for metrics in (first, other):
+            metrics.pop("timing", None), metrics.pop("sampling", None), metrics.pop("sampler_comparison", None)
+            for scored in [*(metrics.get("cas") or {}).values(), *metrics.get("real_train_vs_test", {}).get("cas", {}).values()]:
+                scored.pop("fit_seconds")
         assert first == other, model
 
 

@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     stage("preprocess", _preprocess, "split and scale a dataset into data/processed/<dataset>/")
     stage("train", _train, "train one model on one dataset", model=True)
     stage("sample", _sample, "draw images from one trained generative model", model=True)
-    stage("evaluate", _evaluate, "evaluate one trained classifier on its dataset's test split", model=True)
+    stage("evaluate", _evaluate, "evaluate one trained model against its dataset's test split", model=True)
+    stage("references", _references, "score real training images and noise as generative models are scored")
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
     return parser
 
@@ -64,8 +65,6 @@ def _load(args: argparse.Namespace):
 def _models_for(stage, params) -> list[str]:
     if stage is _sample:
         return list(params.models.generative)
-    if stage is _evaluate:
-        return [*params.models.classic, "featurenet"]
     return [*params.models.classic, "featurenet", *params.models.generative]
 
 
@@ -117,15 +116,32 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     params = _load(args)
     d, m = args.dataset, args.model
-    outputs = (paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m), paths.metrics_file(d, m), paths.predictions_file(d, m))
-    if m == "featurenet":
+    data, meta, model_dir, metrics = paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m), paths.metrics_file(d, m)
+    if m in params.models.generative:
+        from genbench.evaluate import generative
+
+        from genbench.data.sources import SOURCES
+
+        generative.run(
+            params, m, SOURCES[d].pixel_max, data, meta, paths.model_dir(d, "featurenet"), model_dir, paths.samples_dir(d, m), metrics,
+        )
+    elif m == "featurenet":
         from genbench.evaluate import featurenet
 
-        featurenet.run(params, *outputs)
+        featurenet.run(params, data, meta, model_dir, metrics, paths.predictions_file(d, m))
     else:
         from genbench.evaluate import classic
 
-        classic.run(m, *outputs)
+        classic.run(m, data, meta, model_dir, metrics, paths.predictions_file(d, m))
+
+
+def _references(args: argparse.Namespace) -> None:
+    from genbench import paths
+    from genbench.evaluate import references
+
+    params = _load(args)
+    d = args.dataset
+    references.run(params, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, "featurenet"), paths.references_file(d))
 
 
 def _report(args: argparse.Namespace) -> None:

@@ -124,7 +124,7 @@ class DDPMParams(DeepModelParams):
     sampler: Literal["ddim", "ancestral"] = "ddim"
     sample_steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
-    guidance: float = Field(2.0, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
+    guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
 
 
 class GenerativeParams(Section):
@@ -135,6 +135,11 @@ class GenerativeParams(Section):
 
 class EvaluateParams(Section):
     n_samples: int = Field(1000, ge=10, le=1_000_000, description="samples drawn from each generative model")
+    kid_subsets: int = Field(100, ge=1, le=10_000, description="random subsets KID averages over")
+    nearest_neighbours: int = Field(3, ge=1, le=100, description="k of the k-NN manifolds of precision/recall")
+    iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
+    ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
+    timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler")
 
 
 class ModelLists(Section):

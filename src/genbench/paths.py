@@ -29,6 +29,11 @@ def metrics_file(dataset: str, model: str) -> Path:
     return Path("reports/metrics") / dataset / f"{model}.json"
 
 
+def references_file(dataset: str) -> Path:
+    """FID, KID, precision and recall of real training images and of noise: the floor and the ceiling."""
+    return Path("reports/metrics") / dataset / "references.json"
+
+
 def predictions_file(dataset: str, model: str) -> Path:
     return Path("reports/predictions") / dataset / f"{model}.csv"
 

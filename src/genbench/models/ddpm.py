@@ -244,3 +244,73 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     if settings.sampler == "ancestral":
         return ancestral_sample(unet, diffusion, shape, labels, generator, settings.guidance)
     return ddim_sample(unet, diffusion, shape, labels, generator, settings.sample_steps, settings.eta, settings.guidance)
+
+
+# ---------------------------------------------------------------- likelihood
+
+
+def bound_note(pixel_max: int) -> str:
+    return (f"conditional network alone (guidance 1), data on its {pixel_max + 1} pixel levels scaled to [-1, 1], "
+            "a discretised Gaussian decoder at t=0")
+
+
+@torch.no_grad()
+def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor,
+                      generator: torch.Generator, pixel_max: int, batch: int = 500) -> torch.Tensor:
+    """The negative variational bound -log p(x|y) <= L per image, in nats (Ho et al., 2020, eq. 5):
+    the prior KL at T, the KL of every reverse step against the forward posterior, and the
+    decoder's discretised likelihood at t=0 over the data's `pixel_max + 1` levels.
+
+    The reverse steps are those of `ancestral_sample` (EMA weights, clipped x0, posterior variance
+    beta-tilde) with the conditional network alone; at t=0, where beta-tilde is 0, the decoder's
+    variance is that of t=1, as in Ho et al."""
+    return torch.cat([
+        _variational_bound(modules, cfg, images[i:i + batch], labels[i:i + batch], generator, pixel_max)
+        for i in range(0, len(images), batch)
+    ])
+
+
+def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int) -> torch.Tensor:
+    unet = modules["ema"].module.eval()
+    device = images.device
+    betas = make_betas(cfg["schedule"], cfg["timesteps"]).to(device)
+    alpha_bar = torch.cumprod(1 - betas, dim=0)
+    alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=device), alpha_bar[:-1]])
+    posterior_var = betas * (1 - alpha_bar_prev) / (1 - alpha_bar)
+    log_var = torch.log(torch.cat([posterior_var[1:2], posterior_var[1:]]))
+    x0 = (2 * images - 1).double()
+
+    def per_image(values: torch.Tensor) -> torch.Tensor:
+        return values.flatten(1).sum(1)
+
+    def posterior_mean(x0_: torch.Tensor, xt: torch.Tensor, t: int) -> torch.Tensor:
+        return (alpha_bar_prev[t].sqrt() * betas[t] / (1 - alpha_bar[t])) * x0_ + \
+               ((1 - betas[t]).sqrt() * (1 - alpha_bar_prev[t]) / (1 - alpha_bar[t])) * xt
+
+    # Prior term: KL(q(x_T | x_0) || N(0, I)).
+    ab_T = alpha_bar[-1]
+    total = per_image(0.5 * (ab_T * x0**2 + (1 - ab_T) - 1 - torch.log(1 - ab_T)))
+    for t in range(cfg["timesteps"] - 1, -1, -1):
+        noise = torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device)
+        xt = alpha_bar[t].sqrt() * x0 + (1 - alpha_bar[t]).sqrt() * noise
+        eps = unet(xt.float(), torch.full((len(images),), t, device=device), labels).double()
+        x0_predicted = ((xt - (1 - alpha_bar[t]).sqrt() * eps) / alpha_bar[t].sqrt()).clamp(-1, 1)
+        mean = posterior_mean(x0_predicted, xt, t)
+        if t > 0:  # two Gaussians with the same variance: KL = squared mean gap / (2 variance)
+            total += per_image((posterior_mean(x0, xt, t) - mean) ** 2 / (2 * log_var[t].exp()))
+        else:
+            total -= per_image(discretised_gaussian_log_likelihood(x0, mean, 0.5 * log_var[0], pixel_max))
+    return total
+
+
+def discretised_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, pixel_max: int) -> torch.Tensor:
+    """log P(x) per pixel for x on the `pixel_max + 1` evenly spaced levels of [-1, 1]: the Gaussian's
+    mass over x's bin, the outermost bins open to infinity (Ho et al., 2020, eq. 13, for any depth)."""
+    from torch.special import ndtr
+
+    half_bin = 1 / pixel_max
+    inv_scale = torch.exp(-log_scale)
+    upper = ndtr((x - mean + half_bin) * inv_scale)
+    lower = ndtr((x - mean - half_bin) * inv_scale)
+    mass = torch.where(x < -1 + half_bin, upper, torch.where(x > 1 - half_bin, 1 - lower, upper - lower))
+    return torch.log(mass.clamp(min=1e-12))

@@ -99,3 +99,38 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     device = next(vae.parameters()).device
     z = torch.randn(len(labels), cfg["latent_dim"], generator=generator).to(device)
     return vae.mean_image(z)
+
+
+def likelihood_note(cfg: dict) -> str:
+    if cfg["likelihood"] == "bernoulli":
+        return "Bernoulli decoder (trained on grey pixels) on test images binarised at 0.5; a discrete likelihood"
+    return "Gaussian decoder (unit variance) on test pixels in [0, 1]; a density, not comparable with discrete likelihoods"
+
+
+def bound_targets(cfg: dict, images: torch.Tensor) -> torch.Tensor:
+    """The images the bound is taken on: binarised for a Bernoulli decoder, as they are otherwise."""
+    return (images > 0.5).float() if cfg["likelihood"] == "bernoulli" else images
+
+
+@torch.no_grad()
+def iwae_bound(modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator: torch.Generator, decodes_per_call: int = 20_000) -> torch.Tensor:
+    """Importance-weighted lower bound on log p(x) per image, in nats (Burda et al., 2016):
+    log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x). k=1 is the ELBO; it tightens as k grows."""
+    vae = modules["vae"].eval()
+    images_per_call = max(1, min(len(x), decodes_per_call))
+    samples_per_call = max(1, decodes_per_call // images_per_call)
+    bounds = []
+    for start in range(0, len(x), images_per_call):  # bounds memory at about decodes_per_call decoded images
+        batch = x[start:start + images_per_call]
+        mu, logvar = vae.encode(batch)
+        std = torch.exp(0.5 * logvar)
+        running = torch.full((len(batch),), -math.inf, dtype=torch.float64, device=x.device)
+        for done in range(0, k, samples_per_call):
+            m = min(samples_per_call, k - done)
+            z = mu + std * torch.randn(m, *mu.shape, generator=generator).to(x.device)  # (m, N, latent)
+            log_q = torch.distributions.Normal(mu, std).log_prob(z).sum(-1)
+            log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+            log_px = vae.log_likelihood(batch.repeat(m, 1, 1, 1), z.flatten(0, 1)).view(m, len(batch))
+            running = torch.logsumexp(torch.cat([running[None], (log_px + log_prior - log_q).double()]), dim=0)
+        bounds.append(running - math.log(k))
+    return torch.cat(bounds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,24 @@ CLASSIC_COLUMNS = (
     ("macro_f1", "macro-F1", "max", "{:.4f}"),
     ("timing.fit_seconds", "fit (s)", "min", "{:.3f}"),
     ("timing.predict_seconds", "predict (s)", "min", "{:.4f}"),
+)
+# How the featurenet classifies the samples.
+CLASS_COLUMNS = (
+    ("classes.label_agreement", "shows the class asked for", "max", "{:.1%}"),
+    ("classes.entropy_bits", "class entropy (bits)", "max", "{:.3f}"),
+    ("classes.coverage", "classes covered", "max", "{:.0%}"),
+)
+# Likelihood bounds of different models are on different data (binarised vs every pixel level), so none is "best".
+GENERATIVE_COLUMNS = (
+    ("fid", "FID", "min", "{:.2f}"),
+    ("kid", "KID", "min", "{:.4f}"),
+    ("precision", "precision", "max", "{:.3f}"),
+    ("recall", "recall", "max", "{:.3f}"),
+    ("cas.svm.accuracy", "CAS, SVM", "max", "{:.2%}"),
+    ("cas.xgboost.accuracy", "CAS, XGBoost", "max", "{:.2%}"),
+    ("likelihood.bits_per_dim", "NLL bound (bits/dim)", None, "{:.3f}"),
+    ("timing.train_seconds", "train (s)", "min", "{:.1f}"),
+    ("sampling.seconds_per_1000", "sampling (s/1000)", "min", "{:.2f}"),
 )
 
 
@@ -36,6 +55,9 @@ def render(params: Params, params_path: Path) -> str:
     return env.get_template("index.html.j2").render(
         datasets=[_dataset_section(params, d) for d in params.datasets],
         columns=CLASSIC_COLUMNS,
+        generative_columns=GENERATIVE_COLUMNS,
+        class_columns=CLASS_COLUMNS,
+        evaluate=params.evaluate,
         params_text=yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
         params_path=str(params_path),
         provenance=provenance.collect(paths.DVC_LOCK),
@@ -50,10 +72,13 @@ def _dataset_section(params: Params, dataset: str) -> dict:
         metrics = artifacts.read_json(paths.metrics_file(dataset, model))
         rows.append({
             "model": model,
-            "values": {key: _lookup(metrics, key) for key, *_ in CLASSIC_COLUMNS},
+            "values": _values(metrics, CLASSIC_COLUMNS),
             "confusion": figures.confusion_matrix(metrics["confusion_matrix"], meta["classes"], f"{model} on {dataset}"),
         })
-    best = {key: _best([row["values"][key] for row in rows], direction) for key, _, direction, _ in CLASSIC_COLUMNS}
+    best = _best_per_column(rows, CLASSIC_COLUMNS)
+    generative_metrics = {model: artifacts.read_json(paths.metrics_file(dataset, model)) for model in params.models.generative}
+    generative = [{"model": model, "values": _values(m, GENERATIVE_COLUMNS)} for model, m in generative_metrics.items()]
+    sample_classes = [{"model": model, "values": _values(m, CLASS_COLUMNS)} for model, m in generative_metrics.items()]
     samples = [
         {
             "model": model,
@@ -62,12 +87,42 @@ def _dataset_section(params: Params, dataset: str) -> dict:
         }
         for model in params.models.generative
     ]
-    return {"name": dataset, "source": source, "meta": meta, "rows": rows, "best": best, "samples": samples}
+    return {
+        "name": dataset, "source": source, "meta": meta, "rows": rows, "best": best, "samples": samples,
+        "generative": generative, "generative_best": _best_per_column(generative, GENERATIVE_COLUMNS),
+        "sample_classes": sample_classes, "max_entropy_bits": math.log2(max(len(meta["classes"]), 1)), "sample_classes_best": _best_per_column(sample_classes, CLASS_COLUMNS),
+        "ddpm_samplers": generative_metrics["ddpm"]["sampler_comparison"] if "ddpm" in generative_metrics else None,
+        "references": _reference_rows(dataset) if generative else [],
+        "n_compared": next((m["n_images"] for m in generative_metrics.values()), None),
+        "likelihood_notes": [f"{model}: {m['likelihood']['note']}" for model, m in generative_metrics.items() if m.get("likelihood")],
+    }
+
+
+def _reference_rows(dataset: str) -> list[dict]:
+    references = artifacts.read_json(paths.references_file(dataset))
+    return [
+        {"model": "real training images (floor)", "values": _values(references["real_train_vs_test"], GENERATIVE_COLUMNS)},
+        {"model": "Gaussian noise (ceiling)", "values": _values(references["noise_vs_test"], GENERATIVE_COLUMNS)},
+    ]
+
+
+def _values(metrics: dict, columns) -> dict:
+    return {key: _lookup(metrics, key) for key, *_ in columns}
+
+
+def _best_per_column(rows: list[dict], columns) -> dict:
+    return {
+        key: _best([row["values"][key] for row in rows if row["values"][key] is not None], direction) if direction else None
+        for key, _, direction, _ in columns
+    }
 
 
 def _lookup(metrics: dict, dotted_key: str):
+    """The value at a dotted key; None where a model has no such metric (a GAN's likelihood)."""
     value = metrics
     for part in dotted_key.split("."):
+        if not isinstance(value, dict) or value.get(part) is None:
+            return None
         value = value[part]
     return value
 

@@ -15,22 +15,25 @@ from genbench.models.classic import module_for
 
 
 def run(params: Params, model: str, data_path: Path, model_dir: Path) -> None:
-    module = module_for(model)
     arrays = splits.load(data_path, ("train",))
-    x, y = flatten(arrays["x_train"]), arrays["y_train"]
-    cap = module.max_train_samples(params)
-    x, y = stratified_cap(x, y, cap, params.seed)
+    estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"])
+    with artifacts.atomic_directory(model_dir) as staging:
+        module_for(model).save(estimator, staging)
+        # Timing lives apart from the model so the model file stays deterministic.
+        artifacts.write_json(staging / "train.json", info)
 
+
+def fit(params: Params, model: str, images: np.ndarray, labels: np.ndarray):
+    """The classic `model` fitted on `images` (N, C, H, W) as params say; (estimator, training info)."""
+    module = module_for(model)
+    cap = module.max_train_samples(params)
+    x, y = stratified_cap(flatten(images), labels, cap, params.seed)
     estimator = module.build(params)
     start = time.perf_counter()
     with single_threaded_blas():
         estimator.fit(x, y)
     fit_seconds = time.perf_counter() - start
-
-    with artifacts.atomic_directory(model_dir) as staging:
-        module.save(estimator, staging)
-        # Timing lives apart from the model so the model file stays deterministic.
-        artifacts.write_json(staging / "train.json", {"fit_seconds": fit_seconds, "n_train": int(len(y)), "max_train_samples": cap})
+    return estimator, {"fit_seconds": fit_seconds, "n_train": int(len(y)), "max_train_samples": cap}
 
 
 def single_threaded_blas():

@@ -1,0 +1,225 @@
+"""The generative models' evaluation: FID, KID, precision/recall, CAS and likelihood bounds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from genbench import artifacts
+from genbench.config import Params
+from genbench.evaluate import cas, comparison, features, fidelity
+from genbench.models import ddpm, featurenet, vae
+from genbench.train import loop
+
+
+def gaussian(n: int, mean, cov, seed: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).multivariate_normal(mean, cov, size=n))
+
+
+def closed_form_frechet(mu1, cov1, mu2, cov2) -> float:
+    from scipy.linalg import sqrtm
+
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1 + cov2 - 2 * sqrtm(cov1 @ cov2).real))
+
+
+def test_fid_of_a_set_against_itself_is_zero():
+    x = gaussian(500, np.zeros(16), np.diag(np.linspace(0.5, 4, 16)), seed=0) + 3.0
+    assert abs(fidelity.fid(x, x)) < 1e-6
+
+
+def test_fid_matches_the_closed_form_frechet_distance():
+    mu_a, mu_b = np.zeros(4), np.array([1.0, -0.5, 0.0, 2.0])
+    cov_a = np.diag([1.0, 2.0, 0.5, 1.5])
+    cov_b = np.array([[1.0, 0.3, 0.0, 0.0], [0.3, 1.0, 0.2, 0.0], [0.0, 0.2, 2.0, 0.4], [0.0, 0.0, 0.4, 1.0]])
+    a, b = gaussian(20_000, mu_a, cov_a, seed=1), gaussian(20_000, mu_b, cov_b, seed=2)
+    measured = fidelity.fid(a, b)
+    # Against the sets' own means and (unbiased) covariances only rounding differs: eigenvalues
+    # of a product (torchmetrics) against scipy's matrix square root, both in float64.
+    own = closed_form_frechet(a.mean(0).numpy(), np.cov(a.T.numpy()), b.mean(0).numpy(), np.cov(b.T.numpy()))
+    assert measured == pytest.approx(own, rel=1e-9)
+    # Against the true parameters, sampling error: each mean is off by about sqrt(trace/n) = 0.011
+    # per set, moving |mu_a - mu_b|^2 (5.25) by about 2 * 2.3 * 0.016 = 0.07 (one standard deviation);
+    # the covariance terms move less (about 0.02). 0.15 is two standard deviations of the sum.
+    assert measured == pytest.approx(closed_form_frechet(mu_a, cov_a, mu_b, cov_b), abs=0.15)
+
+
+def test_precision_recall_limits():
+    real = gaussian(300, np.zeros(8), np.eye(8), seed=3)
+    assert fidelity.precision_recall(real, real.clone(), k=3) == (1.0, 1.0)
+    far = gaussian(300, np.full(8, 100.0), np.eye(8), seed=4)
+    assert fidelity.precision_recall(real, far, k=3) == (0.0, 0.0)
+
+
+def test_a_set_covering_half_the_modes_has_recall_near_one_half():
+    # Ten far-apart modes in 2-D, where k-NN balls of a few hundred points cover a mode almost whole.
+    rng = np.random.default_rng(5)
+    centres = np.stack([np.cos(np.arange(10) * 0.2 * np.pi), np.sin(np.arange(10) * 0.2 * np.pi)], axis=1) * 100
+    modes = np.arange(2000) % 10
+    real = torch.from_numpy(centres[modes] + rng.normal(size=(2000, 2)))
+    half = modes[modes < 5]
+    fake = torch.from_numpy(centres[half] + rng.normal(size=(1000, 2)))
+    precision, recall = fidelity.precision_recall(real, fake, k=3)
+    assert precision > 0.95
+    assert recall == pytest.approx(0.5, abs=0.03)
+
+
+def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monkeypatch):
+    torch.manual_seed(0)
+    net = featurenet.FeatureNet(1, 10, width=4, feature_dim=8)
+    with torch.no_grad():  # non-trivial running statistics, so train and eval mode differ
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+    net.train()
+    images = np.random.default_rng(0).random((40, 1, 8, 8), dtype=np.float32)
+    extracted = features.extract(net, images, torch.device("cpu"))
+    assert not net.training
+    with torch.no_grad():
+        expected = net.features(torch.from_numpy(images)).double()
+        in_train_mode = net.train().features(torch.from_numpy(images)).double()
+    torch.testing.assert_close(extracted, expected)
+    assert not torch.allclose(extracted, in_train_mode)
+
+    seen = []
+    monkeypatch.setattr(fidelity, "fid", lambda r, f: seen.append(("fid", r, f)) or 0.0)
+    monkeypatch.setattr(fidelity, "kid", lambda r, f, *a: seen.append(("kid", r, f)) or (0.0, 0.0, 1))
+    monkeypatch.setattr(fidelity, "precision_recall", lambda r, f, k: seen.append(("pr", r, f)) or (0.0, 0.0))
+    real, fake = extracted[:20], extracted[20:]
+    comparison.compare(Params(), real, fake)
+    assert sorted(name for name, *_ in seen) == ["fid", "kid", "pr"]
+    assert all(r is real and f is fake for _, r, f in seen)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
+    a, b = gaussian(400, np.zeros(8), np.eye(8), seed=6), gaussian(400, np.zeros(8), np.eye(8), seed=7)
+    same, _, subset = fidelity.kid(a, b, subsets=20, seed=0)
+    shifted, _, _ = fidelity.kid(a, b + 1.0, subsets=20, seed=0)
+    assert subset == 200 and abs(same) < 0.01 < shifted
+    assert fidelity.kid(a, b, subsets=20, seed=0)[0] == same, "seeded subsets"
+
+
+def digits_arrays():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16).astype(np.float32).reshape(-1, 1, 8, 8)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.3, stratify=y, random_state=0)
+    return x_train, x_test, y_train.astype(np.int64), y_test.astype(np.int64)
+
+
+@pytest.mark.parametrize("model", cas.CAS_MODELS)
+def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_path, model):
+    from genbench.evaluate import classic as evaluate_classic
+    from genbench.train import classic as train_classic
+
+    x_train, x_test, y_train, y_test = digits_arrays()
+    data, meta = tmp_path / "data.npz", tmp_path / "meta.json"
+    empty = np.zeros((0, 1, 8, 8), np.float32)
+    artifacts.save_npz(data, {"x_train": x_train, "y_train": y_train, "x_val": empty, "y_val": np.zeros(0, np.int64),
+                              "x_test": x_test, "y_test": y_test})
+    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)]})
+    params = Params(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
+    train_classic.run(params, model, data, tmp_path / "model")
+    evaluate_classic.run(model, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv")
+    train_on_real = artifacts.read_json(tmp_path / "metrics.json")["accuracy"]
+
+    scored = cas.score(params, model, x_train, y_train, x_test, y_test)
+    assert scored["accuracy"] == train_on_real
+    assert scored["accuracy"] > 0.9
+
+
+@pytest.fixture(scope="module")
+def trained_vae():
+    x_train, x_test, _, _ = digits_arrays()
+    params = Params(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
+    settings = params.generative.vae
+    cfg = vae.config(settings, (1, 8, 8), 10)
+    torch.manual_seed(0)
+    modules = vae.build(cfg)
+    recipe = vae.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    generator = torch.Generator().manual_seed(0)
+    images = torch.from_numpy(x_train)
+    for _ in range(settings.steps):
+        recipe.step(images[torch.randint(len(images), (64,), generator=generator)], None, generator)
+    return modules, cfg, vae.bound_targets(cfg, torch.from_numpy(x_test[:150]))
+
+
+def test_iwae_bound_is_above_the_elbo_and_tightens_with_k(trained_vae):
+    modules, cfg, x = trained_vae
+    with torch.no_grad():
+        draws = [vae.VAE.elbo_terms(modules["vae"].eval(), x, torch.randn(len(x), cfg["latent_dim"], generator=torch.Generator().manual_seed(s)))
+                 for s in range(20)]
+        elbo = float(torch.stack([log_px - kl for log_px, kl in draws]).mean())
+    bounds = [float(vae.iwae_bound(modules, x, k, torch.Generator().manual_seed(1)).mean()) for k in (1, 10, 100, 1000)]
+    assert bounds[0] == pytest.approx(elbo, abs=0.5), "k=1 is the ELBO"
+    assert elbo < bounds[1] <= bounds[2] <= bounds[3]
+
+
+@pytest.mark.parametrize("pixel_max", [16, 255])
+def test_discretised_decoder_is_a_distribution_over_the_pixel_levels(pixel_max):
+    levels = torch.linspace(-1, 1, pixel_max + 1, dtype=torch.float64)
+    for mean, log_scale in [(0.0, -3.0), (0.9, -1.0), (-1.2, 0.5)]:
+        log_p = ddpm.discretised_gaussian_log_likelihood(
+            levels, torch.full_like(levels, mean), torch.tensor(log_scale, dtype=torch.float64), pixel_max)
+        assert float(log_p.exp().sum()) == pytest.approx(1.0, abs=1e-9)
+
+
+class NoiseOracle(torch.nn.Module):
+    """A stand-in network that predicts the true noise of x_t from the known x_0."""
+
+    def __init__(self, x0: torch.Tensor, alpha_bar: torch.Tensor):
+        super().__init__()
+        self.x0, self.alpha_bar = x0, alpha_bar
+
+    def forward(self, xt, t, labels):
+        ab = self.alpha_bar[t].view(-1, 1, 1, 1)
+        return ((xt.double() - ab.sqrt() * self.x0) / (1 - ab).sqrt()).float()
+
+
+def test_ddpm_bound_with_a_perfect_network_is_the_prior_kl_plus_the_decoder_term():
+    """Every reverse-step KL vanishes when the network knows the noise, so the bound must equal
+    the prior KL at T plus the decoder's NLL at t=0 (whose mean is then x_0 itself)."""
+    pixel_max, cfg = 16, {"schedule": "cosine", "timesteps": 50}
+    images = torch.randint(0, pixel_max + 1, (6, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
+    x0 = (2 * images - 1).double()
+    betas = ddpm.make_betas(cfg["schedule"], cfg["timesteps"])
+    alpha_bar = torch.cumprod(1 - betas, 0)
+    oracle = NoiseOracle(x0, alpha_bar)
+    modules = {"ema": torch.optim.swa_utils.AveragedModel(oracle)}
+    nats = ddpm.variational_bound(modules, cfg, images, torch.zeros(6, dtype=torch.long), torch.Generator().manual_seed(0), pixel_max)
+
+    ab_T = alpha_bar[-1]
+    prior = (0.5 * (ab_T * x0**2 + (1 - ab_T) - 1 - torch.log(1 - ab_T))).flatten(1).sum(1)
+    decoder_variance = betas[1] * (1 - alpha_bar[0]) / (1 - alpha_bar[1])  # beta-tilde at t=1
+    log_p0 = ddpm.discretised_gaussian_log_likelihood(x0, x0, 0.5 * torch.log(decoder_variance), pixel_max)
+    torch.testing.assert_close(nats, prior - log_p0.flatten(1).sum(1), rtol=1e-6, atol=1e-6)
+
+
+def test_ddpm_bound_is_lower_after_training():
+    x_train, _, y_train, _ = digits_arrays()
+    params = Params(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})
+    settings = params.generative.ddpm
+    cfg = ddpm.config(settings, (1, 8, 8), 10)
+    torch.manual_seed(0)
+    modules = ddpm.build(cfg)
+    x, y = torch.from_numpy(x_train[:64]), torch.from_numpy(y_train[:64])
+
+    def bits_per_dim(images) -> float:
+        nats = ddpm.variational_bound(modules, cfg, images, y, torch.Generator().manual_seed(0), pixel_max=16)
+        return float(nats.mean()) / (64 * math.log(2))
+
+    untrained = bits_per_dim(x)
+    recipe = ddpm.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    generator = torch.Generator().manual_seed(0)
+    images, labels = torch.from_numpy(x_train), torch.from_numpy(y_train)
+    for _ in range(settings.steps):
+        index = torch.randint(len(images), (32,), generator=generator)
+        recipe.step(images[index], labels[index], generator)
+    modules["ema"].module.load_state_dict(modules["unet"].state_dict())  # judge the trained weights themselves
+    trained = bits_per_dim(x)
+    assert math.isfinite(untrained) and math.isfinite(trained)
+    assert 0 < trained < untrained
