@@ -23,8 +23,11 @@ pipeline: setup
 snakemake: setup
 	snakemake --profile profiles/local
 
+# Two workers: most of a pipeline test is single-threaded DVC and Python start-up.
+TEST_WORKERS ?= 2
+
 test: setup
-	pytest
+	pytest -n $(TEST_WORKERS) --dist worksteal --durations=10
 
 bench: setup
 	python bench/run.py
