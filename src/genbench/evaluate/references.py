@@ -16,6 +16,7 @@ from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import cas, comparison, features
 from genbench.models import deep
+from genbench.train.classic import stratified_cap
 from genbench.train import loop
 
 
@@ -34,9 +35,8 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
 
     floor = comparison.compare(params, real, features.extract(net, train_images, device))
-    n_cas = min(params.evaluate.n_samples, len(x_train))
-    cas_images = comparison.subset(x_train, n_cas, params.seed + 3)
-    cas_labels = comparison.subset(arrays["y_train"], n_cas, params.seed + 3)
+    # Stratified, like the class-balanced samples of a conditional model: every class is present.
+    cas_images, cas_labels = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, params.seed + 3)
     floor["cas"] = {
         name: cas.score(params, name, cas_images, cas_labels, arrays["x_test"], arrays["y_test"]) for name in cas.CAS_MODELS
     }

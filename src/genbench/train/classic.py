@@ -57,5 +57,5 @@ def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> 
     try:
         x_kept, _, y_kept, _ = train_test_split(x, y, train_size=cap, stratify=y, random_state=seed)
     except ValueError as e:
-        raise ConfigError(f"params.yaml: max_train_samples {cap}: {e}") from None
+        raise ConfigError(f"params.yaml: a stratified subset of {cap} training images: {e}") from None
     return x_kept, y_kept
