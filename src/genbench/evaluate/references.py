@@ -16,8 +16,8 @@ from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import cas, comparison, features
 from genbench.models import deep
-from genbench.train.classic import stratified_cap
 from genbench.train import loop
+from genbench.train.classic import stratified_cap
 
 
 def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, metrics_path: Path) -> None:
