@@ -22,7 +22,7 @@ rule evaluate_featurenet:
         code=CORE_CODE
         + ["src/genbench/data/splits.py"]
         + deep_code("featurenet")
-        + ["src/genbench/evaluate/classifier.py", "src/genbench/evaluate/featurenet.py"],
+        + ["src/genbench/evaluate/classifier.py", "src/genbench/evaluate/features.py", "src/genbench/evaluate/featurenet.py"],
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
         model="data/models/{dataset}/featurenet",

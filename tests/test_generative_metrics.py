@@ -132,19 +132,24 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
     assert scored["accuracy"] > 0.9
 
 
-@pytest.fixture(scope="module")
-def trained_vae():
-    x_train, x_test, _, _ = digits_arrays()
-    params = Params(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
-    settings = params.generative.vae
-    cfg = vae.config(settings, (1, 8, 8), 10)
+def train_small(model: str, params: Params, x_train: np.ndarray, y_train: np.ndarray, scratch) -> tuple[dict, dict]:
+    """A small model trained on 8x8 digits by the pipeline's own loop; (modules, config)."""
+    settings = getattr(params.generative, model)
+    module = {"vae": vae, "ddpm": ddpm}[model]
+    cfg = module.config(settings, (1, 8, 8), 10)
     torch.manual_seed(0)
-    modules = vae.build(cfg)
-    recipe = vae.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
-    generator = torch.Generator().manual_seed(0)
-    images = torch.from_numpy(x_train)
-    for _ in range(settings.steps):
-        recipe.step(images[torch.randint(len(images), (64,), generator=generator)], None, generator)
+    modules = module.build(cfg)
+    recipe = module.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    run = loop.LoopSettings(settings.steps, settings.batch_size, checkpoint_every=10_000, log_every=50, seed=0)
+    loop.run(f"{model} for a test", recipe, torch.from_numpy(x_train), torch.from_numpy(y_train), run, scratch, run_id="test")
+    return modules, cfg
+
+
+@pytest.fixture(scope="module")
+def trained_vae(tmp_path_factory):
+    x_train, x_test, y_train, _ = digits_arrays()
+    params = Params(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
+    modules, cfg = train_small("vae", params, x_train, y_train, tmp_path_factory.mktemp("vae"))
     return modules, cfg, vae.bound_targets(cfg, torch.from_numpy(x_test[:150]))
 
 
@@ -199,27 +204,18 @@ def test_ddpm_bound_with_a_perfect_network_is_the_prior_kl_plus_the_decoder_term
     torch.testing.assert_close(nats, prior - log_p0.flatten(1).sum(1), rtol=1e-6, atol=1e-6)
 
 
-def test_ddpm_bound_is_lower_after_training():
+def test_ddpm_bound_is_lower_after_training(tmp_path):
     x_train, _, y_train, _ = digits_arrays()
     params = Params(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})
-    settings = params.generative.ddpm
-    cfg = ddpm.config(settings, (1, 8, 8), 10)
-    torch.manual_seed(0)
-    modules = ddpm.build(cfg)
+    untrained_params = Params(generative={"ddpm": params.generative.ddpm.model_dump() | {"steps": 1}})
     x, y = torch.from_numpy(x_train[:64]), torch.from_numpy(y_train[:64])
 
-    def bits_per_dim(images) -> float:
-        nats = ddpm.variational_bound(modules, cfg, images, y, torch.Generator().manual_seed(0), pixel_max=16)
+    def bits_per_dim(modules, cfg) -> float:
+        modules["ema"].module.load_state_dict(modules["unet"].state_dict())  # judge the weights themselves, not their EMA
+        nats = ddpm.variational_bound(modules, cfg, x, y, torch.Generator().manual_seed(0), pixel_max=16)
         return float(nats.mean()) / (64 * math.log(2))
 
-    untrained = bits_per_dim(x)
-    recipe = ddpm.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
-    generator = torch.Generator().manual_seed(0)
-    images, labels = torch.from_numpy(x_train), torch.from_numpy(y_train)
-    for _ in range(settings.steps):
-        index = torch.randint(len(images), (32,), generator=generator)
-        recipe.step(images[index], labels[index], generator)
-    modules["ema"].module.load_state_dict(modules["unet"].state_dict())  # judge the trained weights themselves
-    trained = bits_per_dim(x)
+    untrained = bits_per_dim(*train_small("ddpm", untrained_params, x_train, y_train, tmp_path / "untrained"))
+    trained = bits_per_dim(*train_small("ddpm", params, x_train, y_train, tmp_path / "trained"))
     assert math.isfinite(untrained) and math.isfinite(trained)
     assert 0 < trained < untrained

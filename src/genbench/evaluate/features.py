@@ -20,6 +20,17 @@ def extract(net: nn.Module, images: np.ndarray, device: torch.device) -> torch.T
     return torch.cat(batches)
 
 
+@torch.no_grad()
+def classify(net: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The network's predicted class of each image, in eval mode."""
+    net.eval()
+    batches = [
+        net(torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).float().to(device)).argmax(1).cpu()
+        for i in range(0, len(images), BATCH)
+    ]
+    return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
+
+
 class Precomputed(nn.Module):
     """The identity, as torchmetrics' `feature=` extractor: features are computed once by `extract`
     and the same tensors are fed to every metric."""

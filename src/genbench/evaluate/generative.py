@@ -79,12 +79,7 @@ def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_cla
 def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, device: torch.device) -> dict:
     """The featurenet's classes for the samples: how evenly they spread over the classes, and for
     conditional models how often they show the class they were drawn for."""
-    with torch.no_grad():
-        net.eval()
-        predicted = np.concatenate([
-            net(torch.from_numpy(images[i:i + features.BATCH]).to(device)).argmax(1).cpu().numpy()
-            for i in range(0, len(images), features.BATCH)
-        ])
+    predicted = features.classify(net, images, device)
     counts = np.bincount(predicted, minlength=n_classes)
     shares = counts / counts.sum()
     entropy = float(-sum(p * math.log2(p) for p in shares if p > 0)) + 0.0  # + 0.0: no "-0.0"
