@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Stage commands (`genbench ...`) run by dvc and snakemake resolve from the venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup pipeline snakemake test bench lock
+.PHONY: setup browser pipeline snakemake test bench lock
 
 setup: $(VENV)/.installed
 
@@ -26,7 +26,12 @@ snakemake: setup
 # Two workers: most of a pipeline test is single-threaded DVC and Python start-up.
 TEST_WORKERS ?= 2
 
-test: setup
+# The report tests open the page in Debian's Chromium, a system package (installing it needs root).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+
+test: setup browser
 	pytest -n $(TEST_WORKERS) --dist worksteal --durations=10
 
 bench: setup

@@ -4,6 +4,9 @@
 # and every source file it runs is an input:, so reruns and the between-workflow
 # cache follow content, not only file times.
 
+report: "rules/captions/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/classic.smk"

@@ -64,7 +64,8 @@ rule sample:
     wildcard_constraints:
         model=one_of(GENERATIVE_MODELS),
     input:
-        code=lambda w: CORE_CODE + deep_code(w.model) + ["src/genbench/sample.py"],
+        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py"] + deep_code(w.model) + ["src/genbench/sample.py"],
+        data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
         model="data/models/{dataset}/{model}",
     output:
@@ -107,6 +108,7 @@ rule evaluate_generative:
         samples="data/samples/{dataset}/{model}",
     output:
         "reports/metrics/{dataset}/{model}.json",
+        "reports/projections/{dataset}/{model}.npz",
     params:
         dataset="{dataset}",
         model="{model}",

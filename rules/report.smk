@@ -2,7 +2,12 @@ rule report:
     input:
         code=CORE_CODE
         + [
+            "src/genbench/data/splits.py",
+            "src/genbench/models/classic/xgboost.py",
+            "src/genbench/runlog.py",
             "src/genbench/report/build.py",
+            "src/genbench/report/changes.py",
+            "src/genbench/report/dataset_figures.py",
             "src/genbench/report/figures.py",
             "src/genbench/report/provenance.py",
             "src/genbench/report/templates/index.html.j2",
@@ -10,14 +15,34 @@ rule report:
         processed=expand(
             "data/processed/{dataset}/{file}", dataset=DATASETS, file=["data.npz", "meta.json"]
         ),
+        models=expand(
+            "data/models/{dataset}/{model}",
+            dataset=DATASETS,
+            model=CLASSIC_MODELS + ["featurenet"] + GENERATIVE_MODELS,
+        ),
         samples=expand("data/samples/{dataset}/{model}", dataset=DATASETS, model=GENERATIVE_MODELS),
         metrics=expand(
             "reports/metrics/{dataset}/{model}.json",
             dataset=DATASETS,
             model=CLASSIC_MODELS + ["featurenet"] + GENERATIVE_MODELS + ["references"],
         ),
+        projections=expand("reports/projections/{dataset}/{model}.npz", dataset=DATASETS, model=GENERATIVE_MODELS),
+        training=expand(
+            "reports/training/{dataset}/{model}/{log}",
+            dataset=DATASETS,
+            model=["featurenet"] + GENERATIVE_MODELS,
+            log=["metrics.json", "plots/metrics"],
+        ),
     output:
-        "reports/index.html",
+        report("reports/index.html", caption="captions/index.rst", category="Report"),
+        report(
+            directory("reports/figures"),
+            patterns=["{dataset}/{figure}.png"],
+            caption="captions/figure.rst",
+            category="Figures",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "figure": "{figure}"},
+        ),
     params:
         settings=canonical_json(PARAMS),
     shell:

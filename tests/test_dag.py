@@ -28,11 +28,12 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
     # The whole pipeline. Per dataset: a download and a preprocess; a train and an evaluate per
     # classifier (3 classic + featurenet); a train, a sample and an evaluate per generative model (3);
     # the references (floor and ceiling); then one report.
-    # Edges per dataset: 4 per classifier; per generative model 1 into train, 2 into sample, 4 into
-    # evaluate, 2 into the report; 3 for the references; download -> preprocess; preprocess -> report.
+    # Edges per dataset: 5 per classifier (its trained model and metrics both feed the report); per
+    # generative model 1 into train, 2 into sample, 4 into evaluate, 3 into the report; 3 for the
+    # references; download -> preprocess; preprocess -> report.
     n_classifiers, n_generative = 4, 3
     assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_classifiers + 3 * n_generative + 1) + 1
-    assert len(dvc["edges"]) == n_datasets * (4 * n_classifiers + 9 * n_generative + 3 + 2)
+    assert len(dvc["edges"]) == n_datasets * (5 * n_classifiers + 10 * n_generative + 3 + 2)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
 
 

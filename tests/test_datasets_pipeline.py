@@ -6,17 +6,23 @@ import json
 
 import pytest
 
+import browser
 from fake_data import FileServer, cifar_archive, mnist_like_files, sha256
 
 pytestmark = pytest.mark.pipeline
 
 
-def register_datasets(workspace, files: dict[str, dict[str, bytes]]) -> None:
+# A class label that would run if the report did not escape text from the data.
+SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
+
+
+def register_datasets(workspace, files: dict[str, tuple], class_names: dict[str, tuple[str, ...]]) -> None:
     """Add datasets to the copy's registry, as a developer adding a dataset would."""
     lines = ["", "from dataclasses import replace as _replace", ""]
     for name, (base, contents) in files.items():
         raw = ", ".join(f"RawFile({f!r}, {sha256(d)!r}, {len(d)})" for f, d in contents.items())
-        lines.append(f"SOURCES[{name!r}] = _replace({base}, name={name!r}, files=({raw},), urls=())")
+        classes = f", class_names={class_names[name]!r}" if name in class_names else ""
+        lines.append(f"SOURCES[{name!r}] = _replace({base}, name={name!r}, files=({raw},), urls=(){classes})")
     lines.append("DATASET_NAMES = tuple(SOURCES)")
     path = workspace.path("src/genbench/data/sources.py")
     path.write_text(path.read_text() + "\n".join(lines) + "\n")
@@ -25,7 +31,8 @@ def register_datasets(workspace, files: dict[str, dict[str, bytes]]) -> None:
 def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
     mnist_files = mnist_like_files()
     cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
-    register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)})
+    mnist_classes = (SCRIPT_LABEL, *map(str, range(1, 10)))
+    register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)}, {"tinymnist": mnist_classes})
     workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist, tinycifar]")
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")  # tested elsewhere; saves time
     served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
@@ -60,8 +67,18 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
         for model in ("xgboost", "svm", "logreg"):
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/{model}.json").read_text())
             assert 0 <= metrics["accuracy"] <= 1
+    classifiers = ["xgboost", "svm", "logreg", "featurenet"]
+    page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
+    assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
+    assert page.models_by_table == {f"{d}/classifiers": classifiers for d in ("digits", "tinymnist", "tinycifar")}
+    assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
+
+    # A model taken out of params leaves the report; nothing but the report reruns.
+    workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost, svm]")
+    assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
-    assert all(f'data-dataset="{d}"' in report for d in ("digits", "tinymnist", "tinycifar"))
+    assert report.count('<table class="summary"') == 3 and 'data-model="logreg"' not in report
+    assert report.count('data-model="svm"') == 3
 
     # Offline now: the downloaded files are verified in place, nothing is fetched again.
     workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"

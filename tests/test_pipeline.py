@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import time
 
 import pytest
+
+import browser
 
 pytestmark = pytest.mark.pipeline
 
@@ -43,18 +48,57 @@ def dvc_changed_stages(workspace) -> list[str]:
 def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert sorted(workspace.dvc_repro()) == ALL_STAGES
     report = workspace.path("reports/index.html").read_text()
-    assert [f'<tr data-model="{m}">' in report for m in ("xgboost", "svm", "logreg", "vae", "gan", "ddpm")] == [True] * 6
     assert "real training images (floor)" in report and "Gaussian noise (ceiling)" in report
-    assert report.count('src="data:image/png;base64,') == 4 + 3, "a confusion matrix per classifier, a grid per generative model"
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
     assert workspace.run("git", "rev-parse", "HEAD").stdout.strip() in report
     assert "uncommitted changes in" not in report, "dvc.lock, which DVC is writing, does not count"
+    figures = sorted(p.relative_to(workspace.path("reports/figures")).as_posix() for p in workspace.path("reports/figures").rglob("*.png"))
+    assert figures == sorted(
+        [f"digits/confusion-{m}.png" for m in ("xgboost", "svm", "logreg", "featurenet")]
+        + [f"digits/samples-{m}.png" for m in ("vae", "gan", "ddpm")]
+        + [f"digits/{f}.png" for f in ("importance-xgboost", "real", "trajectory-ddpm", "reconstructions-vae",
+                                        "interpolation-vae", "features-2d", "training")]
+    )
+    for name in figures:  # the files Snakemake's report and `dvc plots` show are the images inline in the page
+        assert base64.b64encode(workspace.path(f"reports/figures/{name}").read_bytes()).decode() in report, name
+
+    page = browser.open_report(workspace.path("reports/index.html"), "report-digits.png")
+    assert (page.console_errors, page.failed_requests, page.page_errors) == ([], [], [])
+    assert page.undecoded_images == [] and page.n_images == len(figures)
+    assert page.models_by_table == {
+        "digits/classifiers": ["xgboost", "svm", "logreg", "featurenet"],
+        "digits/generative": ["vae", "gan", "ddpm"],
+        "digits/sample-classes": ["vae", "gan", "ddpm"],
+    }
+
     assert workspace.dvc_repro() == []
     assert workspace.snakemake_planned() == [], "Snakemake must accept outputs that DVC made"
     workspace.commit("first run")
 
+    # Content, not file times: a checkpoint touched is no change; any metrics file edited is one for the report.
+    later = time.time() + 60
+    for weights in workspace.path("data/models/digits").rglob("*.safetensors"):
+        os.utime(weights, (later, later))
+    assert dvc_changed_stages(workspace) == []
+    for model in ("svm", "featurenet", "ddpm", "references"):
+        metrics = workspace.path(f"reports/metrics/digits/{model}.json")
+        original = metrics.read_bytes()
+        metrics.write_bytes(original.replace(b"{", b'{"edited": 1, ', 1))
+        assert "report" in dvc_changed_stages(workspace), model
+        metrics.write_bytes(original)
+    assert dvc_changed_stages(workspace) == []
+
     workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3.0")
     assert sorted(workspace.dvc_repro()) == SVM_AND_REPORT
+    # The report's "what changed" holds the numbers `dvc metrics diff` gives against the committed run.
+    diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
+    expected = sorted((path, metric) for path, metrics in diff.items() for metric, change in metrics.items() if change.get("old") is not None)
+    report = workspace.path("reports/index.html").read_text()
+    shown = sorted(re.findall(r'<tr data-file="([^"]+)" data-metric="([^"]+)">', report))
+    assert shown == expected and any(path == "reports/metrics/digits/svm.json" for path, _ in shown)
+    for path, metric in expected:
+        change = diff[path][metric]
+        assert f'<td class="num">{change["old"]:.4g}</td><td class="num">{change["new"]:.4g}</td>' in report, (path, metric)
 
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.dvc_repro() == [], "a comment is not a parameter"
@@ -84,6 +128,10 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
 def test_snakemake_plans_what_dvc_runs_and_dvc_adopts_its_outputs(workspace):
     workspace.run("snakemake", "--profile", "profiles/local")
     assert workspace.snakemake_planned() == []
+    # Snakemake's own report, with the figures the report rule registers.
+    workspace.run("snakemake", "--report", "reports/snakemake.html")
+    snakemake_report = workspace.path("reports/snakemake.html").read_text()
+    assert all(name in snakemake_report for name in ("trajectory-ddpm.png", "confusion-svm.png", "index.html"))
     workspace.run("dvc", "commit", "--force")
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
     assert workspace.dvc_repro() == []
@@ -133,7 +181,10 @@ def test_two_clean_runs_give_identical_artifacts(workspace, tmp_path):
         "data/models/digits/logreg/model.skops",
     ] + [f"reports/predictions/digits/{m}.csv" for m in ("xgboost", "svm", "logreg", "featurenet")] + [
         f"data/models/digits/{m}/weights.safetensors" for m in ("featurenet", "vae", "gan", "ddpm")
-    ] + [f"data/samples/digits/{m}/{f}" for m in ("vae", "gan", "ddpm") for f in ("samples.npz", "grid.png")]:
+    ] + [f"data/samples/digits/{m}/{f}" for m in ("vae", "gan", "ddpm") for f in ("samples.npz",)] + [
+        "data/samples/digits/ddpm/trajectory.npz", "data/samples/digits/vae/reconstructions.npz",
+        "data/samples/digits/vae/interpolation.npz",
+    ] + [f"reports/projections/digits/{m}.npz" for m in ("vae", "gan", "ddpm")]:
         assert same_bytes(relative), relative
     for model in ("xgboost", "svm", "logreg", "featurenet"):
         first, other = (json.loads(ws.path(f"reports/metrics/digits/{model}.json").read_text()) for ws in (workspace, second))
@@ -169,3 +220,5 @@ def test_experiments_params_metrics_and_plots(workspace):
     confusion = rendered["data"]["reports/predictions/digits/svm.csv"][0]
     assert confusion["type"] == "vega"
     assert len(confusion["content"]["data"]["values"]) == 360, "one row per test image"
+    trajectory = rendered["data"]["reports/figures/digits/trajectory-ddpm.png"][0]
+    assert trajectory["type"] == "image", "the report's figures are DVC image plots too"

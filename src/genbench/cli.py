@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+from genbench import runlog
 from genbench.errors import ConfigError, GenbenchError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started = time.perf_counter()
     try:
         args.stage(args)
+        runlog.record(_command_line(args), time.perf_counter() - started)
     except GenbenchError as e:
         print(f"genbench: error: {e}", file=sys.stderr)
         return e.exit_code
@@ -37,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
         if model:
             sub.add_argument("--model", required=True, help="a name from params.yaml: models")
-        sub.set_defaults(stage=handler)
+        sub.set_defaults(stage=handler, stage_name=name)
 
     stage("download", _download, "put a dataset's raw files into data/raw/<dataset>/")
     stage("preprocess", _preprocess, "split and scale a dataset into data/processed/<dataset>/")
@@ -47,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     stage("references", _references, "score real training images and noise as generative models are scored")
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
     return parser
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The stage's command as dvc.yaml and the Snakefile spell it."""
+    words = ["genbench", args.stage_name]
+    for option in ("dataset", "model"):
+        if getattr(args, option, None) is not None:
+            words += [f"--{option}", getattr(args, option)]
+    return " ".join(words)
 
 
 def _load(args: argparse.Namespace):
@@ -108,7 +121,7 @@ def _sample(args: argparse.Namespace) -> None:
 
     params = _load(args)
     d, m = args.dataset, args.model
-    sample.run(params, m, paths.model_dir(d, m), paths.processed_meta(d), paths.samples_dir(d, m))
+    sample.run(params, m, paths.model_dir(d, m), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m))
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -124,6 +137,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
         generative.run(
             params, m, SOURCES[d].pixel_max, data, meta, paths.model_dir(d, "featurenet"), model_dir, paths.samples_dir(d, m), metrics,
+            paths.projection_file(d, m),
         )
     elif m == "featurenet":
         from genbench.evaluate import featurenet
@@ -149,7 +163,7 @@ def _report(args: argparse.Namespace) -> None:
     from genbench.report import build
 
     params = _load(args)
-    build.run(params, args.params, paths.REPORT)
+    build.run(params, args.params, paths.REPORT, paths.REPORT_FIGURES)
 
 
 if __name__ == "__main__":

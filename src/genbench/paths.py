@@ -7,6 +7,7 @@ from pathlib import Path
 
 DVC_LOCK = Path("dvc.lock")
 REPORT = Path("reports/index.html")
+REPORT_FIGURES = Path("reports/figures")  # the report's figures as files, also inline in the page
 
 
 def raw_dir(dataset: str) -> Path:
@@ -32,6 +33,11 @@ def metrics_file(dataset: str, model: str) -> Path:
 def references_file(dataset: str) -> Path:
     """FID, KID, precision and recall of real training images and of noise: the floor and the ceiling."""
     return Path("reports/metrics") / dataset / "references.json"
+
+
+def projection_file(dataset: str, model: str) -> Path:
+    """Real test and generated images in 2-D: the featurenet features projected on the real ones' principal axes."""
+    return Path("reports/projections") / dataset / f"{model}.npz"
 
 
 def predictions_file(dataset: str, model: str) -> Path:

@@ -1,8 +1,11 @@
-"""sample@D-M: N images from a trained generative model, as npz with their labels, and a PNG grid."""
+"""sample@D-M: N images from a trained generative model, with their labels, and the arrays the report draws.
+
+Besides samples.npz: the DDPM's denoising trajectory (trajectory.npz), and the VAE's
+reconstructions and latent interpolations of test images (reconstructions.npz, interpolation.npz).
+"""
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
@@ -11,18 +14,22 @@ import torch
 
 from genbench import artifacts
 from genbench.config import Params
+from genbench.data import splits
 from genbench.models import deep
 from genbench.train import loop
 
 CHUNK = 500  # images per sampling call: bounds memory on any device
-GRID_COLUMNS = 10
+TRAJECTORY_FRAMES = 8
+RECONSTRUCTIONS = 10
+INTERPOLATIONS = 5  # pairs of test images
+INTERPOLATION_STEPS = 10
 
 
 def is_conditional(model: str, cfg: dict) -> bool:
     return model == "ddpm" or bool(cfg.get("conditional"))
 
 
-def run(params: Params, model: str, model_dir: Path, meta_path: Path, out_dir: Path) -> None:
+def run(params: Params, model: str, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> None:
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
     classes = artifacts.read_json(meta_path)["classes"]
@@ -42,33 +49,46 @@ def run(params: Params, model: str, model_dir: Path, meta_path: Path, out_dir: P
     seconds = time.perf_counter() - start
     images = torch.cat(chunks).clamp(0, 1).numpy().astype(np.float32)
 
+    views = _model_views(params, model, modules, cfg, settings, data_path, len(classes), device)
     with artifacts.atomic_directory(out_dir) as staging:
         artifacts.save_npz(staging / "samples.npz", {"x": images, "y": labels.numpy().astype(np.int64)})
-        artifacts.write_bytes(staging / "grid.png", grid_png(images, labels.numpy(), len(classes), conditional))
+        for name, arrays in views.items():
+            artifacts.save_npz(staging / f"{name}.npz", arrays)
         artifacts.write_json(staging / "sample.json", {
             "n_samples": n, "conditional": conditional, "device": str(device),
             "seconds": seconds, "seconds_per_1000": 1000 * seconds / n,
         })
 
 
-def grid_png(images: np.ndarray, labels: np.ndarray, n_classes: int, conditional: bool, scale: int = 4) -> bytes:
-    """One row per class for conditional models (first images of each class), else a 10x10 grid."""
-    from PIL import Image
+def _model_views(params, model, modules, cfg, settings, data_path: Path, n_classes: int, device) -> dict[str, dict]:
+    """What shows how a model works, beyond its samples: arrays for the report's figures."""
+    generator = torch.Generator().manual_seed(params.seed + 4)
+    if model == "ddpm":
+        from genbench.models import ddpm
 
-    if conditional:
-        rows = [images[labels == c][:GRID_COLUMNS] for c in range(n_classes)]
-    else:
-        rows = [images[i:i + GRID_COLUMNS] for i in range(0, min(len(images), GRID_COLUMNS**2), GRID_COLUMNS)]
-    channels, height, width = images.shape[1:]
-    pad = 1
-    grid = np.full((len(rows) * (height + pad) + pad, GRID_COLUMNS * (width + pad) + pad, channels), 0.5, dtype=np.float32)
-    for r, row in enumerate(rows):
-        for c, image in enumerate(row):
-            top, left = pad + r * (height + pad), pad + c * (width + pad)
-            grid[top:top + height, left:left + width] = image.transpose(1, 2, 0)
-    pixels = (grid * 255).round().astype(np.uint8)
-    picture = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
-    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()
+        labels = torch.arange(n_classes)
+        frames, steps = ddpm.trajectory(modules, cfg, labels, generator, settings, TRAJECTORY_FRAMES)
+        return {"trajectory": {"x": frames.numpy(), "y": labels.numpy(), "steps": np.asarray(steps)}}
+    if model == "vae":
+        from genbench.models import vae
+
+        test = splits.load(data_path, ("test",), n_classes=n_classes)
+        images = torch.from_numpy(_one_per_class(test["x_test"], test["y_test"], RECONSTRUCTIONS)).to(device)
+        reconstructed = vae.reconstruct(modules, images)
+        starts, ends = images[:INTERPOLATIONS], images.roll(-1, dims=0)[:INTERPOLATIONS]
+        path = vae.interpolate(modules, starts, ends, INTERPOLATION_STEPS)
+        return {
+            "reconstructions": {"x": images.cpu().numpy(), "reconstructed": reconstructed.float().cpu().numpy()},
+            "interpolation": {"x": path.float().cpu().numpy()},
+        }
+    return {}
+
+
+def _one_per_class(images: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    """The first test image of each class in turn, then the second of each, until n images."""
+    rank_in_class = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, label in enumerate(labels.tolist()):
+        rank_in_class[i] = seen.get(label, 0)
+        seen[label] = rank_in_class[i] + 1
+    return images[np.lexsort((labels, rank_in_class))[:n]]

@@ -25,7 +25,7 @@ from genbench.train import loop
 
 def run(
     params: Params, model: str, pixel_max: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
-    samples_dir: Path, metrics_path: Path,
+    samples_dir: Path, metrics_path: Path, projection_path: Path,
 ) -> None:
     """`pixel_max`: the raw data's largest pixel value; the DDPM's likelihood is over its levels."""
     device = loop.resolve_device(params.train.device)
@@ -41,7 +41,8 @@ def run(
     _check_samples(samples_dir, generated, arrays["x_test"].shape[1:], len(classes), n)
     metrics = {"model": model, "conditional": bool(sample_info["conditional"])}
     # Conditional samples cycle through the classes, so the first n stay class-balanced.
-    metrics |= comparison.compare(params, real, features.extract(net, generated["x"][:n], device))
+    fake = features.extract(net, generated["x"][:n], device)
+    metrics |= comparison.compare(params, real, fake)
     metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), device)
     if metrics["conditional"]:
         metrics["cas"] = {
@@ -60,7 +61,20 @@ def run(
 
     train_info = artifacts.read_json(model_dir / "train.json")
     metrics["timing"] = {"train_seconds": train_info.get("train_seconds"), "evaluate_seconds": time.perf_counter() - started}
+    artifacts.save_npz(projection_path, _projection(real, fake, test_labels.cpu().numpy(), generated["y"][:n]))
     artifacts.write_json(metrics_path, metrics)
+
+
+def _projection(real: torch.Tensor, fake: torch.Tensor, real_labels: np.ndarray, fake_labels: np.ndarray) -> dict:
+    """Both feature sets on the first two principal axes of the real features: the same axes for every model."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, svd_solver="full").fit(real.double().cpu().numpy())
+    return {
+        "real": pca.transform(real.double().cpu().numpy()).astype(np.float32), "real_labels": real_labels.astype(np.int64),
+        "generated": pca.transform(fake.double().cpu().numpy()).astype(np.float32), "generated_labels": fake_labels.astype(np.int64),
+        "explained_variance_ratio": pca.explained_variance_ratio_,
+    }
 
 
 def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_classes: int, n_needed: int) -> None:

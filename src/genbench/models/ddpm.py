@@ -196,10 +196,15 @@ def guided_noise(unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torc
 
 
 @torch.no_grad()
-def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float) -> torch.Tensor:
-    """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise."""
+def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float, on_step=None) -> torch.Tensor:
+    """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise.
+
+    `on_step(k, x)`, if given, sees x after k steps in [-1, 1] scale (k=0: the start noise).
+    """
     device = labels.device
     x = torch.randn(shape, generator=generator).to(device)
+    if on_step:
+        on_step(0, x)
     times = torch.linspace(diffusion.timesteps - 1, 0, steps).round().long().tolist()
     for i, t in enumerate(times):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
@@ -212,6 +217,8 @@ def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int
         x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
         if eta > 0 and t_prev >= 0:
             x = x + sigma * torch.randn(shape, generator=generator).to(device)
+        if on_step:
+            on_step(i + 1, x)
     return (x + 1) / 2
 
 
@@ -244,6 +251,24 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     if settings.sampler == "ancestral":
         return ancestral_sample(unet, diffusion, shape, labels, generator, settings.guidance)
     return ddim_sample(unet, diffusion, shape, labels, generator, settings.sample_steps, settings.eta, settings.guidance)
+
+
+def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
+               settings: DDPMParams, frames: int) -> tuple[torch.Tensor, list[int]]:
+    """DDIM's x at `frames` evenly spaced steps from the start noise to the image: (len(labels), frames, C, H, W) in [0, 1]."""
+    unet = modules["ema"].module.eval()
+    device = next(unet.parameters()).device
+    diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
+    shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
+    kept_steps = sorted({round(k) for k in torch.linspace(0, settings.sample_steps, frames).tolist()})
+    kept = []
+
+    def keep(k: int, x: torch.Tensor) -> None:
+        if k in kept_steps:
+            kept.append(((x.float() + 1) / 2).clamp(0, 1).cpu())
+
+    ddim_sample(unet, diffusion, shape, labels.to(device), generator, settings.sample_steps, settings.eta, settings.guidance, keep)
+    return torch.stack(kept, dim=1), kept_steps
 
 
 # ---------------------------------------------------------------- likelihood

@@ -101,6 +101,24 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     return vae.mean_image(z)
 
 
+@torch.no_grad()
+def reconstruct(modules: dict[str, nn.Module], images: torch.Tensor) -> torch.Tensor:
+    """The decoded posterior mean of each image."""
+    vae = modules["vae"].eval()
+    return vae.mean_image(vae.encode(images)[0])
+
+
+@torch.no_grad()
+def interpolate(modules: dict[str, nn.Module], starts: torch.Tensor, ends: torch.Tensor, steps: int) -> torch.Tensor:
+    """Images decoded along the straight line between two images' posterior means: (len(starts), steps, C, H, W)."""
+    vae = modules["vae"].eval()
+    z_start, z_end = vae.encode(starts)[0], vae.encode(ends)[0]
+    weights = torch.linspace(0, 1, steps, device=starts.device).view(1, steps, 1)
+    z = (1 - weights) * z_start[:, None] + weights * z_end[:, None]
+    decoded = vae.mean_image(z.flatten(0, 1))
+    return decoded.view(len(starts), steps, *decoded.shape[1:])
+
+
 def likelihood_note(cfg: dict) -> str:
     if cfg["likelihood"] == "bernoulli":
         return "Bernoulli decoder (trained on grey pixels) on test images binarised at 0.5; a discrete likelihood"

@@ -10,7 +10,7 @@ import yaml
 from genbench import artifacts, paths
 from genbench.config import Params
 from genbench.data.sources import SOURCES
-from genbench.report import figures, provenance
+from genbench.report import changes, dataset_figures, provenance
 
 # Summary columns: (key in the metrics file, heading, better when "max" or "min", format).
 CLASSIC_COLUMNS = (
@@ -39,12 +39,17 @@ GENERATIVE_COLUMNS = (
 )
 
 
-def run(params: Params, params_path: Path, out: Path) -> None:
-    html = render(params, params_path)
+def run(params: Params, params_path: Path, out: Path, figures_dir: Path) -> None:
+    figure_files = dataset_figures.FigureFiles()
+    html = render(params, params_path, figure_files)
+    with artifacts.atomic_directory(figures_dir) as staging:
+        for name, data in figure_files.files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_bytes(data)
     artifacts.write_text(out, html)
 
 
-def render(params: Params, params_path: Path) -> str:
+def render(params: Params, params_path: Path, figure_files: dataset_figures.FigureFiles) -> str:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
     env = Environment(
@@ -52,45 +57,37 @@ def render(params: Params, params_path: Path) -> str:
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
     )
+    provenance_ = provenance.collect(params, paths.DVC_LOCK)
     return env.get_template("index.html.j2").render(
-        datasets=[_dataset_section(params, d) for d in params.datasets],
+        datasets=[_dataset_section(params, d, figure_files) for d in params.datasets],
         columns=CLASSIC_COLUMNS,
         generative_columns=GENERATIVE_COLUMNS,
         class_columns=CLASS_COLUMNS,
         evaluate=params.evaluate,
+        changes=changes.since_head(provenance_["git"]["commit"]),
         params_text=yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
         params_path=str(params_path),
-        provenance=provenance.collect(paths.DVC_LOCK),
+        provenance=provenance_,
     )
 
 
-def _dataset_section(params: Params, dataset: str) -> dict:
+def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures.FigureFiles) -> dict:
     source = SOURCES[dataset]
     meta = artifacts.read_json(paths.processed_meta(dataset))
-    rows = []
-    for model in [*params.models.classic, "featurenet"]:
-        metrics = artifacts.read_json(paths.metrics_file(dataset, model))
-        rows.append({
-            "model": model,
-            "values": _values(metrics, CLASSIC_COLUMNS),
-            "confusion": figures.confusion_matrix(metrics["confusion_matrix"], meta["classes"], f"{model} on {dataset}"),
-        })
-    best = _best_per_column(rows, CLASSIC_COLUMNS)
+    classes = [str(c) for c in meta["classes"]]
+    classifier_metrics = {model: artifacts.read_json(paths.metrics_file(dataset, model)) for model in [*params.models.classic, "featurenet"]}
+    rows = [{"model": model, "values": _values(m, CLASSIC_COLUMNS)} for model, m in classifier_metrics.items()]
     generative_metrics = {model: artifacts.read_json(paths.metrics_file(dataset, model)) for model in params.models.generative}
     generative = [{"model": model, "values": _values(m, GENERATIVE_COLUMNS)} for model, m in generative_metrics.items()]
     sample_classes = [{"model": model, "values": _values(m, CLASS_COLUMNS)} for model, m in generative_metrics.items()]
-    samples = [
-        {
-            "model": model,
-            "grid": figures.png_file_data_uri(paths.samples_dir(dataset, model) / "grid.png"),
-            "info": artifacts.read_json(paths.samples_dir(dataset, model) / "sample.json"),
-        }
-        for model in params.models.generative
-    ]
+    conditional = {model: bool(m.get("conditional")) for model, m in generative_metrics.items()}
     return {
-        "name": dataset, "source": source, "meta": meta, "rows": rows, "best": best, "samples": samples,
+        "name": dataset, "source": source, "meta": meta, "classes": classes,
+        "rows": rows, "best": _best_per_column(rows, CLASSIC_COLUMNS),
+        "classifier_figures": dataset_figures.classifier_figures(params, dataset, classes, classifier_metrics, figure_files),
+        "generative_figures": dataset_figures.generative_figures(params, dataset, classes, conditional, figure_files) if generative else None,
         "generative": generative, "generative_best": _best_per_column(generative, GENERATIVE_COLUMNS),
-        "sample_classes": sample_classes, "max_entropy_bits": math.log2(max(len(meta["classes"]), 1)), "sample_classes_best": _best_per_column(sample_classes, CLASS_COLUMNS),
+        "sample_classes": sample_classes, "max_entropy_bits": math.log2(max(len(classes), 1)), "sample_classes_best": _best_per_column(sample_classes, CLASS_COLUMNS),
         "ddpm_samplers": generative_metrics["ddpm"]["sampler_comparison"] if "ddpm" in generative_metrics else None,
         "references": _reference_rows(dataset) if generative else [],
         "n_compared": next((m["n_images"] for m in generative_metrics.values()), None),

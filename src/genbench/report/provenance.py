@@ -1,4 +1,4 @@
-"""Where a report's numbers came from: code version, packages, machine and stage hashes."""
+"""Where a report's numbers came from: code version, packages, machine, and each stage's hashes and run time."""
 
 from __future__ import annotations
 
@@ -9,21 +9,28 @@ from pathlib import Path
 
 import yaml
 
-PACKAGES = ("genbench", "dvc", "snakemake", "numpy", "scikit-learn", "xgboost-cpu", "skops", "pydantic", "matplotlib", "jinja2")
+from genbench import artifacts, paths, runlog
+from genbench.config import Params
+
+PACKAGES = (
+    "genbench", "dvc", "snakemake", "numpy", "scikit-learn", "xgboost-cpu", "skops", "torch", "torchmetrics",
+    "dvclive", "pydantic", "matplotlib", "jinja2",
+)
 
 
-def collect(dvc_lock: Path) -> dict:
+def collect(params: Params, dvc_lock: Path) -> dict:
     return {
-        "git": _git(),
+        "git": git_state(),
         "packages": {name: _version(name) for name in PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "stages": _stage_hashes(dvc_lock),
+        "cpu": cpu_model(),
+        "devices": _training_devices(params),
+        "stages": _stages(dvc_lock, runlog.read_all()),
     }
 
 
-def _git() -> dict:
+def git_state() -> dict:
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
@@ -31,7 +38,7 @@ def _git() -> dict:
             return None
         return done.stdout if done.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
+    commit = git("rev-parse", "--verify", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "changed": []}
     # Porcelain lines are "XY path": two status columns, a space, the path.
@@ -47,7 +54,7 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -57,15 +64,30 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def _stage_hashes(dvc_lock: Path) -> list[dict]:
-    """One row per stage in dvc.lock: its outputs and their content hashes."""
-    try:
-        lock = yaml.safe_load(dvc_lock.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return []
-    stages = lock.get("stages") if isinstance(lock, dict) else None
+def _training_devices(params: Params) -> list[dict]:
+    """Where each deep model was trained, from its train.json."""
     rows = []
-    for name, stage in sorted((stages if isinstance(stages, dict) else {}).items()):
-        for out in (stage.get("outs") if isinstance(stage, dict) else None) or []:
-            rows.append({"stage": name, "path": out.get("path", ""), "md5": out.get("md5", "")})
+    for dataset in params.datasets:
+        for model in ["featurenet", *params.models.generative]:
+            info = artifacts.read_json(paths.model_dir(dataset, model) / "train.json")
+            rows.append({"dataset": dataset, "model": model, "device": info.get("device", "unknown"), "name": info.get("device_name", "")})
+    return rows
+
+
+def _stages(dvc_lock: Path, runs: dict[str, dict]) -> list[dict]:
+    """One row per stage in dvc.lock (its command's last run time and its outputs' hashes); the run log alone without one."""
+    try:
+        # libyaml's safe loader where present: dvc.lock grows with the DAG.
+        lock = yaml.load(dvc_lock.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+    except (OSError, yaml.YAMLError):
+        lock = {}
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        return [{"stage": command, "seconds": run["seconds"], "outs": []} for command, run in sorted(runs.items())]
+    rows = []
+    for name, stage in sorted(stages.items()):
+        stage = stage if isinstance(stage, dict) else {}
+        run = runs.get(str(stage.get("cmd", "")))
+        outs = [{"path": out.get("path", ""), "md5": out.get("md5", "")} for out in stage.get("outs") or [] if isinstance(out, dict)]
+        rows.append({"stage": name, "seconds": run["seconds"] if run else None, "outs": outs})
     return rows

@@ -44,7 +44,7 @@ def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Pa
         save_file(deep.state_of(recipe.modules), staging / deep.WEIGHTS)
         artifacts.write_json(staging / deep.CONFIG, cfg)
         # Timings live apart from the weights so the weights file stays deterministic.
-        artifacts.write_json(staging / "train.json", stats | {"device": str(device), "steps": settings.steps, "n_train": int(len(labels))})
+        artifacts.write_json(staging / "train.json", stats | {"device": str(device), "device_name": loop.device_name(device), "steps": settings.steps, "n_train": int(len(labels))})
     with artifacts.atomic_directory(log_dir) as staging:
         shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
     loop.clear_scratch(scratch)

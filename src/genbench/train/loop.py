@@ -60,6 +60,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: torch.device) -> str:
+    """The GPU's name, for the report's provenance; "cpu" on the CPU."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def configure_torch(device: torch.device, threads: int) -> None:
     """A fixed thread count (CPU kernels used here are deterministic for a given count); TF32 on CUDA."""
     torch.set_num_threads(threads)

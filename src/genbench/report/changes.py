@@ -1,0 +1,46 @@
+"""What changed since the last committed run: DVC's own `dvc metrics diff` against git HEAD."""
+
+from __future__ import annotations
+
+import subprocess
+
+
+NO_RUN_AT_HEAD = "git HEAD records no run of these metrics: commit dvc.lock after a run to compare later runs with it"
+
+
+def since_head(head_commit: str | None) -> dict:
+    """{"rows": [...], "note": ...}: the rows are the numbers `dvc metrics diff --json` gives for metrics HEAD also has."""
+    if head_commit is None:
+        return {"rows": [], "note": "no git commit to compare with"}
+    if not _head_has("dvc.lock"):  # nothing to compare with; saves DVC's few seconds of reading git
+        return {"rows": [], "note": NO_RUN_AT_HEAD}
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+    from dvc.scm import SCMError
+
+    try:
+        with Repo(".") as repo:
+            diff = repo.metrics.diff(a_rev="HEAD")
+    except (DvcException, SCMError) as error:
+        return {"rows": [], "note": f"no previous run to compare with ({str(error).splitlines()[0]})"}
+    changes = [
+        {"file": path, "metric": metric, "old": change.get("old"), "new": change.get("new"), "diff": change.get("diff")}
+        for path, metrics in sorted(diff.get("diff", {}).items())
+        for metric, change in sorted(metrics.items())
+    ]
+    rows = [row for row in changes if row["old"] is not None]
+    if not changes:
+        note = "no metric differs from the run recorded at git HEAD"
+    elif not rows:
+        note = NO_RUN_AT_HEAD
+    else:
+        new = len(changes) - len(rows)
+        note = f"and {new} metrics that HEAD does not have" if new else ""
+    return {"rows": rows, "note": note}
+
+
+def _head_has(path: str) -> bool:
+    try:
+        return subprocess.run(["git", "cat-file", "-e", f"HEAD:{path}"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

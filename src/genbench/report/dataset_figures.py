@@ -1,0 +1,175 @@
+"""The figures of one dataset's section, drawn from the pipeline's artifacts.
+
+Each figure is kept twice: as a PNG file under reports/figures/ (for Snakemake's report and
+`dvc plots`) and inline in the HTML page, which must open from disk with no other file.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genbench import artifacts, paths
+from genbench.config import Params
+from genbench.data import splits
+from genbench.errors import DataError
+from genbench.report import figures
+
+GRID_COLUMNS = 10
+UNCONDITIONAL_ROWS = 10
+
+
+@dataclass
+class Figure:
+    uri: str
+    alt: str
+    caption: str
+
+
+@dataclass
+class FigureFiles:
+    """PNG bytes by path under reports/figures/, collected while the page is rendered."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+
+    def add(self, name: str, fig, alt: str, caption: str) -> Figure:
+        data = figures.png(fig)
+        self.files[name] = data
+        return Figure("data:image/png;base64," + base64.b64encode(data).decode("ascii"), alt, caption)
+
+
+def classifier_figures(params: Params, dataset: str, classes: list[str], metrics: dict[str, dict], out: FigureFiles) -> list[Figure]:
+    shown = [
+        out.add(f"{dataset}/confusion-{model}.png",
+                figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}"),
+                f"confusion matrix of {model} on {dataset}", f"{model}: test images by true and predicted class.")
+        for model, m in metrics.items()
+    ]
+    if "xgboost" in params.models.classic:
+        importance = _xgboost_importance(dataset)
+        shown.append(out.add(
+            f"{dataset}/importance-xgboost.png",
+            figures.pixel_heatmap(importance, f"xgboost on {dataset}: where it looks", "total gain of the splits on a pixel"),
+            f"XGBoost feature importance on {dataset}",
+            "XGBoost: the total gain of all splits on each pixel (summed over colour channels), in the image's shape.",
+        ))
+    return shown
+
+
+def _xgboost_importance(dataset: str) -> np.ndarray:
+    from genbench.models.classic import xgboost
+
+    meta = artifacts.read_json(paths.processed_meta(dataset))
+    channels, height, width = meta["image_shape"]
+    scores = xgboost.load(paths.model_dir(dataset, "xgboost")).get_booster().get_score(importance_type="total_gain")
+    gain = np.zeros(channels * height * width)
+    for feature, value in scores.items():  # features are named f<index of the flattened pixel>
+        gain[int(feature.removeprefix("f"))] = value
+    return gain.reshape(channels, height, width).sum(axis=0)
+
+
+def generative_figures(params: Params, dataset: str, classes: list[str], conditional: dict[str, bool], out: FigureFiles) -> dict[str, list[Figure]]:
+    models = list(params.models.generative)
+    test = splits.load(paths.processed_data(dataset), ("test",), n_classes=len(classes))
+    shown = {"samples": [out.add(
+        f"{dataset}/real.png",
+        figures.image_grid(_rows_by_class(test["x_test"], test["y_test"], len(classes)), classes, f"real test images, {dataset}"),
+        f"real test images of {dataset}", "Real test images, one row per class: what the samples should look like.",
+    )]}
+    for model in models:
+        samples = artifacts.load_npz(paths.samples_dir(dataset, model) / "samples.npz", ("x", "y"))
+        if conditional[model]:
+            rows, labels, how = _rows_by_class(samples["x"], samples["y"], len(classes)), classes, "one row per class asked for"
+        else:
+            flat = samples["x"][:GRID_COLUMNS * UNCONDITIONAL_ROWS]
+            rows, labels, how = [flat[i:i + GRID_COLUMNS] for i in range(0, len(flat), GRID_COLUMNS)], [""] * UNCONDITIONAL_ROWS, "random draws"
+        shown["samples"].append(out.add(
+            f"{dataset}/samples-{model}.png", figures.image_grid(rows, labels[:len(rows)], f"{model} samples, {dataset}"),
+            f"samples of {model} on {dataset}", f"{model}: {how}.",
+        ))
+    shown["how"] = _model_views(dataset, models, classes, out)
+    shown["features"] = [_projection(dataset, models, out)] if models else []
+    shown["training"] = [_training_curves(dataset, ["featurenet", *models], out)]
+    return shown
+
+
+def _rows_by_class(images: np.ndarray, labels: np.ndarray, n_classes: int) -> list[np.ndarray]:
+    rows = [images[labels == c][:GRID_COLUMNS] for c in range(n_classes)]
+    empty = np.ones((0, *images.shape[1:]), dtype=images.dtype)
+    return [row if len(row) else empty for row in rows]
+
+
+def _model_views(dataset: str, models: list[str], classes: list[str], out: FigureFiles) -> list[Figure]:
+    shown = []
+    if "ddpm" in models:
+        path = artifacts.load_npz(paths.samples_dir(dataset, "ddpm") / "trajectory.npz", ("x", "y", "steps"))
+        of_steps = int(path["steps"][-1])  # the last frame is the finished sample
+        columns = [str(k) for k in path["steps"].tolist()]
+        shown.append(out.add(
+            f"{dataset}/trajectory-ddpm.png",
+            figures.image_grid(list(path["x"]), [classes[y] for y in path["y"].tolist()], f"ddpm denoising, {dataset}", columns,
+                               x_label="DDIM steps done (0: the start noise)"),
+            f"DDPM denoising trajectory on {dataset}",
+            f"DDPM: the image during DDIM sampling ({of_steps} steps), from pure noise (left) to the sample (right), one row per class.",
+        ))
+    if "vae" in models:
+        recon = artifacts.load_npz(paths.samples_dir(dataset, "vae") / "reconstructions.npz", ("x", "reconstructed"))
+        shown.append(out.add(
+            f"{dataset}/reconstructions-vae.png",
+            figures.image_grid([recon["x"], recon["reconstructed"]], ["test image", "reconstruction"], f"vae reconstructions, {dataset}"),
+            f"VAE reconstructions on {dataset}", "VAE: test images (top) and their reconstructions from the posterior mean (bottom).",
+        ))
+        path = artifacts.load_npz(paths.samples_dir(dataset, "vae") / "interpolation.npz", ("x",))
+        shown.append(out.add(
+            f"{dataset}/interpolation-vae.png",
+            figures.image_grid(list(path["x"]), [""] * len(path["x"]), f"vae latent interpolation, {dataset}",
+                               x_label="from one test image (left) to another (right)"),
+            f"VAE latent interpolation on {dataset}",
+            "VAE: images decoded along a straight line in latent space between the posterior means of two test images.",
+        ))
+    return shown
+
+
+def _projection(dataset: str, models: list[str], out: FigureFiles) -> Figure:
+    keys = ("real", "generated", "explained_variance_ratio")
+    projections = {m: artifacts.load_npz(paths.projection_file(dataset, m), keys) for m in models}
+    first = projections[models[0]]
+    ratio = first["explained_variance_ratio"]
+    return out.add(
+        f"{dataset}/features-2d.png",
+        figures.feature_projection(
+            first["real"], {m: p["generated"] for m, p in projections.items()},
+            (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%} of variance)"),
+            f"featurenet features, {dataset}",
+        ),
+        f"2-D projection of real and generated features on {dataset}",
+        "Featurenet features of the real test images (grey) and of each model's samples, on the first two principal axes "
+        "of the real features. Samples that cover the grey cloud evenly have high recall; samples off it, low precision.",
+    )
+
+
+def _training_curves(dataset: str, models: list[str], out: FigureFiles) -> Figure:
+    curves = {model: _losses(paths.training_log_dir(dataset, model)) for model in models}
+    return out.add(
+        f"{dataset}/training.png",
+        figures.training_curves({m: c for m, c in curves.items() if c}, f"training losses, {dataset}"),
+        f"training curves of the deep models on {dataset}",
+        "Training losses logged by dvclive (reports/training/): each model's own objective, so the scales differ.",
+    )
+
+
+def _losses(log_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """dvclive's loss curves of one model: {name: (steps, values)}."""
+    curves = {}
+    for tsv in sorted((log_dir / "plots" / "metrics" / "loss").glob("*.tsv")):
+        try:
+            with tsv.open(newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle, delimiter="\t"))
+            curves[tsv.stem] = (np.array([float(r["step"]) for r in rows]), np.array([float(r[tsv.stem]) for r in rows]))
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError):
+            raise DataError(f"{tsv}: not a dvclive curve (expected tab-separated columns step and {tsv.stem})") from None
+    return curves
