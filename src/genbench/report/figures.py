@@ -16,6 +16,7 @@ REAL_COLOUR = "#9a9a9a"
 SEQUENTIAL_CMAP = "cividis"
 DPI = 100
 IMAGE_PIXELS = 32  # screen pixels per image in a grid, at least
+LABEL_CHARACTERS = 14  # longer class names are cut on axes (the page lists them whole)
 
 
 def _pyplot():
@@ -35,6 +36,10 @@ def _pyplot():
     return plt
 
 
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARACTERS else label[:LABEL_CHARACTERS - 1] + "…"
+
+
 def png(fig) -> bytes:
     buffer = io.BytesIO()
     # No software or date metadata: identical figures give identical bytes.
@@ -52,8 +57,9 @@ def confusion_matrix(matrix: list[list[int]], classes: list[str], title: str):
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ticks = range(len(classes))
-    ax.set_xticks(ticks, classes, rotation=90 if max(map(len, classes)) > 2 else 0)
-    ax.set_yticks(ticks, classes)
+    labels = [_short(c) for c in classes]
+    ax.set_xticks(ticks, labels, rotation=90 if max(map(len, labels)) > 2 else 0)
+    ax.set_yticks(ticks, labels)
     threshold = counts.max() / 2 if counts.size else 0
     for (row, col), value in np.ndenumerate(counts):
         if value:
@@ -98,7 +104,7 @@ def image_grid(rows: list[np.ndarray], row_labels: list[str], title: str, column
     else:
         ax.imshow(mosaic.clip(0, 1), interpolation="nearest")
     ax.set_title(title)
-    ax.set_yticks([r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))], row_labels)
+    ax.set_yticks([r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))], [_short(label) for label in row_labels])
     if column_labels:
         ax.set_xticks([c * (width + pad) + width / 2 - 0.5 for c in range(len(column_labels))], column_labels)
     else:
