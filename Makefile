@@ -34,7 +34,9 @@ browser:
 test: setup browser
 	pytest -n $(TEST_WORKERS) --dist worksteal --durations=10
 
+# Benchmarks need the reference implementation too (bench/requirements.txt); see bench/run.py.
 bench: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	python bench/run.py
 
 # Re-resolve the direct dependencies of pyproject.toml and write their exact versions.

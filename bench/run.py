@@ -1,11 +1,13 @@
-"""Pipeline timings on this machine: medians over repeated runs, written to bench/results.{json,md}.
+"""Every benchmark, one after the other, then bench/results.md from their JSON files.
 
-Measures the committed code in a fresh clone (uncommitted edits are not measured):
-  - `genbench --help` against `python -c pass` (start-up cost of the CLI);
-  - the default pipeline end to end with `dvc repro` from a clean clone;
-  - a no-op `dvc repro`, `dvc status` and `snakemake -n` once everything is up to date.
+  bench/startup.py      stage start-up against `python -c pass` and `import torch`
+  bench/overhead.py     no-op dvc repro / dvc status / snakemake -n against a toy DAG of the same shape
+  bench/throughput.py   training images/s (DDPM against diffusers) and sampling speed, on the CPU
+                        (and with --device cuda on a GPU: throughput-cuda.json)
+  bench/end_to_end.py   the default pipeline from a clean clone by DVC and by Snakemake, split by stage
 
-Usage: python bench/run.py [--repeats N] [--pipeline-runs N]
+They measure the committed code in fresh clones where they clone; run on an otherwise idle machine.
+Usage: python bench/run.py [--only NAME ...] [--markdown-only]
 """
 
 from __future__ import annotations
@@ -14,85 +16,78 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+BENCH = Path(__file__).resolve().parent
+SCRIPTS = ("startup", "overhead", "throughput", "end_to_end")
 
 
-def timed(cmd: list[str], cwd: Path) -> float:
-    # PYTHONPATH: the clone's own code, not the working tree the venv's editable install points at.
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(cwd / "src"))
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+def load(name: str) -> dict | None:
+    path = BENCH / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
-def median_of(cmd: list[str], cwd: Path, repeats: int, warmup: int = 1) -> dict:
-    for _ in range(warmup):
-        timed(cmd, cwd)
-    samples = [timed(cmd, cwd) for _ in range(repeats)]
-    return {"median_s": statistics.median(samples), "samples_s": samples}
-
-
-def fresh_clone(parent: Path, name: str) -> Path:
-    dest = parent / name
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(dest)], check=True)
-    return dest
+def markdown() -> str:
+    lines = [f"Measured by `python bench/run.py` on {os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), "
+             f"{platform.platform()}, Python {platform.python_version()}. Medians over repeated runs.", ""]
+    if overhead := load("overhead"):
+        lines += ["## Pipeline overhead: no-op runs against the tools' own floor", "",
+                  "The floor: a toy DAG of the same jobs, files and edges whose commands do nothing and which has no params.", "",
+                  "| DAG | jobs | command | pipeline (s) | floor (s) | ratio |", "| --- | ---: | --- | ---: | ---: | ---: |"]
+        for shape, result in overhead.items():
+            for key, label in (("dvc_repro", "`dvc repro`"), ("dvc_status", "`dvc status`"), ("snakemake_dry_run", "`snakemake -n`")):
+                r = result[key]
+                lines.append(f"| {shape} | {result['jobs']} | {label} | {r['pipeline']['median_s']:.2f} | {r['toy']['median_s']:.2f} | {r['ratio']:.2f}x |")
+        lines.append("")
+    if startup := load("startup"):
+        lines += ["## Start-up", "", "Launch to the stage's own code: arguments parsed, params validated, the stage module imported.", "",
+                  "| what | median (s) | imports torch |", "| --- | ---: | --- |"]
+        for name, r in startup.items():
+            torch = {True: "yes", False: "no"}.get(r.get("imports_torch"), "")
+            lines.append(f"| `{name}` | {r['median_s']:.3f} | {torch} |")
+        lines.append("")
+    for device in ("cpu", "cuda"):
+        if throughput := load(f"throughput-{device}"):
+            lines += [f"## Throughput on {throughput['device']}", "", "Default params, digits-sized images (1x8x8), each model's default batch.", "",
+                      "| model | training (images/s) | sampling (images/s) |", "| --- | ---: | ---: |"]
+            for model in ("featurenet", "vae", "gan", "ddpm"):
+                sample = throughput.get(f"{model}_sample_seconds_per_1000")
+                lines.append(f"| {model} | {throughput[f'{model}_train_images_per_second']:.0f} | {1000 / sample:.1f} |" if sample
+                             else f"| {model} | {throughput[f'{model}_train_images_per_second']:.0f} | |")
+            lines += [
+                f"| ddpm reference (diffusers UNet2DModel, plain loop) | {throughput['ddpm_reference_train_images_per_second']:.0f} | |",
+                f"| ddpm, ancestral sampler (every timestep) | | {1000 / throughput['ddpm_ancestral_sample_seconds_per_1000']:.2f} |", "",
+                f"DDPM training throughput against the reference: **{throughput['ddpm_train_ratio_to_reference']:.2f}x**.", ""]
+    if not load("throughput-cuda"):
+        lines += ["No GPU figures: no GPU was available to this run (`python bench/throughput.py --device cuda` on one).", ""]
+    if end_to_end := load("end_to_end"):
+        lines += ["## End to end: the default pipeline from a clean clone", "",
+                  "| runner | wall (s) | sum of stage run times (s) |", "| --- | ---: | ---: |"]
+        for runner in ("dvc", "snakemake"):
+            if runner in end_to_end:
+                lines.append(f"| `{'dvc repro' if runner == 'dvc' else 'snakemake --cores 2'}` | {end_to_end[runner]['wall_s']:.0f} | {end_to_end[runner]['sum_of_stages_s']:.0f} |")
+        first = next(r for r in ("dvc", "snakemake") if r in end_to_end)
+        lines += ["", "By stage (seconds, each stage's own record of its run):", "", "| stage | " + " | ".join(r for r in ("dvc", "snakemake") if r in end_to_end) + " |",
+                  "| --- |" + " ---: |" * sum(r in end_to_end for r in ("dvc", "snakemake"))]
+        for stage in end_to_end[first]["stages_s"]:
+            cells = [f"{end_to_end[r]['stages_s'].get(stage, float('nan')):.1f}" for r in ("dvc", "snakemake") if r in end_to_end]
+            lines.append(f"| `{stage}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="runs per quick measurement (default 5)")
-    parser.add_argument("--pipeline-runs", type=int, default=1, help="clean-clone runs of the whole pipeline (default 1)")
+    parser.add_argument("--only", nargs="+", choices=SCRIPTS, default=list(SCRIPTS))
+    parser.add_argument("--markdown-only", action="store_true", help="only render results.md from the JSON files")
     args = parser.parse_args()
-
-    results: dict = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        clone = fresh_clone(tmp, "startup")
-        results["python_pass"] = median_of([sys.executable, "-c", "pass"], clone, args.repeats)
-        results["genbench_help"] = median_of([str(BIN / "genbench"), "--help"], clone, args.repeats)
-
-        end_to_end = []
-        for run in range(args.pipeline_runs):
-            clone = fresh_clone(tmp, f"e2e-{run}")
-            end_to_end.append(timed([str(BIN / "dvc"), "repro"], clone))
-            print(f"dvc repro from a clean clone: {end_to_end[-1]:.1f} s", file=sys.stderr)
-        results["dvc_repro_clean_clone"] = {"median_s": statistics.median(end_to_end), "samples_s": end_to_end}
-
-        results["dvc_repro_noop"] = median_of([str(BIN / "dvc"), "repro"], clone, args.repeats)
-        results["dvc_status_noop"] = median_of([str(BIN / "dvc"), "status"], clone, args.repeats)
-        results["snakemake_dry_run_noop"] = median_of([str(BIN / "snakemake"), "-n", "--cores", "1"], clone, args.repeats)
-
-    (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (ROOT / "bench" / "results.md").write_text(markdown(results))
-    print(markdown(results))
-
-
-def markdown(results: dict) -> str:
-    machine = results["machine"]
-    rows = [
-        ("`python -c pass` (floor)", "python_pass"),
-        ("`genbench --help`", "genbench_help"),
-        ("default pipeline, `dvc repro` from a clean clone", "dvc_repro_clean_clone"),
-        ("no-op `dvc repro`", "dvc_repro_noop"),
-        ("no-op `dvc status`", "dvc_status_noop"),
-        ("no-op `snakemake -n`", "snakemake_dry_run_noop"),
-    ]
-    lines = [
-        f"Measured by `python bench/run.py` on {machine['cpu_count']} cores, {machine['platform']}, Python {machine['python']}.",
-        "",
-        "| what | median (s) | runs |",
-        "| --- | ---: | ---: |",
-    ]
-    lines += [f"| {label} | {results[key]['median_s']:.3f} | {len(results[key]['samples_s'])} |" for label, key in rows]
-    return "\n".join(lines) + "\n"
+    if not args.markdown_only:
+        for name in args.only:
+            subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
+    (BENCH / "results.md").write_text(markdown())
+    print((BENCH / "results.md").read_text())
 
 
 if __name__ == "__main__":

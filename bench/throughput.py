@@ -1,8 +1,10 @@
 """Training and sampling throughput of the deep models with the default params, on digits-sized images.
 
 Images per second of training: the median over repeats of timed blocks of steps,
-after warm-up steps, with the shared loop's recipe of each model. Sampling: seconds
-per 1000 images with each model's default sampler (and DDPM's ancestral sampler).
+after warm-up steps, with the shared loop's recipe of each model; the DDPM also against
+diffusers' UNet2DModel of the same size and batch in a plain loop (bench/reference_ddpm.py),
+measured in the same run. Sampling: images per second with each model's default sampler,
+and the DDPM's ancestral sampler over every timestep.
 
 Usage: python bench/throughput.py [--device cpu|cuda] [--repeats N]
 """
@@ -52,6 +54,28 @@ def training_rate(model: str, params, device: torch.device, shape, repeats: int,
     return statistics.median(rates)
 
 
+def reference_rate(params, device: torch.device, shape, repeats: int, steps: int = 20) -> float:
+    import reference_ddpm
+
+    settings = params.generative.ddpm
+    torch.manual_seed(0)
+    _, step = reference_ddpm.build(settings, shape, 10, device)
+    x = torch.rand(settings.batch_size, *shape, device=device)
+    y = (torch.arange(settings.batch_size) % 10).to(device)
+    autocast = lambda: loop.autocast(device)  # noqa: E731  the same precision as genbench's loop
+    for _ in range(5):
+        step(x, y, autocast)
+    rates = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        for _ in range(steps):
+            step(x, y, autocast)
+        synchronize(device)
+        rates.append(steps * settings.batch_size / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
 def sampling_seconds_per_1000(model: str, params, device: torch.device, shape, n: int = 200, **override) -> float:
     module, settings = deep.module_for(model), deep.params_for(params, model)
     settings = settings.model_copy(update=override)
@@ -77,6 +101,8 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {params.train.threads} threads"}
     for model in MODELS:
         results[f"{model}_train_images_per_second"] = training_rate(model, params, device, shape, args.repeats)
+    results["ddpm_reference_train_images_per_second"] = reference_rate(params, device, shape, args.repeats)
+    results["ddpm_train_ratio_to_reference"] = results["ddpm_train_images_per_second"] / results["ddpm_reference_train_images_per_second"]
     for model in ("vae", "gan", "ddpm"):
         results[f"{model}_sample_seconds_per_1000"] = sampling_seconds_per_1000(model, params, device, shape)
     results["ddpm_ancestral_sample_seconds_per_1000"] = sampling_seconds_per_1000("ddpm", params, device, shape, n=20, sampler="ancestral")
