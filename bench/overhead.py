@@ -78,7 +78,8 @@ def bring_up_to_date(repo: Path, outs: set[str]) -> None:
 
 def toy_repo(real: Path, dag: dict, dest: Path) -> Path:
     """A repository with the same files as `real` but a DAG whose commands do nothing."""
-    shutil.copytree(real, dest, ignore=shutil.ignore_patterns(".dvc", ".git", ".snakemake", "data", "reports"))
+    generated = {".dvc", ".git", ".snakemake", "data", "reports"}
+    shutil.copytree(real, dest, ignore=lambda folder, names: generated & set(names) if Path(folder) == real else set())
     stages, rules, all_outs = {}, [], set()
     for i, (command, job) in enumerate(sorted(dag["jobs"].items())):
         stages[f"job{i}"] = {"cmd": "true", "deps": job["deps"], "outs": job["outs"]} if job["deps"] else {"cmd": "true", "outs": job["outs"]}

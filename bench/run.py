@@ -1,4 +1,4 @@
-"""Every benchmark, one after the other, then bench/results.md from their JSON files.
+"""Every benchmark, one after the other, then bench/results.json (all figures) and bench/results.md.
 
   bench/startup.py      stage start-up against `python -c pass` and `import torch`
   bench/overhead.py     no-op dvc repro / dvc status / snakemake -n against a toy DAG of the same shape
@@ -86,6 +86,8 @@ def main() -> None:
     if not args.markdown_only:
         for name in args.only:
             subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
+    merged = {name: load(name) for name in ("startup", "overhead", "throughput-cpu", "throughput-cuda", "end_to_end") if load(name)}
+    (BENCH / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
     (BENCH / "results.md").write_text(markdown())
     print((BENCH / "results.md").read_text())
 
