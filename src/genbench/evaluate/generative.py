@@ -61,18 +61,19 @@ def run(
 
     train_info = artifacts.read_json(model_dir / "train.json")
     metrics["timing"] = {"train_seconds": train_info.get("train_seconds"), "evaluate_seconds": time.perf_counter() - started}
-    artifacts.save_npz(projection_path, _projection(real, fake, test_labels.cpu().numpy(), generated["y"][:n]))
+    artifacts.save_npz(projection_path, _projection(real, fake))
     artifacts.write_json(metrics_path, metrics)
 
 
-def _projection(real: torch.Tensor, fake: torch.Tensor, real_labels: np.ndarray, fake_labels: np.ndarray) -> dict:
+def _projection(real: torch.Tensor, fake: torch.Tensor) -> dict:
     """Both feature sets on the first two principal axes of the real features: the same axes for every model."""
     from sklearn.decomposition import PCA
 
-    pca = PCA(n_components=2, svd_solver="full").fit(real.double().cpu().numpy())
+    real_features, fake_features = real.double().cpu().numpy(), fake.double().cpu().numpy()
+    pca = PCA(n_components=2, svd_solver="full").fit(real_features)
     return {
-        "real": pca.transform(real.double().cpu().numpy()).astype(np.float32), "real_labels": real_labels.astype(np.int64),
-        "generated": pca.transform(fake.double().cpu().numpy()).astype(np.float32), "generated_labels": fake_labels.astype(np.int64),
+        "real": pca.transform(real_features).astype(np.float32),
+        "generated": pca.transform(fake_features).astype(np.float32),
         "explained_variance_ratio": pca.explained_variance_ratio_,
     }
 
