@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from genbench.config import load_params
-from genbench.models import ddpm, deep
+from genbench.models import deep
 from genbench.train import loop
 
 ROOT = Path(__file__).resolve().parents[1]
