@@ -27,13 +27,13 @@ def record(command: str, seconds: float) -> None:
         print(f"genbench: warning: {RUN_LOG_DIR}: run time not recorded ({error.strerror})", file=sys.stderr)
 
 
-def read_all() -> dict[str, dict]:
-    """The last record of each command, by command line."""
+def read_all() -> dict[str, float]:
+    """The last run time of each command, in seconds, by command line."""
     records = {}
     for path in sorted(RUN_LOG_DIR.glob("*.json")):
         try:
             entry = json.loads(path.read_text(encoding="utf-8"))
-            records[str(entry["command"])] = {"seconds": float(entry["seconds"]), "finished": str(entry.get("finished", ""))}
+            records[str(entry["command"])] = float(entry["seconds"])
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged record only loses a duration in the report
     return records

@@ -9,26 +9,24 @@ from torch import nn
 BATCH = 1024
 
 
-@torch.no_grad()
 def extract(net: nn.Module, images: np.ndarray, device: torch.device) -> torch.Tensor:
     """Penultimate-layer features (float64, on the CPU) of `images`, with the network in eval mode."""
-    net.eval()  # batch norm must use its running statistics, not the batch's
-    batches = [
-        net.features(torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).float().to(device)).double().cpu()
-        for i in range(0, len(images), BATCH)
-    ]
-    return torch.cat(batches)
+    return torch.cat(_in_batches(lambda x: net.features(x).double(), net, images, device))
+
+
+def classify(net: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The network's predicted class of each image, in eval mode."""
+    batches = _in_batches(lambda x: net(x).argmax(1), net, images, device)
+    return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
 
 
 @torch.no_grad()
-def classify(net: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """The network's predicted class of each image, in eval mode."""
-    net.eval()
-    batches = [
-        net(torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).float().to(device)).argmax(1).cpu()
+def _in_batches(compute, net: nn.Module, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
+    net.eval()  # batch norm must use its running statistics, not the batch's
+    return [
+        compute(torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).float().to(device)).cpu()
         for i in range(0, len(images), BATCH)
     ]
-    return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
 
 
 class Precomputed(nn.Module):

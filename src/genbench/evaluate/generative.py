@@ -66,14 +66,14 @@ def run(
 
 
 def _projection(real: torch.Tensor, fake: torch.Tensor) -> dict:
-    """Both feature sets on the first two principal axes of the real features: the same axes for every model."""
+    """Both feature sets (float64 on the CPU, as `features.extract` gives them) on the first two principal axes
+    of the real features: the same axes for every model."""
     from sklearn.decomposition import PCA
 
-    real_features, fake_features = real.double().cpu().numpy(), fake.double().cpu().numpy()
-    pca = PCA(n_components=2, svd_solver="full").fit(real_features)
+    pca = PCA(n_components=2, svd_solver="full").fit(real.numpy())
     return {
-        "real": pca.transform(real_features).astype(np.float32),
-        "generated": pca.transform(fake_features).astype(np.float32),
+        "real": pca.transform(real.numpy()).astype(np.float32),
+        "generated": pca.transform(fake.numpy()).astype(np.float32),
         "explained_variance_ratio": pca.explained_variance_ratio_,
     }
 

@@ -84,7 +84,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
     return {
         "name": dataset, "source": source, "meta": meta, "classes": classes,
         "rows": rows, "best": _best_per_column(rows, CLASSIC_COLUMNS),
-        "classifier_figures": dataset_figures.classifier_figures(params, dataset, classes, classifier_metrics, figure_files),
+        "classifier_figures": dataset_figures.classifier_figures(params, dataset, classes, meta["image_shape"], classifier_metrics, figure_files),
         "generative_figures": dataset_figures.generative_figures(params, dataset, classes, conditional, figure_files) if generative else None,
         "generative": generative, "generative_best": _best_per_column(generative, GENERATIVE_COLUMNS),
         "sample_classes": sample_classes, "max_entropy_bits": math.log2(max(len(classes), 1)), "sample_classes_best": _best_per_column(sample_classes, CLASS_COLUMNS),

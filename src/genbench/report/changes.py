@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+from genbench.report.provenance import git
 
 
 NO_RUN_AT_HEAD = "git HEAD records no run of these metrics: commit dvc.lock after a run to compare later runs with it"
@@ -12,7 +12,7 @@ def since_head(head_commit: str | None) -> dict:
     """{"rows": [...], "note": ...}: the rows are the numbers `dvc metrics diff --json` gives for metrics HEAD also has."""
     if head_commit is None:
         return {"rows": [], "note": "no git commit to compare with"}
-    if not _head_has("dvc.lock"):  # nothing to compare with; saves DVC's few seconds of reading git
+    if git("cat-file", "-e", "HEAD:dvc.lock") is None:  # nothing to compare with; saves DVC's few seconds of reading git
         return {"rows": [], "note": NO_RUN_AT_HEAD}
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
@@ -38,9 +38,3 @@ def since_head(head_commit: str | None) -> dict:
         note = f"and {new} metrics that HEAD does not have" if new else ""
     return {"rows": rows, "note": note}
 
-
-def _head_has(path: str) -> bool:
-    try:
-        return subprocess.run(["git", "cat-file", "-e", f"HEAD:{path}"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False

@@ -42,7 +42,7 @@ class FigureFiles:
         return Figure("data:image/png;base64," + base64.b64encode(data).decode("ascii"), alt, caption)
 
 
-def classifier_figures(params: Params, dataset: str, classes: list[str], metrics: dict[str, dict], out: FigureFiles) -> list[Figure]:
+def classifier_figures(params: Params, dataset: str, classes: list[str], image_shape: list[int], metrics: dict[str, dict], out: FigureFiles) -> list[Figure]:
     shown = [
         out.add(f"{dataset}/confusion-{model}.png",
                 figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}"),
@@ -50,7 +50,7 @@ def classifier_figures(params: Params, dataset: str, classes: list[str], metrics
         for model, m in metrics.items()
     ]
     if "xgboost" in params.models.classic:
-        importance = _xgboost_importance(dataset)
+        importance = _xgboost_importance(dataset, image_shape)
         shown.append(out.add(
             f"{dataset}/importance-xgboost.png",
             figures.pixel_heatmap(importance, f"xgboost on {dataset}: where it looks", "total gain of the splits on a pixel"),
@@ -60,11 +60,10 @@ def classifier_figures(params: Params, dataset: str, classes: list[str], metrics
     return shown
 
 
-def _xgboost_importance(dataset: str) -> np.ndarray:
+def _xgboost_importance(dataset: str, image_shape: list[int]) -> np.ndarray:
     from genbench.models.classic import xgboost
 
-    meta = artifacts.read_json(paths.processed_meta(dataset))
-    channels, height, width = meta["image_shape"]
+    channels, height, width = image_shape
     scores = xgboost.load(paths.model_dir(dataset, "xgboost")).get_booster().get_score(importance_type="total_gain")
     gain = np.zeros(channels * height * width)
     for feature, value in scores.items():  # features are named f<index of the flattened pixel>

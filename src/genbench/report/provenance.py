@@ -20,24 +20,26 @@ PACKAGES = (
 
 def collect(params: Params, dvc_lock: Path) -> dict:
     return {
-        "git": git_state(),
+        "git": _git_state(),
         "packages": {name: _version(name) for name in PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": cpu_model(),
+        "cpu": _cpu_model(),
         "devices": _training_devices(params),
         "stages": _stages(dvc_lock, runlog.read_all()),
     }
 
 
-def git_state() -> dict:
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout if done.returncode == 0 else None
+def git(*args: str) -> str | None:
+    """A git command's output; None where it fails or git is missing."""
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
 
+
+def _git_state() -> dict:
     commit = git("rev-parse", "--verify", "HEAD")
     if commit is None:
         return {"commit": None, "dirty": None, "changed": []}
@@ -54,7 +56,7 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def cpu_model() -> str:
+def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -74,7 +76,7 @@ def _training_devices(params: Params) -> list[dict]:
     return rows
 
 
-def _stages(dvc_lock: Path, runs: dict[str, dict]) -> list[dict]:
+def _stages(dvc_lock: Path, seconds_by_command: dict[str, float]) -> list[dict]:
     """One row per stage in dvc.lock (its command's last run time and its outputs' hashes); the run log alone without one."""
     try:
         # libyaml's safe loader where present: dvc.lock grows with the DAG.
@@ -83,11 +85,10 @@ def _stages(dvc_lock: Path, runs: dict[str, dict]) -> list[dict]:
         lock = {}
     stages = lock.get("stages") if isinstance(lock, dict) else None
     if not isinstance(stages, dict):
-        return [{"stage": command, "seconds": run["seconds"], "outs": []} for command, run in sorted(runs.items())]
+        return [{"stage": command, "seconds": seconds, "outs": []} for command, seconds in sorted(seconds_by_command.items())]
     rows = []
     for name, stage in sorted(stages.items()):
         stage = stage if isinstance(stage, dict) else {}
-        run = runs.get(str(stage.get("cmd", "")))
         outs = [{"path": out.get("path", ""), "md5": out.get("md5", "")} for out in stage.get("outs") or [] if isinstance(out, dict)]
-        rows.append({"stage": name, "seconds": run["seconds"] if run else None, "outs": outs})
+        rows.append({"stage": name, "seconds": seconds_by_command.get(str(stage.get("cmd", ""))), "outs": outs})
     return rows
