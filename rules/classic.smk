@@ -4,6 +4,7 @@ rule train:
     input:
         code=lambda w: CORE_CODE + classic_code(w.model),
         data="data/processed/{dataset}/data.npz",
+        meta="data/processed/{dataset}/meta.json",
     output:
         directory("data/models/{dataset}/{model}"),
     params:

@@ -40,7 +40,7 @@ CORE_CODE = [
 
 def classic_code(model):
     return [
-        "src/genbench/data/splits.py",
+        "src/genbench/data/splits.py", "src/genbench/records.py",
         "src/genbench/models/classic/__init__.py",
         "src/genbench/models/classic/sklearn_format.py",
         f"src/genbench/models/classic/{model}.py",

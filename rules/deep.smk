@@ -1,6 +1,6 @@
 rule train_featurenet:
     input:
-        code=CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/train/deep.py"] + deep_code("featurenet"),
+        code=CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/records.py", "src/genbench/train/deep.py"] + deep_code("featurenet"),
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
     output:
@@ -20,7 +20,7 @@ rule train_featurenet:
 rule evaluate_featurenet:
     input:
         code=CORE_CODE
-        + ["src/genbench/data/splits.py"]
+        + ["src/genbench/data/splits.py", "src/genbench/records.py"]
         + deep_code("featurenet")
         + ["src/genbench/evaluate/classifier.py", "src/genbench/evaluate/features.py", "src/genbench/evaluate/featurenet.py"],
         data="data/processed/{dataset}/data.npz",
@@ -42,7 +42,7 @@ rule train_generative:
     wildcard_constraints:
         model=one_of(GENERATIVE_MODELS),
     input:
-        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/train/deep.py"] + deep_code(w.model),
+        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/records.py", "src/genbench/train/deep.py"] + deep_code(w.model),
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
     output:
@@ -64,7 +64,7 @@ rule sample:
     wildcard_constraints:
         model=one_of(GENERATIVE_MODELS),
     input:
-        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py"] + deep_code(w.model) + ["src/genbench/sample.py"],
+        code=lambda w: CORE_CODE + ["src/genbench/data/splits.py", "src/genbench/records.py"] + deep_code(w.model) + ["src/genbench/sample.py"],
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
         model="data/models/{dataset}/{model}",

@@ -2,7 +2,7 @@ rule report:
     input:
         code=CORE_CODE
         + [
-            "src/genbench/data/splits.py",
+            "src/genbench/data/splits.py", "src/genbench/records.py",
             "src/genbench/models/classic/xgboost.py",
             "src/genbench/runlog.py",
             "src/genbench/report/build.py",

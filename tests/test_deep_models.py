@@ -145,3 +145,25 @@ def test_training_logs_in_a_git_repo_without_commits(tmp_path, monkeypatch, dvc_
     assert (tmp_path / "scratch" / "live" / "metrics.json").exists()
     assert (tmp_path / ".dvc").exists() == dvc_initialised, "the logger must not run `dvc init`"
     assert not (tmp_path / "dvc.yaml").exists()
+
+
+class _RunsCode:
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_pickle_in_place_of_the_weights_is_refused_and_does_not_run(tmp_path, model):
+    from genbench import artifacts
+    from genbench.errors import DataError
+
+    _, cfg, modules = build(model, (1, 8, 8))
+    artifacts.write_json(tmp_path / deep.CONFIG, cfg)
+    marker = tmp_path / "payload-ran"
+    torch.save({"state": _RunsCode(str(marker))}, tmp_path / deep.WEIGHTS)  # what an attacker's torch checkpoint holds
+    with pytest.raises(DataError, match=r"weights.safetensors: not a readable safetensors file"):
+        deep.load(model, tmp_path, torch.device("cpu"))
+    assert not marker.exists()

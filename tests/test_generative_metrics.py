@@ -121,9 +121,9 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
     empty = np.zeros((0, 1, 8, 8), np.float32)
     artifacts.save_npz(data, {"x_train": x_train, "y_train": y_train, "x_val": empty, "y_val": np.zeros(0, np.int64),
                               "x_test": x_test, "y_test": y_test})
-    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)]})
+    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8]})
     params = Params(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
-    train_classic.run(params, model, data, tmp_path / "model")
+    train_classic.run(params, model, data, meta, tmp_path / "model")
     evaluate_classic.run(model, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv")
     train_on_real = artifacts.read_json(tmp_path / "metrics.json")["accuracy"]
 

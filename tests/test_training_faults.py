@@ -42,9 +42,14 @@ def genbench(folder: Path, *args: str, background: bool = False):
     return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True)
 
 
-def fresh_copy(prepared: Path, tmp_path: Path, name: str) -> Path:
+def fresh_copy(prepared: Path, tmp_path: Path, name: str, ddpm_steps: int | None = None) -> Path:
+    """A copy of the prepared folder; `ddpm_steps` shortens training where only its start matters."""
     folder = tmp_path / name
     subprocess.run(["cp", "-r", str(prepared), str(folder)], check=True)
+    if ddpm_steps is not None:
+        params = yaml.safe_load((folder / "params.yaml").read_text())
+        params["generative"]["ddpm"]["steps"] = ddpm_steps
+        (folder / "params.yaml").write_text(yaml.safe_dump(params))
     return folder
 
 
@@ -72,7 +77,7 @@ def test_killed_training_resumes_to_identical_weights(prepared, tmp_path):
 
 
 def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path):
-    folder = fresh_copy(prepared, tmp_path, "other")
+    folder = fresh_copy(prepared, tmp_path, "other", ddpm_steps=20)
     (folder / CHECKPOINT).parent.mkdir(parents=True)
     torch.save({"run_id": "something else", "step": 5}, folder / CHECKPOINT)
     done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm")
@@ -81,7 +86,7 @@ def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path):
 
 
 def test_a_crafted_pickle_checkpoint_is_refused_and_does_not_run(prepared, tmp_path):
-    folder = fresh_copy(prepared, tmp_path, "crafted")
+    folder = fresh_copy(prepared, tmp_path, "crafted", ddpm_steps=20)
     (folder / CHECKPOINT).parent.mkdir(parents=True)
     marker = tmp_path / "payload-ran"
 

@@ -9,6 +9,7 @@ which keeps DVC's content hashes stable across runs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench.errors import DataError
+from genbench.errors import DataError, OutputError
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -37,44 +38,62 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+# Write failures that are the machine's state, not a bug: reported as one line naming the output.
+_FULL_OR_READ_ONLY = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+@contextlib.contextmanager
+def _naming_the_output(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OutputError as e:  # a file inside an output folder: name the folder, the output the user knows
+        raise OutputError(path, e.reason) from None
+    except OSError as e:
+        if e.errno not in _FULL_OR_READ_ONLY:
+            raise
+        raise OutputError(path, e.strerror) from None
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary file path beside `path`; rename it to `path` on success.
 
     The temporary name keeps the final suffix, for writers that pick a format by it.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; outputs are ordinary files
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    with _naming_the_output(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+        os.close(fd)
+        tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes it private; outputs are ordinary files
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, path)
+        finally:
+            tmp_path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_directory(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    os.chmod(tmp_dir, 0o777 & ~_UMASK)
-    try:
-        yield tmp_dir
-        # Two renames, so the final name always holds either the old or the new folder.
-        old = None
-        if path.exists() or path.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-            os.replace(path, old / "previous")
-        os.replace(tmp_dir, path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+    with _naming_the_output(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+        os.chmod(tmp_dir, 0o777 & ~_UMASK)
+        try:
+            yield tmp_dir
+            # Two renames, so the final name always holds either the old or the new folder.
+            old = None
+            if path.exists() or path.is_symlink():
+                old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+                os.replace(path, old / "previous")
+            os.replace(tmp_dir, path)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -127,6 +146,22 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
         np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
         members[f"{name}.npy"] = buffer.getvalue()
     write_bytes(path, deterministic_zip(members))
+
+
+def check_images(path: Path, key: str, images: np.ndarray, image_shape: tuple[int, ...]) -> None:
+    """Images (..., C, H, W) of the dataset's shape, with finite pixels in [0, 1], or a DataError naming the file."""
+    if images.ndim < 4 or tuple(images.shape[-3:]) != tuple(image_shape) or images.size == 0:
+        raise DataError(f"{path}: {key} has shape {images.shape}; expected images of shape (..., {', '.join(map(str, image_shape))})")
+    if not np.issubdtype(images.dtype, np.floating) or not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise DataError(f"{path}: {key} has pixels that are not finite numbers in [0, 1]")
+
+
+def check_labels(path: Path, key: str, labels: np.ndarray, n: int, n_classes: int) -> None:
+    """n integer labels in -1..n_classes-1 (-1: drawn without a class), or a DataError naming the file."""
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: {key} has shape {labels.shape} and type {labels.dtype}; expected {n} integer labels")
+    if labels.size and (labels.min() < -1 or labels.max() >= n_classes):
+        raise DataError(f"{path}: {key} has labels outside -1..{n_classes - 1}")
 
 
 def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:

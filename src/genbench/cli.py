@@ -22,12 +22,17 @@ def main(argv: list[str] | None = None) -> int:
         args.stage(args)
         runlog.record(_command_line(args), time.perf_counter() - started)
     except GenbenchError as e:
-        print(f"genbench: error: {e}", file=sys.stderr)
+        print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("genbench: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _one_line(message: str) -> str:
+    """Control characters from keys, values or file names, escaped: the message stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -106,7 +111,7 @@ def _train(args: argparse.Namespace) -> None:
     if m in params.models.classic:
         from genbench.train import classic
 
-        classic.run(params, m, paths.processed_data(d), paths.model_dir(d, m))
+        classic.run(params, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m))
     else:
         from genbench.train import deep
 

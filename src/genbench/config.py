@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from genbench.data.sources import DATASET_NAMES
 from genbench.errors import ConfigError
@@ -114,7 +114,7 @@ class GANParams(DeepModelParams):
 class DDPMParams(DeepModelParams):
     steps: int = Field(1200, ge=1, le=10_000_000)
     lr: PositiveFloat = 2e-3
-    base_channels: int = Field(32, ge=8, le=512)
+    base_channels: int = Field(32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels")
     channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=lambda: [1, 2, 2], min_length=1, max_length=3)
     blocks_per_level: int = Field(1, ge=1, le=8)
     schedule: Literal["linear", "cosine"] = "cosine"
@@ -140,6 +140,12 @@ class EvaluateParams(Section):
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler")
+
+    @model_validator(mode="after")
+    def _enough_samples_for_the_neighbours(self) -> EvaluateParams:
+        if self.nearest_neighbours >= self.n_samples:
+            raise ValueError(f"nearest_neighbours ({self.nearest_neighbours}) must be below n_samples ({self.n_samples})")
+        return self
 
 
 class ModelLists(Section):

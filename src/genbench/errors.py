@@ -15,3 +15,11 @@ class ConfigError(GenbenchError):
 
 class DataError(GenbenchError):
     """An input file is missing, malformed or fails its checksum."""
+
+
+class OutputError(GenbenchError):
+    """An output cannot be written: the disk is full, over quota or read-only."""
+
+    def __init__(self, path, reason: str):
+        self.reason = reason
+        super().__init__(f"{path}: cannot be written ({reason}); nothing was replaced, free space and rerun this stage")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.models import deep
@@ -32,7 +32,7 @@ def is_conditional(model: str, cfg: dict) -> bool:
 def run(params: Params, model: str, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> None:
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
-    classes = artifacts.read_json(meta_path)["classes"]
+    classes = records.read(meta_path, records.DatasetMeta).classes
     modules, cfg = deep.load(model, model_dir, device)
     settings = deep.params_for(params, model)
     n = params.evaluate.n_samples

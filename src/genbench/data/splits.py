@@ -13,10 +13,11 @@ SPLIT_NAMES = ("train", "val", "test")
 
 
 def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES, n_classes: int | None = None) -> dict[str, np.ndarray]:
-    """The preprocessed arrays of the named splits, checked for shape, range and labels."""
-    keys = tuple(f"{kind}_{split}" for split in splits for kind in ("x", "y"))
+    """The preprocessed arrays of the named splits. Every split is checked for shape, range and labels,
+    not only the named ones: a damaged file is refused by every stage that reads it."""
+    keys = tuple(f"{kind}_{split}" for split in SPLIT_NAMES for kind in ("x", "y"))
     arrays = artifacts.load_npz(data_path, keys)
-    for split in splits:
+    for split in SPLIT_NAMES:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 4 or x.shape[0] != y.shape[0] or y.ndim != 1:
             raise DataError(f"{data_path}: split {split} has images {x.shape} and labels {y.shape}; expected (N, C, H, W) and (N,)")
@@ -28,4 +29,4 @@ def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES, n_classes: int 
             raise DataError(f"{data_path}: split {split} has pixel values outside [0, 1] or not finite")
         if y.size and (y.min() < 0 or (n_classes is not None and y.max() >= n_classes)):
             raise DataError(f"{data_path}: split {split} has labels outside 0..{(n_classes or 1) - 1}")
-    return arrays
+    return {key: arrays[key] for split in splits for key in (f"x_{split}", f"y_{split}")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genbench import artifacts
+from genbench import records
 from genbench.evaluate import classifier
 from genbench.models.classic import module_for
 from genbench.train.classic import flatten, single_threaded_blas
@@ -17,5 +17,5 @@ def run(model: str, data_path: Path, meta_path: Path, model_dir: Path, metrics_p
         with single_threaded_blas():
             return estimator.predict(flatten(images))
 
-    train_info = artifacts.read_json(model_dir / "train.json")
+    train_info = records.read(model_dir / "train.json", records.TrainInfo)
     classifier.run(predict, data_path, meta_path, train_info, metrics_path, predictions_path)

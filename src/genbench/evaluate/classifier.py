@@ -10,18 +10,18 @@ from typing import Callable
 
 import numpy as np
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.data import splits
 
 
 def run(
-    predict: Callable[[np.ndarray], np.ndarray], data_path: Path, meta_path: Path, train_info: dict,
+    predict: Callable[[np.ndarray], np.ndarray], data_path: Path, meta_path: Path, train_info: records.TrainInfo,
     metrics_path: Path, predictions_path: Path,
 ) -> None:
     """Predict the val and test splits (images (N, C, H, W) in, labels out); write metrics and predictions."""
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-    classes = artifacts.read_json(meta_path).get("classes") or []
+    classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
     y_test = arrays["y_test"]
     start = time.perf_counter()
@@ -38,10 +38,10 @@ def run(
             for i, name in enumerate(classes)
         },
         "confusion_matrix": confusion_matrix(y_test, predicted, labels=labels).tolist(),
-        "n_train": train_info.get("n_train"),
-        "max_train_samples": train_info.get("max_train_samples"),
+        "n_train": train_info.n_train,
+        "max_train_samples": train_info.max_train_samples,
         "n_test": int(len(y_test)),
-        "timing": {"fit_seconds": train_info.get("fit_seconds"), "predict_seconds": predict_seconds},
+        "timing": {"fit_seconds": train_info.seconds, "predict_seconds": predict_seconds},
     }
     if len(arrays["y_val"]):
         metrics["val_accuracy"] = float(accuracy_score(arrays["y_val"], predict(arrays["x_val"])))

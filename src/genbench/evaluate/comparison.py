@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from genbench.config import Params
+from genbench.errors import ConfigError
 from genbench.evaluate import features, fidelity
 
 
@@ -33,6 +34,11 @@ def real_test_features(params: Params, net, arrays: dict, device: torch.device) 
 def compare(params: Params, real: torch.Tensor, fake: torch.Tensor) -> dict:
     """FID, KID, precision and recall of `fake` against `real` (feature sets of equal size)."""
     assert len(real) == len(fake), "FID and KID are only comparable at equal sizes"
+    if params.evaluate.nearest_neighbours >= len(real):
+        raise ConfigError(
+            f"params.yaml: evaluate.nearest_neighbours: {params.evaluate.nearest_neighbours} needs more than that many images "
+            f"per set; {len(real)} are compared here (evaluate.n_samples, capped by the test split)"
+        )
     kid_mean, kid_std, kid_subset = fidelity.kid(real, fake, params.evaluate.kid_subsets, params.seed)
     precision, recall = fidelity.precision_recall(real, fake, params.evaluate.nearest_neighbours)
     return {

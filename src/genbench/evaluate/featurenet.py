@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from genbench import artifacts
+from genbench import records
 from genbench.config import Params
 from genbench.evaluate import classifier, features
 from genbench.models import deep
@@ -16,6 +16,5 @@ def run(params: Params, data_path: Path, meta_path: Path, model_dir: Path, metri
     loop.configure_torch(device, params.train.threads)
     modules, _ = deep.load("featurenet", model_dir, device)
     net = modules["net"]
-    train_info = artifacts.read_json(model_dir / "train.json")
-    info = {"n_train": train_info.get("n_train"), "fit_seconds": train_info.get("train_seconds")}
-    classifier.run(lambda images: features.classify(net, images, device), data_path, meta_path, info, metrics_path, predictions_path)
+    train_info = records.read(model_dir / "train.json", records.TrainInfo)
+    classifier.run(lambda images: features.classify(net, images, device), data_path, meta_path, train_info, metrics_path, predictions_path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
@@ -31,15 +31,15 @@ def run(
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
     started = time.perf_counter()
-    classes = artifacts.read_json(meta_path)["classes"]
+    classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "test"), n_classes=len(classes))
     generated = artifacts.load_npz(samples_dir / "samples.npz", ("x", "y"))
-    sample_info = artifacts.read_json(samples_dir / "sample.json")
+    sample_info = records.read(samples_dir / "sample.json", records.SampleInfo)
     net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
     real = comparison.real_test_features(params, net, arrays, device)
     n = len(real)
     _check_samples(samples_dir, generated, arrays["x_test"].shape[1:], len(classes), n)
-    metrics = {"model": model, "conditional": bool(sample_info["conditional"])}
+    metrics = {"model": model, "conditional": sample_info.conditional}
     # Conditional samples cycle through the classes, so the first n stay class-balanced.
     fake = features.extract(net, generated["x"][:n], device)
     metrics |= comparison.compare(params, real, fake)
@@ -55,12 +55,12 @@ def run(
     test_labels = torch.from_numpy(comparison.subset(arrays["y_test"], n, params.seed)).to(device)
     generator = torch.Generator().manual_seed(params.seed + 3)
     metrics["likelihood"] = _likelihood(params, model, modules, cfg, test_images, test_labels, generator, pixel_max)
-    metrics["sampling"] = {"seconds_per_1000": sample_info["seconds_per_1000"], "device": sample_info["device"]}
+    metrics["sampling"] = {"seconds_per_1000": sample_info.seconds_per_1000, "device": sample_info.device}
     if model == "ddpm":
         metrics["sampler_comparison"] = _ddpm_sampler_timings(params, modules, cfg, len(classes), device)
 
-    train_info = artifacts.read_json(model_dir / "train.json")
-    metrics["timing"] = {"train_seconds": train_info.get("train_seconds"), "evaluate_seconds": time.perf_counter() - started}
+    train_info = records.read(model_dir / "train.json", records.TrainInfo)
+    metrics["timing"] = {"train_seconds": train_info.train_seconds, "evaluate_seconds": time.perf_counter() - started}
     artifacts.save_npz(projection_path, _projection(real, fake))
     artifacts.write_json(metrics_path, metrics)
 
@@ -83,12 +83,10 @@ def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_cla
     path = samples_dir / "samples.npz"
     if len(x) < n_needed:
         raise DataError(f"{path}: {len(x)} samples; the comparison with the test split needs {n_needed} (rerun the sample stage)")
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(image_shape) or len(x) != len(y):
-        raise DataError(f"{path}: samples {x.shape} with labels {y.shape}; expected (N, {', '.join(map(str, image_shape))}) and (N,)")
-    if not np.isfinite(x).all():
-        raise DataError(f"{path}: samples contain NaN or infinite pixels")
-    if y.size and (y.max() >= n_classes or y.min() < -1):
-        raise DataError(f"{path}: labels outside -1..{n_classes - 1}")
+    if x.ndim != 4:
+        raise DataError(f"{path}: samples have shape {x.shape}; expected (N, {', '.join(map(str, image_shape))})")
+    artifacts.check_images(path, "x", x, image_shape)
+    artifacts.check_labels(path, "y", y, len(x), n_classes)
 
 
 def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, device: torch.device) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import cas, comparison, features
@@ -23,7 +23,7 @@ from genbench.train.classic import stratified_cap
 def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, metrics_path: Path) -> None:
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
-    classes = artifacts.read_json(meta_path)["classes"]
+    classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "test"), n_classes=len(classes))
     net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
     real = comparison.real_test_features(params, net, arrays, device)
@@ -36,7 +36,7 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
 
     floor = comparison.compare(params, real, features.extract(net, train_images, device))
     # Stratified, like the class-balanced samples of a conditional model: every class is present.
-    cas_images, cas_labels = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, params.seed + 3)
+    cas_images, cas_labels = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, params.seed + 3, key="evaluate.n_samples")
     floor["cas"] = {
         name: cas.score(params, name, cas_images, cas_labels, arrays["x_test"], arrays["y_test"]) for name in cas.CAS_MODELS
     }

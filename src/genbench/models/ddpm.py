@@ -114,8 +114,8 @@ class UNet(nn.Module):
 
 
 def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
-    if schedule == "linear":
-        return torch.linspace(1e-4 * 1000 / timesteps, 0.02 * 1000 / timesteps, timesteps, dtype=torch.float64)
+    if schedule == "linear":  # Ho et al.'s 1e-4..0.02 at 1000 steps, rescaled; below 21 steps the end would pass 1
+        return torch.linspace(1e-4 * 1000 / timesteps, 0.02 * 1000 / timesteps, timesteps, dtype=torch.float64).clamp(max=0.999)
     s = 0.008  # cosine: alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2)
     steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
     alpha_bar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2

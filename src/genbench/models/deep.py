@@ -45,7 +45,10 @@ def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, n
         raise DataError(f"{config_path}: not valid JSON") from None
     except (SafetensorError, OSError, ValueError) as e:
         raise DataError(f"{weights_path}: not a readable safetensors file ({e})") from None
-    modules = module_for(model).build(cfg)
+    try:
+        modules = module_for(model).build(cfg)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError(f"{config_path}: these settings do not build a {model} ({type(e).__name__}: {e}); rerun the train stage") from None
     for name, module in modules.items():
         prefix = f"{name}."
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -71,7 +71,9 @@ def _xgboost_importance(dataset: str, image_shape: list[int]) -> np.ndarray:
     return gain.reshape(channels, height, width).sum(axis=0)
 
 
-def generative_figures(params: Params, dataset: str, classes: list[str], conditional: dict[str, bool], out: FigureFiles) -> dict[str, list[Figure]]:
+def generative_figures(
+    params: Params, dataset: str, classes: list[str], image_shape: tuple[int, int, int], conditional: dict[str, bool], out: FigureFiles,
+) -> dict[str, list[Figure]]:
     models = list(params.models.generative)
     test = splits.load(paths.processed_data(dataset), ("test",), n_classes=len(classes))
     shown = {"samples": [out.add(
@@ -80,7 +82,7 @@ def generative_figures(params: Params, dataset: str, classes: list[str], conditi
         f"real test images of {dataset}", "Real test images, one row per class: what the samples should look like.",
     )]}
     for model in models:
-        samples = artifacts.load_npz(paths.samples_dir(dataset, model) / "samples.npz", ("x", "y"))
+        samples = _images(paths.samples_dir(dataset, model) / "samples.npz", ("x",), image_shape, len(classes))
         if conditional[model]:
             rows, labels, how = _rows_by_class(samples["x"], samples["y"], len(classes)), classes, "one row per class asked for"
         else:
@@ -90,7 +92,7 @@ def generative_figures(params: Params, dataset: str, classes: list[str], conditi
             f"{dataset}/samples-{model}.png", figures.image_grid(rows, labels[:len(rows)], f"{model} samples, {dataset}"),
             f"samples of {model} on {dataset}", f"{model}: {how}.",
         ))
-    shown["how"] = _model_views(dataset, models, classes, out)
+    shown["how"] = _model_views(dataset, models, classes, image_shape, out)
     shown["features"] = [_projection(dataset, models, out)] if models else []
     shown["training"] = [_training_curves(dataset, ["featurenet", *models], out)]
     return shown
@@ -102,10 +104,22 @@ def _rows_by_class(images: np.ndarray, labels: np.ndarray, n_classes: int) -> li
     return [row if len(row) else empty for row in rows]
 
 
-def _model_views(dataset: str, models: list[str], classes: list[str], out: FigureFiles) -> list[Figure]:
+def _images(path: Path, image_keys: tuple[str, ...], image_shape: tuple[int, int, int], n_classes: int | None = None,
+            other_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Image arrays (and their labels "y", when n_classes is given) as the sample stage wrote them, checked before drawing."""
+    label_keys = ("y",) if n_classes is not None else ()
+    arrays = artifacts.load_npz(path, image_keys + label_keys + other_keys)
+    for key in image_keys:
+        artifacts.check_images(path, key, arrays[key], image_shape)
+    if n_classes is not None:
+        artifacts.check_labels(path, "y", arrays["y"], len(arrays[image_keys[0]]), n_classes)
+    return arrays
+
+
+def _model_views(dataset: str, models: list[str], classes: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
     shown = []
     if "ddpm" in models:
-        path = artifacts.load_npz(paths.samples_dir(dataset, "ddpm") / "trajectory.npz", ("x", "y", "steps"))
+        path = _images(paths.samples_dir(dataset, "ddpm") / "trajectory.npz", ("x",), image_shape, len(classes), ("steps",))
         of_steps = int(path["steps"][-1])  # the last frame is the finished sample
         columns = [str(k) for k in path["steps"].tolist()]
         shown.append(out.add(
@@ -116,13 +130,13 @@ def _model_views(dataset: str, models: list[str], classes: list[str], out: Figur
             f"DDPM: the image during DDIM sampling ({of_steps} steps), from pure noise (left) to the sample (right), one row per class.",
         ))
     if "vae" in models:
-        recon = artifacts.load_npz(paths.samples_dir(dataset, "vae") / "reconstructions.npz", ("x", "reconstructed"))
+        recon = _images(paths.samples_dir(dataset, "vae") / "reconstructions.npz", ("x", "reconstructed"), image_shape)
         shown.append(out.add(
             f"{dataset}/reconstructions-vae.png",
             figures.image_grid([recon["x"], recon["reconstructed"]], ["test image", "reconstruction"], f"vae reconstructions, {dataset}"),
             f"VAE reconstructions on {dataset}", "VAE: test images (top) and their reconstructions from the posterior mean (bottom).",
         ))
-        path = artifacts.load_npz(paths.samples_dir(dataset, "vae") / "interpolation.npz", ("x",))
+        path = _images(paths.samples_dir(dataset, "vae") / "interpolation.npz", ("x",), image_shape)
         shown.append(out.add(
             f"{dataset}/interpolation-vae.png",
             figures.image_grid(list(path["x"]), [""] * len(path["x"]), f"vae latent interpolation, {dataset}",
@@ -133,9 +147,17 @@ def _model_views(dataset: str, models: list[str], classes: list[str], out: Figur
     return shown
 
 
+def _points(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    arrays = artifacts.load_npz(path, keys)
+    for key in ("real", "generated"):
+        if arrays[key].ndim != 2 or arrays[key].shape[1] != 2 or not np.isfinite(arrays[key]).all():
+            raise DataError(f"{path}: {key} has shape {arrays[key].shape} or points that are not finite; expected (N, 2) numbers")
+    return arrays
+
+
 def _projection(dataset: str, models: list[str], out: FigureFiles) -> Figure:
     keys = ("real", "generated", "explained_variance_ratio")
-    projections = {m: artifacts.load_npz(paths.projection_file(dataset, m), keys) for m in models}
+    projections = {m: _points(paths.projection_file(dataset, m), keys) for m in models}
     first = projections[models[0]]
     ratio = first["explained_variance_ratio"]
     return out.add(

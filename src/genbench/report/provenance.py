@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from genbench import artifacts, paths, runlog
+from genbench import paths, records, runlog
 from genbench.config import Params
 
 PACKAGES = (
@@ -71,8 +71,8 @@ def _training_devices(params: Params) -> list[dict]:
     rows = []
     for dataset in params.datasets:
         for model in ["featurenet", *params.models.generative]:
-            info = artifacts.read_json(paths.model_dir(dataset, model) / "train.json")
-            rows.append({"dataset": dataset, "model": model, "device": info.get("device", "unknown"), "name": info.get("device_name", "")})
+            info = records.read(paths.model_dir(dataset, model) / "train.json", records.TrainInfo)
+            rows.append({"dataset": dataset, "model": model, "device": info.device, "name": info.device_name})
     return rows
 
 

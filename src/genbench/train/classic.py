@@ -7,15 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.config import Params
 from genbench.errors import ConfigError
 from genbench.data import splits
 from genbench.models.classic import module_for
 
 
-def run(params: Params, model: str, data_path: Path, model_dir: Path) -> None:
-    arrays = splits.load(data_path, ("train",))
+def run(params: Params, model: str, data_path: Path, meta_path: Path, model_dir: Path) -> None:
+    n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
+    arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"])
     with artifacts.atomic_directory(model_dir) as staging:
         module_for(model).save(estimator, staging)
@@ -27,7 +28,7 @@ def fit(params: Params, model: str, images: np.ndarray, labels: np.ndarray):
     """The classic `model` fitted on `images` (N, C, H, W) as params say; (estimator, training info)."""
     module = module_for(model)
     cap = module.max_train_samples(params)
-    x, y = stratified_cap(flatten(images), labels, cap, params.seed)
+    x, y = stratified_cap(flatten(images), labels, cap, params.seed, key=f"classic.{model}.max_train_samples")
     estimator = module.build(params)
     start = time.perf_counter()
     with single_threaded_blas():
@@ -48,8 +49,9 @@ def flatten(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1)
 
 
-def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most `cap` rows, keeping the class proportions; all rows when cap is None or not smaller."""
+def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """At most `cap` rows, keeping the class proportions; all rows when cap is None or not smaller.
+    `key`: the params key that set the cap, named if it cannot be honoured."""
     if cap is None or cap >= len(y):
         return x, y
     from sklearn.model_selection import train_test_split
@@ -57,5 +59,5 @@ def stratified_cap(x: np.ndarray, y: np.ndarray, cap: int | None, seed: int) -> 
     try:
         x_kept, _, y_kept, _ = train_test_split(x, y, train_size=cap, stratify=y, random_state=seed)
     except ValueError as e:
-        raise ConfigError(f"params.yaml: a stratified subset of {cap} training images: {e}") from None
+        raise ConfigError(f"params.yaml: {key}: a stratified subset of {cap} images: {e}") from None
     return x_kept, y_kept

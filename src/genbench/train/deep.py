@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from genbench import artifacts
+from genbench import artifacts, records
 from genbench.config import Params, canonical_json
 from genbench.data import splits
 from genbench.models import deep
@@ -16,13 +16,13 @@ from genbench.train import loop
 
 
 def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     module, settings = deep.module_for(model), deep.params_for(params, model)
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
-    n_classes = len(artifacts.read_json(meta_path)["classes"])
-    arrays = splits.load(data_path, ("train",))
+    n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
+    arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     images = torch.from_numpy(arrays["x_train"]).to(device)  # the datasets are small: keep them on the device
     labels = torch.from_numpy(arrays["y_train"]).to(device)
 
@@ -41,7 +41,7 @@ def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Pa
     )
 
     with artifacts.atomic_directory(model_dir) as staging:
-        save_file(deep.state_of(recipe.modules), staging / deep.WEIGHTS)
+        artifacts.write_bytes(staging / deep.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
         artifacts.write_json(staging / deep.CONFIG, cfg)
         # Timings live apart from the weights so the weights file stays deterministic.
         artifacts.write_json(staging / "train.json", stats | {"device": str(device), "device_name": loop.device_name(device), "steps": settings.steps, "n_train": int(len(labels))})

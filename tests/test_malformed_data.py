@@ -1,0 +1,197 @@
+"""Malformed files at every stage boundary: each stage that reads one stops with a line naming it.
+
+One tiny pipeline runs in this process, then each case damages one file, runs every stage that
+dvc.yaml says depends on it, and puts the file back. A stage must exit non-zero with one
+`genbench: error: <file>: ...` line and no traceback, and leave its earlier outputs untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shlex
+import subprocess
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import copy_project
+from genbench import cli
+
+pytestmark = pytest.mark.faults
+
+DATA = "data/processed/digits/data.npz"
+META = "data/processed/digits/meta.json"
+
+
+def npz_arrays(raw: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def edit_arrays(change: Callable[[dict[str, np.ndarray]], None]) -> Callable[[bytes], bytes]:
+    def damage(raw: bytes) -> bytes:
+        arrays = npz_arrays(raw)
+        change(arrays)
+        return npz_bytes(arrays)
+    return damage
+
+
+def edit_json(change: Callable[[dict], object]) -> Callable[[bytes], bytes]:
+    def damage(raw: bytes) -> bytes:
+        return json.dumps(change(json.loads(raw))).encode()
+    return damage
+
+
+def set_item(arrays: dict, key: str, value) -> None:
+    arrays[key] = value
+
+
+def nan_first_pixel(arrays: dict, key: str) -> None:
+    arrays[key] = arrays[key].copy()
+    arrays[key].flat[0] = np.nan
+
+
+def truncated(raw: bytes) -> bytes:
+    return raw[: len(raw) // 2]
+
+
+def not_zip(raw: bytes) -> bytes:
+    return b"this is not the file you are looking for\n"
+
+
+# (file, what is wrong, how to damage its bytes)
+CASES = [
+    (DATA, "truncated", truncated),
+    (DATA, "not an archive", not_zip),
+    (DATA, "an array missing", edit_arrays(lambda a: a.pop("y_test"))),
+    (DATA, "images without a channel axis", edit_arrays(lambda a: set_item(a, "x_train", a["x_train"][:, 0]))),
+    (DATA, "fewer labels than images", edit_arrays(lambda a: set_item(a, "y_train", a["y_train"][:-1]))),
+    (DATA, "a label out of range", edit_arrays(lambda a: set_item(a, "y_test", a["y_test"] + 10))),
+    (DATA, "a negative label", edit_arrays(lambda a: set_item(a, "y_train", a["y_train"] - 1))),
+    (DATA, "a NaN pixel", edit_arrays(lambda a: nan_first_pixel(a, "x_train"))),
+    (DATA, "pixels outside [0, 1]", edit_arrays(lambda a: set_item(a, "x_test", a["x_test"] * 255))),
+    (DATA, "an empty test split", edit_arrays(lambda a: (set_item(a, "x_test", a["x_test"][:0]), set_item(a, "y_test", a["y_test"][:0])))),
+    (DATA, "an empty training split", edit_arrays(lambda a: (set_item(a, "x_train", a["x_train"][:0]), set_item(a, "y_train", a["y_train"][:0])))),
+    (DATA, "string labels", edit_arrays(lambda a: set_item(a, "y_train", a["y_train"].astype(str)))),
+    (META, "truncated", truncated),
+    (META, "no class names", edit_json(lambda m: {k: v for k, v in m.items() if k != "classes"})),
+    (META, "class names not a list", edit_json(lambda m: m | {"classes": "0123456789"})),
+    (META, "a JSON list", edit_json(lambda m: [m])),
+    ("data/models/digits/svm/model.skops", "truncated", truncated),
+    ("data/models/digits/xgboost/model.json", "truncated", truncated),
+    ("data/models/digits/xgboost/model.json", "not a model", edit_json(lambda m: {"learner": 1})),
+    ("data/models/digits/featurenet/weights.safetensors", "truncated", truncated),
+    ("data/models/digits/featurenet/config.json", "settings missing", edit_json(lambda c: {})),
+    ("data/models/digits/ddpm/weights.safetensors", "truncated", truncated),
+    ("data/models/digits/ddpm/config.json", "truncated", truncated),
+    ("data/models/digits/vae/config.json", "a width of the wrong type", edit_json(lambda c: c | {"hidden": "wide"})),
+    ("data/models/digits/gan/train.json", "truncated", truncated),
+    ("data/samples/digits/gan/samples.npz", "truncated", truncated),
+    ("data/samples/digits/gan/samples.npz", "a NaN pixel", edit_arrays(lambda a: nan_first_pixel(a, "x"))),
+    ("data/samples/digits/vae/samples.npz", "images of another size", edit_arrays(lambda a: set_item(a, "x", a["x"][:, :, :4, :4]))),
+    ("data/samples/digits/gan/samples.npz", "a label out of range", edit_arrays(lambda a: set_item(a, "y", a["y"] + 10))),
+    ("data/samples/digits/ddpm/samples.npz", "no samples", edit_arrays(lambda a: (set_item(a, "x", a["x"][:0]), set_item(a, "y", a["y"][:0])))),
+    ("data/samples/digits/ddpm/sample.json", "settings missing", edit_json(lambda s: {})),
+    ("data/samples/digits/ddpm/trajectory.npz", "truncated", truncated),
+    ("data/samples/digits/vae/interpolation.npz", "an array missing", edit_arrays(lambda a: a.clear() or a.update(other=np.zeros(1)))),
+    ("reports/metrics/digits/svm.json", "truncated", truncated),
+    ("reports/metrics/digits/svm.json", "the accuracy missing", edit_json(lambda m: {k: v for k, v in m.items() if k != "accuracy"})),
+    ("reports/metrics/digits/ddpm.json", "FID not a number", edit_json(lambda m: m | {"fid": "low"})),
+    ("reports/metrics/digits/references.json", "a JSON list", edit_json(lambda m: [])),
+    ("reports/projections/digits/gan.npz", "a NaN point", edit_arrays(lambda a: nan_first_pixel(a, "real"))),
+    ("reports/training/digits/vae/plots/metrics/loss/kl.tsv", "a value that is not a number", lambda raw: raw + b"25\tlow\n"),
+]
+
+
+# Stages that depend on a folder, or share a rule with a model that reads a file, but never open these
+# files; they are not run on them.
+NOT_OPENED = [
+    (r"genbench sample .*--model (gan|ddpm)$", r"data\.npz$", "they draw from noise; only the VAE reconstructs test images"),
+    (r"genbench sample ", r"train\.json$", "sampling needs the weights and their config only"),
+    (r"genbench evaluate ", r"(trajectory|reconstructions|interpolation)\.npz$", "these arrays feed the report's figures"),
+    (r"genbench report$", r"data/models/.*/(weights\.safetensors|config\.json|model\.skops)$", "the report reads metrics, samples and XGBoost's importances, not weights"),
+    (r"genbench report$", r"sample\.json$", "sampling times reach the report through the evaluate stage's metrics"),
+]
+
+
+def opens(command: str, relative: str) -> bool:
+    return not any(re.search(c, command) and re.search(f, relative) for c, f, _ in NOT_OPENED)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory) -> tuple[Path, dict[str, list[str]], dict[str, list[str]]]:
+    """The tiny pipeline run once, and for each stage command the files it depends on."""
+    root = copy_project(tmp_path_factory.mktemp("malformed"))
+    (root / "params.yaml").write_text((Path(__file__).parent / "params/tiny.yaml").read_text())
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    before = Path.cwd()
+    os.chdir(root)
+    try:
+        from dag_export import dvc_graph
+
+        graph = dvc_graph()
+        order = topological(graph)
+        for command in order:
+            assert cli.main(shlex.split(command)[1:]) == 0, command
+    finally:
+        os.chdir(before)
+    deps = {command: graph["jobs"][command]["deps"] for command in order}
+    outs = {command: graph["jobs"][command]["outs"] for command in order}
+    return root, deps, outs
+
+
+def topological(graph: dict) -> list[str]:
+    upstream = {command: {a for a, b in graph["edges"] if b == command} for command in graph["jobs"]}
+    order: list[str] = []
+    while len(order) < len(upstream):
+        order += sorted(c for c, ups in upstream.items() if c not in order and ups <= set(order))
+    return order
+
+
+def snapshot(root: Path, outs: list[str]) -> dict[str, str]:
+    files = [p for out in outs for p in ([root / out] if (root / out).is_file() else (root / out).rglob("*")) if p.is_file()]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_every_reader_of_a_damaged_file_names_it(pipeline, monkeypatch, capsys):
+    """One test for all cases, so that the pipeline they share runs once and on one worker."""
+    root, deps, outs = pipeline
+    monkeypatch.chdir(root)
+    failures, runs = [], 0
+    for relative, problem, damage in CASES:
+        readers = [c for c, files in deps.items() if opens(c, relative) and any(relative == f or relative.startswith(f.rstrip("/") + "/") for f in files)]
+        assert readers, f"no stage reads {relative}"
+        path = root / relative
+        intact = path.read_bytes()
+        try:
+            path.write_bytes(damage(intact))
+            for command in readers:
+                runs += 1
+                kept = snapshot(root, outs[command])
+                try:
+                    code = cli.main(shlex.split(command)[1:])
+                except Exception as e:  # what the console script would show as a traceback
+                    code, err = None, f"Traceback: {type(e).__name__}: {e}"
+                else:
+                    err = capsys.readouterr().err
+                lines = [line for line in err.splitlines() if line.startswith("genbench: error:")]
+                if code == 0 or "Traceback" in err or len(lines) != 1 or relative not in lines[0]:
+                    failures.append(f"{relative} ({problem}): {command}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else 'no message'}")
+                elif snapshot(root, outs[command]) != kept:
+                    failures.append(f"{relative} ({problem}): {command}: changed its outputs before failing")
+        finally:
+            path.write_bytes(intact)
+    assert not failures, f"{len(failures)} of {runs} stage runs on {len(CASES)} damaged files:\n" + "\n".join(failures)
