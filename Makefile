@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Stage commands (`genbench ...`) run by dvc and snakemake resolve from the venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup browser pipeline snakemake test bench lock
+.PHONY: setup system pipeline snakemake test bench lock
 
 setup: $(VENV)/.installed
 
@@ -26,12 +26,14 @@ snakemake: setup
 # Two workers: most of a pipeline test is single-threaded DVC and Python start-up.
 TEST_WORKERS ?= 2
 
-# The report tests open the page in Debian's Chromium, a system package (installing it needs root).
-browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; }
+# System packages the tests start for real (installing them needs root): Debian's Chromium opens
+# the report; munge, slurmctld and slurmd make a one-node SLURM cluster (tests/slurm_cluster.py).
+SYSTEM_PACKAGES := chromium fonts-dejavu-core munge slurmctld slurmd slurm-client
+system:
+	@{ command -v chromium && test -x /usr/sbin/slurmctld && test -x /usr/sbin/slurmd && command -v sbatch; } >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
 
-test: setup browser
+test: setup system
 	pytest -n $(TEST_WORKERS) --dist worksteal --durations=10
 
 # Benchmarks need the reference implementation too (bench/requirements.txt); see bench/run.py.

@@ -12,6 +12,8 @@ rule train:
         model="{model}",
         seed=setting("seed"),
         settings=lambda w: setting(f"classic.{w.model}"),
+    resources:
+        **LIGHT,
     shell:
         "genbench train --dataset {params.dataset} --model {params.model}"
 
@@ -32,5 +34,7 @@ rule evaluate:
     params:
         dataset="{dataset}",
         model="{model}",
+    resources:
+        **LIGHT,
     shell:
         "genbench evaluate --dataset {params.dataset} --model {params.model}"

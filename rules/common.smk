@@ -13,6 +13,12 @@ CLASSIC_MODELS = list(PARAMS.models.classic)
 GENERATIVE_MODELS = list(PARAMS.models.generative)
 
 
+# What each job asks a cluster scheduler for (params.yaml: resources); deep jobs also ask for a GPU
+# unless they are told to run on the CPU. Local runs ignore all three.
+LIGHT = PARAMS.resources.light.model_dump()
+DEEP = PARAMS.resources.deep.model_dump() | {"gpu": 0 if PARAMS.train.device == "cpu" else 1}
+
+
 def one_of(names):
     return "|".join(names) if names else "(?!)"  # an empty list matches nothing
 

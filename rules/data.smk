@@ -10,6 +10,8 @@ rule download:
     params:
         dataset="{dataset}",
         download=setting("download"),
+    resources:
+        **LIGHT,
     shell:
         "genbench download --dataset {params.dataset}"
 
@@ -30,5 +32,7 @@ rule preprocess:
         dataset="{dataset}",
         seed=setting("seed"),
         data=setting("data"),
+    resources:
+        **LIGHT,
     shell:
         "genbench preprocess --dataset {params.dataset}"

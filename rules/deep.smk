@@ -13,6 +13,8 @@ rule train_featurenet:
         train=setting("train"),
         settings=setting("featurenet"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench train --dataset {params.dataset} --model featurenet"
 
@@ -34,6 +36,8 @@ rule evaluate_featurenet:
         device=setting("train.device"),
         threads=setting("train.threads"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench evaluate --dataset {params.dataset} --model featurenet"
 
@@ -56,6 +60,8 @@ rule train_generative:
         train=setting("train"),
         settings=lambda w: setting(f"generative.{w.model}"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench train --dataset {params.dataset} --model {params.model}"
 
@@ -79,6 +85,8 @@ rule sample:
         n_samples=setting("evaluate.n_samples"),
         settings=lambda w: setting(f"generative.{w.model}"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench sample --dataset {params.dataset} --model {params.model}"
 
@@ -120,6 +128,8 @@ rule evaluate_generative:
         xgboost=setting("classic.xgboost"),
         settings=lambda w: setting(f"generative.{w.model}"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench evaluate --dataset {params.dataset} --model {params.model}"
 
@@ -147,5 +157,7 @@ rule evaluate_references:
         svm=setting("classic.svm"),
         xgboost=setting("classic.xgboost"),
     threads: PARAMS.train.threads
+    resources:
+        **DEEP,
     shell:
         "genbench references --dataset {params.dataset}"

@@ -45,5 +45,7 @@ rule report:
         ),
     params:
         settings=canonical_json(PARAMS),
+    resources:
+        **LIGHT,
     shell:
         "genbench report"

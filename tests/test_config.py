@@ -30,7 +30,7 @@ def test_default_params_file_is_valid():
     ("text", "expected"),
     [
         ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, evaluate"),
+        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, evaluate, resources"),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
         ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits', 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),

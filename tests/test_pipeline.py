@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import browser
+import slurm_cluster
 
 pytestmark = pytest.mark.pipeline
 
@@ -152,17 +153,29 @@ def without_timings(value):
     return [without_timings(v) for v in value] if isinstance(value, list) else value
 
 
-def test_snakemake_and_dvc_runs_agree_and_snakemake_replans_what_changed(workspace, tmp_path):
-    """Two clean runs, one by Snakemake (two processes per stage) and one by DVC, each recorded in a
-    dvc.lock: the same bytes in every output file, and the same hashes for every stage without timings.
-    Then Snakemake's own report, DVC adopting Snakemake's outputs, and Snakemake's reruns."""
+@pytest.fixture
+def slurm(tmp_path):
+    """A one-node SLURM cluster for this test; yields its job-completion log."""
+    with slurm_cluster.running(tmp_path / "slurm") as jobcomp_log:
+        yield jobcomp_log
+
+
+def test_a_slurm_run_matches_a_dvc_run_and_snakemake_replans_what_changed(workspace, tmp_path, slurm):
+    """Two clean runs, one by Snakemake through a real SLURM cluster (every job an sbatch job) and one
+    by DVC, each recorded in a dvc.lock: the same bytes in every output file, and the same hashes for
+    every stage without timings. Then Snakemake's own report, DVC adopting its outputs, and its reruns."""
     from conftest import Workspace, copy_project
 
     by_dvc = Workspace(copy_project(tmp_path / "by-dvc"))
     by_dvc.path("params.yaml").write_text(workspace.path("params.yaml").read_text())
     by_dvc.run("git", "init", "-q")
     assert sorted(by_dvc.dvc_repro()) == ALL_STAGES
-    workspace.run("snakemake", "--profile", "profiles/local")
+    workspace.run("snakemake", "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "1", timeout=900)
+    jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
+    assert len(jobs) == len(ALL_STAGES) and {job["JobState"] for job in jobs} == {"COMPLETED"}
+    # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
+    memory = sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs)
+    assert memory == sorted(["500"] * 9 + ["1000"] * 12)
     assert workspace.snakemake_planned() == []
     workspace.run("dvc", "commit", "--force")  # DVC hashes the Snakemake run's outputs into a dvc.lock of its own
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"

@@ -148,6 +148,18 @@ class EvaluateParams(Section):
         return self
 
 
+class JobResources(Section):
+    mem_mb: int = Field(ge=64, le=100_000_000, description="memory a job asks a cluster for, in MB")
+    runtime: int = Field(ge=1, le=1_000_000, description="wall time a job asks a cluster for, in minutes")
+
+
+class ResourcesParams(Section):
+    """What each Snakemake job asks a cluster scheduler for. No result depends on it, so no DVC stage reads it."""
+
+    light: JobResources = JobResources(mem_mb=2000, runtime=30)
+    deep: JobResources = Field(JobResources(mem_mb=8000, runtime=240), description="deep models' train, sample and evaluate jobs")
+
+
 class ModelLists(Section):
     classic: list[ClassicModelName] = Field(default_factory=lambda: list(CLASSIC_MODELS))
     generative: list[GenerativeModelName] = Field(default_factory=lambda: list(GENERATIVE_MODELS))
@@ -169,6 +181,7 @@ class Params(Section):
     featurenet: FeatureNetParams = FeatureNetParams()
     generative: GenerativeParams = GenerativeParams()
     evaluate: EvaluateParams = EvaluateParams()
+    resources: ResourcesParams = ResourcesParams()
 
     @field_validator("datasets")
     @classmethod
