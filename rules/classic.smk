@@ -8,10 +8,12 @@ rule train:
     output:
         directory("data/models/{dataset}/{model}"),
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         model="{model}",
         seed=setting("seed"),
         settings=lambda w: setting(f"classic.{w.model}"),
+    cache: True
     resources:
         **LIGHT,
     shell:
@@ -32,8 +34,10 @@ rule evaluate:
         metrics="reports/metrics/{dataset}/{model}.json",
         predictions="reports/predictions/{dataset}/{model}.csv",
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         model="{model}",
+    cache: True
     resources:
         **LIGHT,
     shell:

@@ -1,4 +1,5 @@
 import sys
+from importlib import metadata
 
 from genbench.config import canonical_json, load_params
 from genbench.errors import ConfigError
@@ -31,6 +32,19 @@ wildcard_constraints:
 def setting(dotted_key):
     """The validated value of a params key as normalised text: 5 and 5.0 compare equal."""
     return canonical_json(PARAMS.section(dotted_key))
+
+
+# The libraries whose numbers the stages compute with, at their installed versions. The
+# between-workflow cache (--cache) hashes a job's command, params, input files and upstream jobs,
+# but not the software environment unless it comes from conda or a container: as a param of every
+# cached rule, an upgrade cannot be served a result computed by the old version.
+COMPUTE_LIBRARIES = {
+    "numpy", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "torch", "torchmetrics",
+    "safetensors", "skops", "dvclive", "pillow", "matplotlib",
+}
+SOFTWARE = canonical_json(
+    sorted(f"{d.metadata['Name'].lower()}=={d.version}" for d in metadata.distributions() if d.metadata["Name"].lower() in COMPUTE_LIBRARIES)
+)
 
 
 # Source files each stage runs; dvc.yaml lists the same ones.

@@ -10,6 +10,8 @@ rule download:
     params:
         dataset="{dataset}",
         download=setting("download"),
+    # Not cached between workflows: files may be placed in data/raw/ by hand, and a cached output
+    # is a link into the shared cache, which such a file would then change for everyone.
     resources:
         **LIGHT,
     shell:
@@ -29,9 +31,11 @@ rule preprocess:
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         seed=setting("seed"),
         data=setting("data"),
+    cache: True
     resources:
         **LIGHT,
     shell:

@@ -4,14 +4,16 @@ rule train_featurenet:
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
     output:
-        directory("data/models/{dataset}/featurenet"),
-        "reports/training/{dataset}/featurenet/metrics.json",
-        directory("reports/training/{dataset}/featurenet/plots/metrics"),
+        model=directory("data/models/{dataset}/featurenet"),
+        summary="reports/training/{dataset}/featurenet/metrics.json",
+        curves=directory("reports/training/{dataset}/featurenet/plots/metrics"),
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         seed=setting("seed"),
         train=setting("train"),
         settings=setting("featurenet"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,
@@ -32,9 +34,11 @@ rule evaluate_featurenet:
         metrics="reports/metrics/{dataset}/featurenet.json",
         predictions="reports/predictions/{dataset}/featurenet.csv",
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         device=setting("train.device"),
         threads=setting("train.threads"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,
@@ -50,15 +54,17 @@ rule train_generative:
         data="data/processed/{dataset}/data.npz",
         meta="data/processed/{dataset}/meta.json",
     output:
-        directory("data/models/{dataset}/{model}"),
-        "reports/training/{dataset}/{model}/metrics.json",
-        directory("reports/training/{dataset}/{model}/plots/metrics"),
+        model=directory("data/models/{dataset}/{model}"),
+        summary="reports/training/{dataset}/{model}/metrics.json",
+        curves=directory("reports/training/{dataset}/{model}/plots/metrics"),
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         model="{model}",
         seed=setting("seed"),
         train=setting("train"),
         settings=lambda w: setting(f"generative.{w.model}"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,
@@ -77,6 +83,7 @@ rule sample:
     output:
         directory("data/samples/{dataset}/{model}"),
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         model="{model}",
         seed=setting("seed"),
@@ -84,6 +91,7 @@ rule sample:
         threads=setting("train.threads"),
         n_samples=setting("evaluate.n_samples"),
         settings=lambda w: setting(f"generative.{w.model}"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,
@@ -115,9 +123,10 @@ rule evaluate_generative:
         model="data/models/{dataset}/{model}",
         samples="data/samples/{dataset}/{model}",
     output:
-        "reports/metrics/{dataset}/{model}.json",
-        "reports/projections/{dataset}/{model}.npz",
+        metrics="reports/metrics/{dataset}/{model}.json",
+        projection="reports/projections/{dataset}/{model}.npz",
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         model="{model}",
         seed=setting("seed"),
@@ -127,6 +136,7 @@ rule evaluate_generative:
         svm=setting("classic.svm"),
         xgboost=setting("classic.xgboost"),
         settings=lambda w: setting(f"generative.{w.model}"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,
@@ -147,6 +157,7 @@ rule evaluate_references:
     output:
         "reports/metrics/{dataset}/references.json",
     params:
+        software=SOFTWARE,
         dataset="{dataset}",
         seed=setting("seed"),
         device=setting("train.device"),
@@ -156,6 +167,7 @@ rule evaluate_references:
         nearest_neighbours=setting("evaluate.nearest_neighbours"),
         svm=setting("classic.svm"),
         xgboost=setting("classic.xgboost"),
+    cache: True
     threads: PARAMS.train.threads
     resources:
         **DEEP,

@@ -45,6 +45,8 @@ rule report:
         ),
     params:
         settings=canonical_json(PARAMS),
+    # Not cached between workflows: the page records the git commit and the stages' run times,
+    # which are not among its inputs.
     resources:
         **LIGHT,
     shell:

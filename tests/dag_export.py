@@ -2,8 +2,10 @@
 
 Run inside a repository: `python tests/dag_export.py dvc|snakemake`. The shape is
 {"jobs": {command: {"deps": [...], "outs": [...]}}, "edges": [[upstream command, downstream command], ...]}.
-Only files count as dependencies; the params each stage reads are checked by the
-invalidation tests in tests/test_pipeline.py, not here.
+Each job also lists the settings it reads, as normalised JSON values: DVC's `params:` keys looked
+up in the validated params, and Snakemake's `params:` without the wildcards and library versions.
+Equal lists mean Snakemake's between-workflow cache, which hashes `params:`, sees every setting
+that DVC reruns a stage for.
 """
 
 from __future__ import annotations
@@ -28,13 +30,24 @@ def dvc_graph() -> dict:
         inside = sorted(out for out in all_outs if out.startswith(dep.rstrip("/") + "/"))
         return inside if inside or Path(dep).is_dir() else [dep]
 
+    from genbench.config import canonical_json, load_params
+
+    params = load_params("params.yaml")
+
+    def settings(stage) -> list[str]:
+        keys = [key for d in stage.deps if isinstance(d, ParamsDependency) for key in (d.params or [None])]
+        return sorted(canonical_json(params if key is None else params.section(key)) for key in keys)
+
     jobs = {}
     for stage in stages:
         deps = [p for d in stage.deps if not isinstance(d, ParamsDependency) for p in expand(str(d.def_path))]
-        jobs[stage.cmd] = {"deps": sorted(deps), "outs": sorted(str(o.def_path) for o in stage.outs)}
+        jobs[stage.cmd] = {"deps": sorted(deps), "outs": sorted(str(o.def_path) for o in stage.outs), "settings": settings(stage)}
     # DVC's own graph: an edge from each stage to every stage it depends on.
     edges = sorted([upstream.cmd, downstream.cmd] for downstream, upstream in repo.index.graph.edges)
     return {"jobs": jobs, "edges": edges}
+
+
+NOT_SETTINGS = {"dataset", "model", "software"}  # wildcards (in the command too) and library versions
 
 
 def snakemake_graph() -> dict:
@@ -53,7 +66,8 @@ def snakemake_graph() -> dict:
         for job in dag.jobs:
             if job.rule.name == "all":
                 continue
-            jobs[job.shellcmd] = {"deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output))}
+            settings = sorted(value for name, value in job.params.items() if name not in NOT_SETTINGS)
+            jobs[job.shellcmd] = {"deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output)), "settings": settings}
             edges += [[upstream.shellcmd, job.shellcmd] for upstream in dag.dependencies[job]]
     return {"jobs": jobs, "edges": sorted(edges)}
 

@@ -138,3 +138,15 @@ class SilentServer:
 
     def __exit__(self, *exc) -> None:
         self._socket.close()
+
+
+def register_datasets(workspace, files: dict[str, tuple], class_names: dict[str, tuple[str, ...]]) -> None:
+    """Add datasets to the copy's registry, as a developer adding a dataset would."""
+    lines = ["", "from dataclasses import replace as _replace", ""]
+    for name, (base, contents) in files.items():
+        raw = ", ".join(f"RawFile({f!r}, {sha256(d)!r}, {len(d)})" for f, d in contents.items())
+        classes = f", class_names={class_names[name]!r}" if name in class_names else ""
+        lines.append(f"SOURCES[{name!r}] = _replace({base}, name={name!r}, files=({raw},), urls=(){classes})")
+    lines.append("DATASET_NAMES = tuple(SOURCES)")
+    path = workspace.path("src/genbench/data/sources.py")
+    path.write_text(path.read_text() + "\n".join(lines) + "\n")

@@ -13,6 +13,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,12 +25,21 @@ MUNGE_SOCKET_DIR = Path("/run/munge")
 DAEMONS = ("munged", "slurmctld", "slurmd")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def config(folder: Path) -> str:
     cpus = os.cpu_count() or 1
     memory = int(re.search(r"RealMemory=(\d+)", subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout)[1])
     return "\n".join([
         "ClusterName=genbench-test",
         "SlurmctldHost=localhost(127.0.0.1)",
+        # Ports of its own: daemons left over by a run that was killed cannot answer in its place.
+        f"SlurmctldPort={free_port()}",
+        f"SlurmdPort={free_port()}",
         "SlurmUser=root",
         "AuthType=auth/munge",
         # The cgroup plugins enforce memory limits that kill small jobs (each runs two Snakemake processes).
@@ -124,6 +134,13 @@ def _wait_until_idle(folder: Path, timeout: float = 30) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"the SLURM node did not become idle within {timeout} s; see {folder}/slurmd.log")
+
+
+def state(folder: Path) -> str:
+    """The queue and the end of the controller's log, for a failure message."""
+    queue = subprocess.run(["squeue", "--states=all"], capture_output=True, text=True).stdout
+    log = (folder / "slurmctld.log").read_text().splitlines()[-30:] if (folder / "slurmctld.log").exists() else []
+    return "--- squeue\n" + queue + "--- slurmctld.log (end)\n" + "\n".join(log)
 
 
 def completed_jobs(jobcomp_log: Path, workdir: Path) -> list[dict[str, str]]:

@@ -7,25 +7,13 @@ import json
 import pytest
 
 import browser
-from fake_data import FileServer, cifar_archive, mnist_like_files, sha256
+from fake_data import FileServer, cifar_archive, mnist_like_files, register_datasets, sha256
 
 pytestmark = pytest.mark.pipeline
 
 
 # A class label that would run if the report did not escape text from the data.
 SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
-
-
-def register_datasets(workspace, files: dict[str, tuple], class_names: dict[str, tuple[str, ...]]) -> None:
-    """Add datasets to the copy's registry, as a developer adding a dataset would."""
-    lines = ["", "from dataclasses import replace as _replace", ""]
-    for name, (base, contents) in files.items():
-        raw = ", ".join(f"RawFile({f!r}, {sha256(d)!r}, {len(d)})" for f, d in contents.items())
-        classes = f", class_names={class_names[name]!r}" if name in class_names else ""
-        lines.append(f"SOURCES[{name!r}] = _replace({base}, name={name!r}, files=({raw},), urls=(){classes})")
-    lines.append("DATASET_NAMES = tuple(SOURCES)")
-    path = workspace.path("src/genbench/data/sources.py")
-    path.write_text(path.read_text() + "\n".join(lines) + "\n")
 
 
 def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):

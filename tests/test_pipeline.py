@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 
 import browser
 import slurm_cluster
+from fake_data import FileServer, mnist_like_files, register_datasets
 
 pytestmark = pytest.mark.pipeline
 
@@ -160,24 +162,75 @@ def slurm(tmp_path):
         yield jobcomp_log
 
 
-def test_a_slurm_run_matches_a_dvc_run_and_snakemake_replans_what_changed(workspace, tmp_path, slurm):
-    """Two clean runs, one by Snakemake through a real SLURM cluster (every job an sbatch job) and one
-    by DVC, each recorded in a dvc.lock: the same bytes in every output file, and the same hashes for
-    every stage without timings. Then Snakemake's own report, DVC adopting its outputs, and its reruns."""
+def command_of(stage: str) -> str:
+    """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset digits --model vae."""
+    rule, _, wildcards = stage.partition("@")
+    words = ["genbench", "references" if rule == "evaluate_references" else rule.split("_")[0]]
+    if wildcards:
+        dataset, _, model = wildcards.partition("-")
+        words += ["--dataset", dataset] + (["--model", model] if model else [])
+    if rule.endswith("_featurenet"):
+        words += ["--model", "featurenet"]
+    return " ".join(words)
+
+
+def executed(workspace) -> list[str]:
+    """The commands that ran to the end since the last call: each genbench stage records its run in .genbench/runs."""
+    runs = workspace.path(".genbench/runs")
+    commands = sorted(json.loads(path.read_text())["command"] for path in runs.glob("*.json")) if runs.exists() else []
+    shutil.rmtree(runs, ignore_errors=True)
+    return commands
+
+
+def on_cluster(workspace, cluster, *args: str, check: bool = True):
+    """`snakemake --profile profiles/slurm`, killed rather than asked to stop if it overruns (a broken
+    status check can make Snakemake ignore SIGTERM); a failure shows the queue and the controller's log."""
+    done = workspace.run(
+        "timeout", "-s", "KILL", "600", "snakemake", "--profile", "profiles/slurm",
+        "--slurm-init-seconds-before-status-checks", "1", *args, check=False, timeout=660,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"snakemake exited {done.returncode}\n{done.stderr[-6000:]}\n{slurm_cluster.state(cluster)}")
+    return done
+
+
+def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, tmp_path, slurm):
+    """The tiny pipeline on a real SLURM cluster: one model's job fails and the other branches finish;
+    after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
+    same hashes in dvc.lock), DVC adopts the outputs, and Snakemake replans only what a change touches."""
     from conftest import Workspace, copy_project
 
+    cluster = slurm.parent
     by_dvc = Workspace(copy_project(tmp_path / "by-dvc"))
     by_dvc.path("params.yaml").write_text(workspace.path("params.yaml").read_text())
     by_dvc.run("git", "init", "-q")
     assert sorted(by_dvc.dvc_repro()) == ALL_STAGES
-    workspace.run("snakemake", "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "1", timeout=900)
+
+    # Snakemake's cache works in its local executor only: asked for on the cluster, one line and no job.
+    refused = on_cluster(workspace, cluster, "--cache", check=False)
+    assert refused.returncode == 1 and "genbench: error: --cache works with the local executor only" in refused.stderr
+    assert slurm_cluster.completed_jobs(slurm, workspace.root) == [] and not workspace.path("data/raw").exists()
+
+    # A learning rate the schema allows but the VAE diverges with: its training job fails on the cluster.
+    workspace.edit("params.yaml", VAE_LATENT, VAE_LATENT + "\n    lr: 1.0e+30")
+    failed = on_cluster(workspace, cluster, check=False)
+    assert failed.returncode != 0 and "Error in rule train_generative" in failed.stderr
+    job_logs = "".join(p.read_text() for p in workspace.path(".snakemake/slurm_logs").rglob("*.log"))
+    assert "genbench: error: vae on digits: negative_elbo loss is nan" in job_logs
+    vae_branch = {"train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "report"}
+    assert executed(workspace) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), "keep-going: every other branch finished"
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == len(ALL_STAGES) and {job["JobState"] for job in jobs} == {"COMPLETED"}
+    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 17 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
-    memory = sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs)
-    assert memory == sorted(["500"] * 9 + ["1000"] * 12)
+    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 8 + ["1000"] * 10)
+
+    workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
+    on_cluster(workspace, cluster)
+    assert executed(workspace) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
+    jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
+    assert len(jobs) == 18 + 4 and {job["JobState"] for job in jobs[18:]} == {"COMPLETED"}, "every job went through sbatch"
     assert workspace.snakemake_planned() == []
-    workspace.run("dvc", "commit", "--force")  # DVC hashes the Snakemake run's outputs into a dvc.lock of its own
+    workspace.run("dvc", "commit", "--force")  # DVC hashes the cluster run's outputs into a dvc.lock of its own
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
     assert workspace.dvc_repro() == []
 
@@ -206,7 +259,7 @@ def test_a_slurm_run_matches_a_dvc_run_and_snakemake_replans_what_changed(worksp
     snakemake_report = workspace.path("reports/snakemake.html").read_text()
     registered = [p.name for p in workspace.path("reports/figures/digits").glob("*.png")]
     assert len(registered) == 14 and all(name in snakemake_report for name in registered), "every figure, by name"
-    workspace.commit("outputs made by Snakemake")
+    workspace.commit("outputs made on the cluster")
 
     workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3")
     assert workspace.snakemake_planned() == SVM_AND_REPORT
@@ -228,6 +281,82 @@ def test_a_slurm_run_matches_a_dvc_run_and_snakemake_replans_what_changed(worksp
     planned = workspace.snakemake_planned()
     assert {"train@digits-svm", "evaluate@digits-svm"} <= set(planned)
     assert not any("xgboost" in job or "logreg" in job for job in planned)
+
+
+def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(workspace, tmp_path):
+    """Two clones share SNAKEMAKE_OUTPUT_CACHE. The second restores every cached output without running
+    its job, byte for byte, though the two datasets' jobs differ only by the dataset wildcard; a
+    changed param or an edited source file makes exactly the jobs that read it run. Then DVC adopts
+    the restored outputs and a DVC remote carries them to a fresh clone with nothing left to run."""
+    from conftest import Workspace, copy_project
+
+    def with_tinymnist(ws: Workspace) -> Workspace:
+        register_datasets(ws, {"tinymnist": ("MNIST", mnist_files)}, {})
+        ws.extra_env |= {"SNAKEMAKE_OUTPUT_CACHE": str(cache), "GENBENCH_DATA_MIRROR": server.url + "/mirror"}
+        return ws
+
+    def per_dataset(*stages: str) -> list[str]:
+        return [command_of(s.format(d)) for s in stages for d in ("digits", "tinymnist")]
+
+    mnist_files = mnist_like_files()
+    cache = tmp_path / "snakemake-cache"  # for a team: a folder on storage every clone can reach
+    cache.mkdir()
+    with FileServer({f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}) as server:
+        first = with_tinymnist(workspace)
+        first.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist]")
+        first.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [svm, logreg]")
+        first.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")
+        first.run("snakemake", "--profile", "profiles/local", "--cache")
+        assert executed(first) == sorted(per_dataset(
+            "download@{}", "preprocess@{}", "train@{}-svm", "evaluate@{}-svm", "train@{}-logreg", "evaluate@{}-logreg",
+            "train_featurenet@{}", "evaluate_featurenet@{}", "evaluate_references@{}",
+        ) + ["genbench report"])
+        # One entry per output of each cached job: preprocess 2, svm and logreg 1 + 2 each, featurenet 3 + 2, references 1.
+        assert len(list(cache.iterdir())) == 2 * 14
+        models = {d: first.path(f"data/models/{d}/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
+        assert models["digits"] != models["tinymnist"], "else a collision could not be seen"
+
+        second = with_tinymnist(Workspace(copy_project(tmp_path / "second")))
+        second.path("params.yaml").write_text(first.path("params.yaml").read_text())
+        second.run("snakemake", "--profile", "profiles/local", "--cache")
+        assert executed(second) == sorted(per_dataset("download@{}") + ["genbench report"]), "every cached job restored"
+        restored = [
+            os.path.relpath(os.path.join(folder, name), first.root)
+            for d in ("data/processed", "data/models", "reports/metrics", "reports/predictions", "reports/training")
+            for folder, _, names in os.walk(first.path(d), followlinks=True)  # cached outputs are links into the cache
+            for name in names if name != ".snakemake_timestamp"
+        ]
+        assert len(restored) > 30 and any("tinymnist" in name for name in restored)
+        for name in restored:
+            assert second.path(name).read_bytes() == first.path(name).read_bytes(), name
+
+        second.edit("params.yaml", "    max_iter: 300", "    max_iter: 200")
+        second.run("snakemake", "--profile", "profiles/local", "--cache")
+        assert executed(second) == sorted(per_dataset("train@{}-logreg", "evaluate@{}-logreg") + ["genbench report"])
+
+        second.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+        second.run("snakemake", "--profile", "profiles/local", "--cache")
+        # The references score the classification accuracy with the SVM, so they read its code too.
+        assert executed(second) == sorted(per_dataset("train@{}-svm", "evaluate@{}-svm", "evaluate_references@{}") + ["genbench report"])
+        assert len(list(cache.iterdir())) == 2 * 14 + 2 * 3 + 2 * 4, "new results are new entries"
+
+    # Into DVC: the restored outputs are links into the cache, copied into place before DVC hashes them.
+    assert second.path("data/models/tinymnist/featurenet").is_symlink() or any(p.is_symlink() for p in second.path("data/models/tinymnist/featurenet").iterdir())
+    second.run("genbench", "adopt")
+    assert not [p for p in second.root.joinpath("data").rglob("*") if p.is_symlink()]
+    second.run("git", "init", "-q", "-b", "main")
+    second.run("dvc", "commit", "--force")
+    assert dvc_changed_stages(second) == []
+    assert second.dvc_repro() == []
+    second.run("dvc", "remote", "add", "--default", "shared", str(tmp_path / "dvc-remote"))
+    second.run("git", "add", "-A")
+    second.run("git", "-c", "user.name=genbench tests", "-c", "user.email=tests@genbench.invalid", "commit", "-q", "-m", "outputs from the cache")
+    second.run("dvc", "push")
+    pulled = Workspace(tmp_path / "pulled")
+    second.run("git", "clone", "-q", str(second.root), str(pulled.root))
+    pulled.run("dvc", "pull")
+    assert pulled.dvc_repro() == [], "the hashes DVC recorded are those of the files, not of the links"
+    assert pulled.path("reports/index.html").read_bytes() == second.path("reports/index.html").read_bytes()
 
 
 def test_experiments_params_metrics_and_plots(workspace):

@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         args.stage(args)
-        runlog.record(_command_line(args), time.perf_counter() - started)
+        if args.stage_name != "adopt":  # a pipeline stage: its time goes into the report
+            runlog.record(_command_line(args), time.perf_counter() - started)
     except GenbenchError as e:
         print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     stage("evaluate", _evaluate, "evaluate one trained model against its dataset's test split", model=True)
     stage("references", _references, "score real training images and noise as generative models are scored")
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
+    stage("adopt", _adopt, "not a stage: copy outputs Snakemake restored from its cache (links) into place, before `dvc commit`", dataset=False)
     return parser
 
 
@@ -169,6 +171,13 @@ def _report(args: argparse.Namespace) -> None:
 
     params = _load(args)
     build.run(params, args.params, paths.REPORT, paths.REPORT_FIGURES)
+
+
+def _adopt(args: argparse.Namespace) -> None:
+    from genbench import adopt
+
+    copied = adopt.run()
+    print(f"genbench: copied {len(copied)} cached output(s) into place; now run `dvc commit --force`")
 
 
 if __name__ == "__main__":
