@@ -197,7 +197,8 @@ def on_cluster(workspace, cluster, *args: str, check: bool = True):
 def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, tmp_path, slurm):
     """The tiny pipeline on a real SLURM cluster: one model's job fails and the other branches finish;
     after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
-    same hashes in dvc.lock), DVC adopts the outputs, and Snakemake replans only what a change touches."""
+    same hashes in dvc.lock), DVC adopts the outputs, Snakemake replans only what a change touches,
+    and off the CPU the deep models' jobs ask SLURM for a GPU."""
     from conftest import Workspace, copy_project
 
     cluster = slurm.parent
@@ -281,6 +282,11 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     planned = workspace.snakemake_planned()
     assert {"train@digits-svm", "evaluate@digits-svm"} <= set(planned)
     assert not any("xgboost" in job or "logreg" in job for job in planned)
+
+    # Off the CPU, a deep model's job asks SLURM for a GPU, which this GPU-less node cannot give.
+    workspace.edit("params.yaml", "  device: cpu", "  device: auto")
+    asked = on_cluster(workspace, cluster, "data/models/digits/featurenet", check=False)
+    assert asked.returncode != 0 and "--gpus=1" in asked.stderr and "Invalid generic resource" in asked.stderr
 
 
 def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(workspace, tmp_path):
