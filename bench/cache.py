@@ -1,8 +1,8 @@
 """Snakemake's between-workflow cache: a cold run that computes and stores every cached job, against
 a second clone that restores them (`snakemake --profile profiles/local --cache` both times).
 
-Each round starts from an empty cache and two fresh clones of the committed code. Writes
-bench/cache.json with the medians and their ratio.
+Each round starts from an empty cache and two fresh clones of the committed code. Adds the medians
+and their ratio to bench/cache.json under the params file's name.
 
 Usage: python bench/cache.py [--params tests/params/tiny.yaml] [--repeats 3]
 """
@@ -29,8 +29,11 @@ def timed_run(parent: Path, name: str, params: str, cache: Path) -> float:
     (clone / "params.yaml").write_text((ROOT / params).read_text())
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(clone / "src"), SNAKEMAKE_OUTPUT_CACHE=str(cache))
     start = time.perf_counter()
-    subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/local", "--cache"], cwd=clone, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/local", "--cache"], cwd=clone, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"snakemake failed in {clone}:\n{done.stderr[-3000:]}")
+    return seconds
 
 
 def main() -> None:
@@ -47,11 +50,13 @@ def main() -> None:
             warm.append(timed_run(Path(tmp), "second", args.params, cache))
         print(f"cold {cold[-1]:.1f} s, restored {warm[-1]:.1f} s", file=sys.stderr)
     result = {
-        "params": args.params, "repeats": args.repeats, "cold_s": cold, "restored_s": warm,
+        "repeats": args.repeats, "cold_s": cold, "restored_s": warm,
         "cold_median_s": statistics.median(cold), "restored_median_s": statistics.median(warm),
     }
     result["speedup"] = result["cold_median_s"] / result["restored_median_s"]
-    (ROOT / "bench" / "cache.json").write_text(json.dumps(result, indent=2) + "\n")
+    output = ROOT / "bench" / "cache.json"
+    results = json.loads(output.read_text()) if output.exists() else {}
+    output.write_text(json.dumps(results | {args.params: result}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -333,7 +333,7 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             for name in names if name != ".snakemake_timestamp"
         ]
         assert len(restored) > 30 and any("tinymnist" in name for name in restored)
-        for name in restored:
+        for name in restored:  # each output restored from its own entry
             assert second.path(name).read_bytes() == first.path(name).read_bytes(), name
 
         second.edit("params.yaml", "    max_iter: 300", "    max_iter: 200")
@@ -346,23 +346,29 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         assert executed(second) == sorted(per_dataset("train@{}-svm", "evaluate@{}-svm", "evaluate_references@{}") + ["genbench report"])
         assert len(list(cache.iterdir())) == 2 * 14 + 2 * 3 + 2 * 4, "new results are new entries"
 
-    # Into DVC: the restored outputs are links into the cache, copied into place before DVC hashes them.
-    assert second.path("data/models/tinymnist/featurenet").is_symlink() or any(p.is_symlink() for p in second.path("data/models/tinymnist/featurenet").iterdir())
-    second.run("genbench", "adopt")
-    assert not [p for p in second.root.joinpath("data").rglob("*") if p.is_symlink()]
-    second.run("git", "init", "-q", "-b", "main")
-    second.run("dvc", "commit", "--force")
-    assert dvc_changed_stages(second) == []
-    assert second.dvc_repro() == []
-    second.run("dvc", "remote", "add", "--default", "shared", str(tmp_path / "dvc-remote"))
-    second.run("git", "add", "-A")
-    second.run("git", "-c", "user.name=genbench tests", "-c", "user.email=tests@genbench.invalid", "commit", "-q", "-m", "outputs from the cache")
-    second.run("dvc", "push")
-    pulled = Workspace(tmp_path / "pulled")
-    second.run("git", "clone", "-q", str(second.root), str(pulled.root))
-    pulled.run("dvc", "pull")
-    assert pulled.dvc_repro() == [], "the hashes DVC recorded are those of the files, not of the links"
-    assert pulled.path("reports/index.html").read_bytes() == second.path("reports/index.html").read_bytes()
+    # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
+    # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a
+    # fresh clone that pulls the same outputs with nothing left to run.
+    assert first.path("data/models/tinymnist/featurenet").is_symlink()
+    assert second.path("reports/training/digits/featurenet/plots/metrics/loss").is_symlink()
+    remote = tmp_path / "dvc-remote"
+    for ws in (first, second):
+        ws.run("genbench", "adopt")
+        assert not [p for root in ("data", "reports") for p in ws.path(root).rglob("*") if p.is_symlink()]
+        if not ws.path(".git").exists():
+            ws.run("git", "init", "-q", "-b", "main")
+        ws.run("dvc", "commit", "--force")
+        assert dvc_changed_stages(ws) == []
+        assert ws.dvc_repro() == []
+        ws.run("dvc", "remote", "add", "--default", "shared", str(remote))
+        ws.run("git", "add", "-A")
+        ws.run("git", "-c", "user.name=genbench tests", "-c", "user.email=tests@genbench.invalid", "commit", "-q", "-m", "outputs adopted from the cache")
+        ws.run("dvc", "push")
+        pulled = Workspace(tmp_path / f"pulled-{ws.root.name}")
+        ws.run("git", "clone", "-q", str(ws.root), str(pulled.root))
+        pulled.run("dvc", "pull")
+        assert pulled.dvc_repro() == [], "the hashes DVC recorded are those of the files, not of the links"
+        assert pulled.path("reports/index.html").read_bytes() == ws.path("reports/index.html").read_bytes()
 
 
 def test_experiments_params_metrics_and_plots(workspace):
