@@ -56,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     stage("evaluate", _evaluate, "evaluate one trained model against its dataset's test split", model=True)
     stage("references", _references, "score real training images and noise as generative models are scored")
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
-    stage("adopt", _adopt, "not a stage: copy outputs Snakemake restored from its cache (links) into place, before `dvc commit`", dataset=False)
+    stage("adopt", _adopt, "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`", dataset=False)
     return parser
 
 
