@@ -38,13 +38,23 @@ def setting(dotted_key):
 # between-workflow cache (--cache) hashes a job's command, params, input files and upstream jobs,
 # but not the software environment unless it comes from conda or a container: as a param of every
 # cached rule, an upgrade cannot be served a result computed by the old version.
-COMPUTE_LIBRARIES = {
+COMPUTE_LIBRARIES = (
     "numpy", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "torch", "torchmetrics",
     "safetensors", "skops", "dvclive", "pillow", "matplotlib",
-}
-SOFTWARE = canonical_json(
-    sorted(f"{d.metadata['Name'].lower()}=={d.version}" for d in metadata.distributions() if d.metadata["Name"].lower() in COMPUTE_LIBRARIES)
 )
+
+
+def installed_versions(names):
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # XGBoost installs as xgboost or as xgboost-cpu
+            pass
+    return versions
+
+
+SOFTWARE = canonical_json(installed_versions(COMPUTE_LIBRARIES))
 
 
 # Source files each stage runs; dvc.yaml lists the same ones.

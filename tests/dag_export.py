@@ -19,6 +19,8 @@ def dvc_graph() -> dict:
     from dvc.dependency.param import ParamsDependency
     from dvc.repo import Repo
 
+    from genbench.config import canonical_json, load_params
+
     repo = Repo(".")
     stages = list(repo.index.stages)
     all_outs = {str(out.def_path) for stage in stages for out in stage.outs}
@@ -29,8 +31,6 @@ def dvc_graph() -> dict:
             return [dep]
         inside = sorted(out for out in all_outs if out.startswith(dep.rstrip("/") + "/"))
         return inside if inside or Path(dep).is_dir() else [dep]
-
-    from genbench.config import canonical_json, load_params
 
     params = load_params("params.yaml")
 

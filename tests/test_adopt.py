@@ -1,4 +1,4 @@
-"""`genbench adopt`: outputs Snakemake restored from its cache (links into it) become real files."""
+"""`genbench adopt`: outputs that link into Snakemake's cache become real files; other links stay."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         args.stage(args)
-        if args.stage_name != "adopt":  # a pipeline stage: its time goes into the report
+        if args.records_run:
             runlog.record(_command_line(args), time.perf_counter() - started)
     except GenbenchError as e:
         print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
@@ -41,13 +41,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)")
     stages = parser.add_subparsers(title="stages", metavar="STAGE", required=True)
 
-    def stage(name: str, handler, help: str, model: bool = False, dataset: bool = True) -> None:
+    def stage(name: str, handler, help: str, model: bool = False, dataset: bool = True, records_run: bool = True) -> None:
         sub = stages.add_parser(name, help=help, description=help)
         if dataset:
             sub.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
         if model:
             sub.add_argument("--model", required=True, help="a name from params.yaml: models")
-        sub.set_defaults(stage=handler, stage_name=name)
+        # records_run: a pipeline stage's run time goes into the report's provenance.
+        sub.set_defaults(stage=handler, stage_name=name, records_run=records_run)
 
     stage("download", _download, "put a dataset's raw files into data/raw/<dataset>/")
     stage("preprocess", _preprocess, "split and scale a dataset into data/processed/<dataset>/")
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     stage("evaluate", _evaluate, "evaluate one trained model against its dataset's test split", model=True)
     stage("references", _references, "score real training images and noise as generative models are scored")
     stage("report", _report, "render reports/index.html from every metrics file", dataset=False)
-    stage("adopt", _adopt, "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`", dataset=False)
+    stage("adopt", _adopt, "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`", dataset=False, records_run=False)
     return parser
 
 
