@@ -1,7 +1,7 @@
 """The default pipeline end to end from a clean clone, by `dvc repro` and by `snakemake --cores 2`, split by stage.
 
-Each `genbench` stage records its own run time (.genbench/runs/); the wall time of the
-whole run includes the runner's own work between stages. Writes bench/end_to_end.json.
+Each `genbench` stage records its own run time (its timing record, reports/timings/); the wall
+time of the whole run includes the runner's own work between stages. Writes bench/end_to_end.json.
 
 Usage: python bench/end_to_end.py [--runners dvc snakemake]
 """
@@ -30,7 +30,7 @@ def run_clean(runner: str, parent: Path) -> dict:
     subprocess.run([str(BIN / COMMANDS[runner][0]), *COMMANDS[runner][1:]], cwd=clone, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     stages = {}
-    for record in (clone / ".genbench" / "runs").glob("*.json"):
+    for record in (clone / "reports" / "timings").rglob("*.json"):
         entry = json.loads(record.read_text())
         stages[entry["command"].removeprefix("genbench ")] = entry["seconds"]
     return {"wall_s": wall, "stages_s": dict(sorted(stages.items(), key=lambda kv: -kv[1])), "sum_of_stages_s": sum(stages.values())}

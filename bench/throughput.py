@@ -77,14 +77,13 @@ def reference_rate(params, device: torch.device, shape, repeats: int, steps: int
 
 
 def sampling_seconds_per_1000(model: str, params, device: torch.device, shape, n: int = 200, **override) -> float:
-    module, settings = deep.module_for(model), deep.params_for(params, model)
-    settings = settings.model_copy(update=override)
-    cfg = module.config(settings, shape, 10)
+    module, sampling = deep.module_for(model), deep.sampling_for(params, model).model_copy(update=override)
+    cfg = module.config(deep.params_for(params, model), shape, 10)
     modules = {k: m.to(device).eval() for k, m in module.build(cfg).items()}
     labels = torch.arange(n) % 10
     synchronize(device)
     start = time.perf_counter()
-    module.sample(modules, cfg, labels, torch.Generator().manual_seed(0), settings)
+    module.sample(modules, cfg, labels, torch.Generator().manual_seed(0), sampling)
     synchronize(device)
     return 1000 * (time.perf_counter() - start) / n
 

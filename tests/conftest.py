@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = Path(__file__).resolve().parent / "params"
 VENV_BIN = Path(sys.executable).parent
+TRACING_BIN = Path(__file__).resolve().parent / "bin"  # a `genbench` that traces each run (tests/bin/genbench)
 
 
 @dataclass
@@ -24,9 +26,17 @@ class Workspace:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
+    def traces(self) -> Path:
+        """Where tests/bin/genbench writes a trace of each stage run that ends well."""
+        folder = self.root.parent / f"{self.root.name}-traces"
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    @property
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+        env["PATH"] = os.pathsep.join([str(TRACING_BIN), str(VENV_BIN), env.get("PATH", "")])
+        env["GENBENCH_TRACE"] = str(self.traces)
         env["PYTHONPATH"] = str(self.root / "src")  # the copy's code, not the installed one
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         env["DVC_NO_ANALYTICS"] = "1"
@@ -62,6 +72,12 @@ class Workspace:
         out = self.run("dvc", "repro").stdout
         return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
 
+    def executed(self) -> list[dict]:
+        """The stage runs since the last call, in no order: {"command", "read": [source files]} each."""
+        runs = [json.loads(path.read_text()) for path in self.traces.glob("*.json")]
+        shutil.rmtree(self.traces)
+        return runs
+
     def snakemake_planned(self) -> list[str]:
         """Jobs a `snakemake -n` would run, named as DVC names stages (rule@wildcard-values)."""
         done = self.run("snakemake", "-n", "--cores", "1")
@@ -69,6 +85,17 @@ class Workspace:
         if not jobs:  # an empty plan must be Snakemake's word, not a parser that matched nothing
             assert "Nothing to be done" in done.stdout + done.stderr, done.stdout + done.stderr
         return jobs
+
+
+def assert_reads_declared(workspace: Workspace, runs: list[dict]) -> None:
+    """Every genbench file each traced stage run loaded or opened is among that stage's declared
+    dependencies, in DVC's graph and in Snakemake's (tests/dag_export.py)."""
+    assert runs, "no stage ran"
+    for runner in ("dvc", "snakemake"):
+        jobs = json.loads(workspace.run("python", "tests/dag_export.py", runner).stdout)["jobs"]
+        for run in runs:
+            undeclared = sorted(set(run["read"]) - set(jobs[run["command"]]["deps"]))
+            assert not undeclared, f"{runner}: `{run['command']}` read files its stage does not declare: {undeclared}"
 
 
 def planned_jobs(dry_run_output: str) -> list[str]:

@@ -30,7 +30,7 @@ def test_default_params_file_is_valid():
     ("text", "expected"),
     [
         ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, evaluate, resources"),
+        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, sampling, evaluate, resources"),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
         ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits', 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),
@@ -123,3 +123,27 @@ def test_presets_are_valid_params_files(preset):
         "a preset names every section, since DVC reads the values from the file"
     )
     assert params.datasets
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ("datasets: [digits]", "datasets: [digits, imagenet]", "datasets.1"),
+        ("generative: [vae, gan, ddpm]", "generative: [vae, diffusion]", "models.generative.1"),
+        ("classic: [xgboost, svm, logreg]", "classic: [svm, random_forest]", "models.classic.1"),
+    ],
+)
+def test_a_name_the_spec_does_not_know_stops_every_runner_with_one_line(workspace, old, new, key):
+    """genbench and Snakemake say it in one line and exit 2; DVC runs the first stage, whose line it
+    shows, and then adds its own that names the stage and that exit code."""
+    workspace.edit("params.yaml", old, new)
+    line = f"genbench: error: params.yaml: {key}: Input should be "
+    for command in (["genbench", "download", "--dataset", "digits"], ["snakemake", "-n", "--cores", "1"], ["snakemake", "--cores", "1"]):
+        done = workspace.run(*command, check=False)
+        assert done.returncode == 2, command
+        assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, (command, done.stderr)
+    repro = workspace.run("dvc", "repro", check=False)
+    lines = [entry for entry in (repro.stdout + repro.stderr).splitlines() if entry.startswith(("genbench:", "ERROR:"))]
+    assert repro.returncode != 0 and len(lines) == 2 and lines[0].startswith(line)
+    assert lines[1].startswith("ERROR: failed to reproduce 'download@digits': failed to run: genbench download --dataset digits, exited with 2")
+    assert not workspace.path("data/raw").exists() and not workspace.path("reports/timings").exists()

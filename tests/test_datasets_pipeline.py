@@ -39,8 +39,8 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
-    # per dataset: download, preprocess, 4 classifiers x (train, evaluate), the references
-    assert len(ran) == 3 * (2 + 2 * 4 + 1) + 1
+    # per dataset: download, preprocess, 4 classifiers x (train, evaluate), the references and the CAS floor
+    assert len(ran) == 3 * (2 + 2 * 4 + 2) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())

@@ -16,8 +16,9 @@ TINY = Params.model_validate({
     "generative": {
         "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
         "gan": {"steps": 60, "batch_size": 16, "hidden": 8, "z_dim": 8},
-        "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20, "sample_steps": 4},
+        "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20},
     },
+    "sampling": {"ddpm": {"steps": 4}},
 })
 MODELS = ["featurenet", "vae", "gan", "ddpm"]
 
@@ -40,7 +41,7 @@ def test_shapes_and_dtypes(model, shape):
         assert net(x).shape == (4, 10) and net(x).dtype == torch.float32
         assert net.features(x).shape == (4, cfg["feature_dim"])
         return
-    images = module.sample(modules, cfg, y, generator, deep.params_for(TINY, model))
+    images = module.sample(modules, cfg, y, generator, deep.sampling_for(TINY, model))
     assert images.shape == (4, *shape) and images.dtype == torch.float32
     assert 0 <= images.min() and images.max() <= 1
     if model == "vae":
@@ -87,7 +88,7 @@ def test_q_sample_matches_the_closed_form():
 
 def test_ddim_with_eta_zero_is_deterministic_given_the_seed():
     _, cfg, modules = build("ddpm", (1, 8, 8))
-    settings = TINY.generative.ddpm.model_copy(update={"eta": 0.0})
+    settings = TINY.sampling.ddpm.model_copy(update={"eta": 0.0})
     labels = torch.arange(6) % 10
 
     def draw(seed):
@@ -102,7 +103,7 @@ def test_guidance_zero_ignores_the_class():
     with torch.no_grad():  # make the class embedding matter, so that ignoring it is visible
         modules["ema"].module.class_embedding.weight.normal_(0, 3)
     for guidance, should_differ in ((0.0, False), (2.0, True)):
-        settings = TINY.generative.ddpm.model_copy(update={"guidance": guidance})
+        settings = TINY.sampling.ddpm.model_copy(update={"guidance": guidance})
         a = ddpm.sample(modules, cfg, torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(0), settings)
         b = ddpm.sample(modules, cfg, torch.full((4,), 7), torch.Generator().manual_seed(0), settings)
         assert (not torch.equal(a, b)) == should_differ, guidance
@@ -157,13 +158,32 @@ class _RunsCode:
 
 @pytest.mark.parametrize("model", MODELS)
 def test_a_pickle_in_place_of_the_weights_is_refused_and_does_not_run(tmp_path, model):
-    from genbench import artifacts
+    from genbench import artifacts, paths
     from genbench.errors import DataError
 
     _, cfg, modules = build(model, (1, 8, 8))
-    artifacts.write_json(tmp_path / deep.CONFIG, cfg)
+    artifacts.write_json(tmp_path / paths.MODEL_CONFIG, cfg)
     marker = tmp_path / "payload-ran"
-    torch.save({"state": _RunsCode(str(marker))}, tmp_path / deep.WEIGHTS)  # what an attacker's torch checkpoint holds
+    torch.save({"state": _RunsCode(str(marker))}, tmp_path / paths.WEIGHTS)  # what an attacker's torch checkpoint holds
     with pytest.raises(DataError, match=r"weights.safetensors: not a readable safetensors file"):
         deep.load(model, tmp_path, torch.device("cpu"))
     assert not marker.exists()
+
+
+def test_sampling_settings_shape_the_draws():
+    from genbench.models import gan, vae
+    from genbench.models.registry import GANSampling, VAESampling
+
+    labels = torch.arange(6) % 10
+    _, cfg, modules = build("vae", (1, 8, 8))
+    cold = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), VAESampling(temperature=1e-6))
+    prior_mean = modules["vae"].mean_image(torch.zeros(1, cfg["latent_dim"]))
+    torch.testing.assert_close(cold, prior_mean.expand_as(cold), atol=1e-5, rtol=0)
+    warm = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), VAESampling(temperature=1.0))
+    assert warm.std(0).mean() > 10 * cold.std(0).mean()
+
+    z = gan._truncated_normal((20_000,), 0.5, torch.Generator().manual_seed(0))
+    assert z.abs().max() <= 0.5 and 0.25 < float(z.std()) < 0.32  # a normal cut at +-0.5 has spread 0.286
+    _, cfg, modules = build("gan", (1, 8, 8))
+    draw = lambda truncation: gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), GANSampling(truncation=truncation))  # noqa: E731
+    assert torch.equal(draw(0.5), draw(0.5)) and not torch.equal(draw(0.5), draw(None))

@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import subprocess
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,12 +104,20 @@ CASES = [
     ("data/samples/digits/gan/samples.npz", "a label out of range", edit_arrays(lambda a: set_item(a, "y", a["y"] + 10))),
     ("data/samples/digits/ddpm/samples.npz", "no samples", edit_arrays(lambda a: (set_item(a, "x", a["x"][:0]), set_item(a, "y", a["y"][:0])))),
     ("data/samples/digits/ddpm/sample.json", "settings missing", edit_json(lambda s: {})),
-    ("data/samples/digits/ddpm/trajectory.npz", "truncated", truncated),
-    ("data/samples/digits/vae/interpolation.npz", "an array missing", edit_arrays(lambda a: a.clear() or a.update(other=np.zeros(1)))),
+    ("data/samples/digits/ddpm/views.npz", "truncated", truncated),
+    ("data/samples/digits/vae/views.npz", "an array missing", edit_arrays(lambda a: a.pop("001.row_labels"))),
+    ("data/samples/digits/vae/views.npz", "a grid of another image size", edit_arrays(lambda a: set_item(a, "000.images", a["000.images"][..., :4, :4]))),
+    ("data/samples/digits/ddpm/views.npz", "fewer row labels than rows", edit_arrays(lambda a: set_item(a, "000.row_labels", a["000.row_labels"][:-1]))),
+    ("data/samples/digits/ddpm/views.npz", "a file name with a path in it", edit_arrays(lambda a: set_item(a, "000.text", np.array(["../x", *a["000.text"][1:]])))),
     ("reports/metrics/digits/svm.json", "truncated", truncated),
     ("reports/metrics/digits/svm.json", "the accuracy missing", edit_json(lambda m: {k: v for k, v in m.items() if k != "accuracy"})),
     ("reports/metrics/digits/ddpm.json", "FID not a number", edit_json(lambda m: m | {"fid": "low"})),
     ("reports/metrics/digits/references.json", "a JSON list", edit_json(lambda m: [])),
+    ("reports/metrics/digits/cas.json", "no model scores", edit_json(lambda m: {"real_train": m["real_train"]})),
+    ("reports/metrics/digits/cas.json", "an accuracy not a number", edit_json(lambda m: m | {"real_train": {"svm": {"accuracy": "high"}}})),
+    ("reports/timings/train/digits-svm.json", "truncated", truncated),
+    ("reports/timings/train/digits-svm.json", "fit seconds not a number", edit_json(lambda r: r | {"fit_seconds": "slow"})),
+    ("reports/timings/evaluate/digits-ddpm.json", "sampler timings without steps", edit_json(lambda r: r | {"sampler_timings": {"samplers": {"ddim": {}}}})),
     ("reports/projections/digits/gan.npz", "a NaN point", edit_arrays(lambda a: nan_first_pixel(a, "real"))),
     ("reports/training/digits/vae/plots/metrics/loss/kl.tsv", "a value that is not a number", lambda raw: raw + b"25\tlow\n"),
 ]
@@ -120,10 +127,10 @@ CASES = [
 # files; they are not run on them.
 NOT_OPENED = [
     (r"genbench sample .*--model (gan|ddpm)$", r"data\.npz$", "they draw from noise; only the VAE reconstructs test images"),
-    (r"genbench sample ", r"train\.json$", "sampling needs the weights and their config only"),
-    (r"genbench evaluate ", r"(trajectory|reconstructions|interpolation)\.npz$", "these arrays feed the report's figures"),
+    (r"genbench (evaluate|cas) ", r"views\.npz$", "these arrays feed the report's figures"),
+    (r"genbench cas ", r"/vae/samples\.npz$", "CAS scores the class-conditional models' samples only"),
     (r"genbench report$", r"data/models/.*/(weights\.safetensors|config\.json|model\.skops)$", "the report reads metrics, samples and XGBoost's importances, not weights"),
-    (r"genbench report$", r"sample\.json$", "sampling times reach the report through the evaluate stage's metrics"),
+    (r"genbench report$", r"sample\.json$", "whether a model is conditional reaches the report through its metrics"),
 ]
 
 

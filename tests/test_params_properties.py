@@ -31,7 +31,7 @@ STAGES = [
     ["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"],
     *[[stage, "--dataset", "digits", "--model", model] for stage in ("train", "evaluate") for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)],
     *[["sample", "--dataset", "digits", "--model", model] for model in GENERATIVE_MODELS],
-    ["references", "--dataset", "digits"], ["report"],
+    ["references", "--dataset", "digits"], ["cas", "--dataset", "digits"], ["report"],
 ]
 
 
@@ -143,8 +143,13 @@ def plausible_documents(draw) -> dict:
             "ddpm": {"steps": draw(small(1, 10)), "batch_size": draw(small(1, 32)), "base_channels": draw(st.sampled_from([8, 16])),
                      "channel_multipliers": draw(st.lists(small(1, 2), min_size=1, max_size=3)), "blocks_per_level": draw(small(1, 2)),
                      "schedule": draw(st.sampled_from(["linear", "cosine"])), "timesteps": timesteps,
-                     "ema_decay": draw(unit(0.0, 0.999)), "p_uncond": draw(unit(0.0, 1.0)), "sampler": draw(st.sampled_from(["ddim", "ancestral"])),
-                     "sample_steps": draw(small(1, 2 * timesteps)), "eta": draw(unit(0.0, 1.0)), "guidance": draw(unit(0.0, 5.0))},
+                     "ema_decay": draw(unit(0.0, 0.999)), "p_uncond": draw(unit(0.0, 1.0))},
+        },
+        "sampling": {
+            "vae": {"temperature": draw(unit(0.01, 3.0))},
+            "gan": {"truncation": draw(st.one_of(st.none(), unit(0.05, 3.0)))},
+            "ddpm": {"sampler": draw(st.sampled_from(["ddim", "ancestral"])), "steps": draw(small(1, 2 * timesteps)),
+                     "eta": draw(unit(0.0, 1.0)), "guidance": draw(unit(0.0, 5.0))},
         },
         "evaluate": {"n_samples": n_samples, "kid_subsets": draw(small(1, 10)), "nearest_neighbours": draw(small(1, min(12, n_samples - 1))),
                      "iwae_samples": draw(small(1, 10)), "ddpm_bound": draw(st.booleans()), "timing_samples": draw(small(1, 5))},
@@ -158,7 +163,7 @@ def pipeline_commands(document: dict) -> list[list[str]]:
         *[["train", "--dataset", "digits", "--model", m] for m in every],
         *[["sample", "--dataset", "digits", "--model", m] for m in models["generative"]],
         *[["evaluate", "--dataset", "digits", "--model", m] for m in every],
-        ["references", "--dataset", "digits"], ["report"],
+        ["references", "--dataset", "digits"], ["cas", "--dataset", "digits"], ["report"],
     ]
 
 
@@ -171,7 +176,7 @@ def test_a_plausible_params_file_runs_every_stage_or_names_the_key(folder, tmp_p
     (run_dir / "params.yaml").write_text(yaml.safe_dump(document))
     load_params(run_dir / "params.yaml")  # the strategy keeps inside the schema
     monkeypatch.chdir(run_dir)
-    for command in [["preprocess", "--dataset", "digits"], *pipeline_commands(document)]:
+    for command in [["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"], *pipeline_commands(document)]:
         capsys.readouterr()
         code = cli.main(command)
         err = capsys.readouterr().err

@@ -6,7 +6,6 @@ import base64
 import json
 import os
 import re
-import shutil
 import time
 
 import pytest
@@ -14,6 +13,7 @@ import yaml
 
 import browser
 import slurm_cluster
+from conftest import assert_reads_declared
 from fake_data import FileServer, mnist_like_files, register_datasets
 
 pytestmark = pytest.mark.pipeline
@@ -26,35 +26,63 @@ ALL_STAGES = sorted([
     "train_generative@digits-vae", "train_generative@digits-gan", "train_generative@digits-ddpm",
     "sample@digits-vae", "sample@digits-gan", "sample@digits-ddpm",
     "evaluate_generative@digits-vae", "evaluate_generative@digits-gan", "evaluate_generative@digits-ddpm",
-    "evaluate_references@digits",
+    "evaluate_references@digits", "cas@digits",
     "report",
 ])
-# classic.svm also sets the SVM that the classification accuracy score trains on samples.
-SVM_AND_REPORT = sorted(
-    ["train@digits-svm", "evaluate@digits-svm", "evaluate_references@digits", "report"]
-    + [f"evaluate_generative@digits-{m}" for m in ("vae", "gan", "ddpm")]
-)
-VAE_AND_REPORT = sorted(["train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "report"])
+# classic.svm sets the SVM and the one that the classification accuracy score trains on samples;
+# no FID, KID, precision, recall or likelihood bound is computed again.
+SVM_AND_REPORT = sorted(["train@digits-svm", "evaluate@digits-svm", "cas@digits", "report"])
+# A sampler setting: the DDPM is sampled and evaluated again, not trained.
+GUIDANCE_AND_REPORT = sorted(["sample@digits-ddpm", "evaluate_generative@digits-ddpm", "cas@digits", "report"])
+# The CAS stage reads every model's samples (the VAE's too, though it scores only conditional models).
+VAE_AND_REPORT = sorted(["train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "cas@digits", "report"])
 # evaluate.n_samples: what is drawn and compared changes; no model is retrained.
 SAMPLING_AND_REPORT = sorted(
     [f"{stage}@digits-{m}" for stage in ("sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")]
-    + ["evaluate_references@digits", "report"]
+    + ["evaluate_references@digits", "cas@digits", "report"]
 )
 N_SAMPLES = "  n_samples: 40"
 VAE_LATENT = "    latent_dim: 8"
 SVM_C = "  svm:\n    C: 10.0"
+GUIDANCE = "    guidance: 1.5"
+GAN_WEIGHTS = "data/models/digits/gan/weights.safetensors"
 
 
 def dvc_changed_stages(workspace) -> list[str]:
     return sorted(json.loads(workspace.run("dvc", "status", "--json").stdout))
 
 
+STAGE_ROW = re.compile(r'<tr data-stage="([^"]+)"><td[^>]*>[^<]*</td><td class="num"[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td><td class="hash"[^>]*>([^<(]*)')
+
+
+def assert_page_shows_the_timing_records(workspace) -> dict[str, tuple[str, str, str]]:
+    """Each stage row of the page holds the run time, finishing time and commit of that stage's timing
+    record on disk: the page shows the runs that made its inputs, however it was restored."""
+    rows = {stage: (seconds, finished, commit.strip()) for stage, seconds, finished, commit in STAGE_ROW.findall(workspace.path("reports/index.html").read_text())}
+    assert sorted(rows) == sorted(set(ALL_STAGES) - {"report"})
+    for stage, shown in rows.items():
+        record = json.loads(workspace.path(timing_record(stage)).read_text())
+        assert shown == (f"{record['seconds']:.1f}", record["finished"], record["commit"][:12]), stage
+    return rows
+
+
+def timing_record(stage: str) -> str:
+    """reports/timings/<command>/<dataset>[-<model>].json of a stage named as DVC names it."""
+    command = command_of(stage).split()[1]
+    return f"reports/timings/{command}/{'-'.join(w for w in command_of(stage).split()[2:] if not w.startswith('--'))}.json"
+
+
+def rendered_at(workspace) -> str:
+    return re.search(r'<th>rendered at git commit</th><td class="hash">([0-9a-f]+)</td>', workspace.path("reports/index.html").read_text())[1]
+
+
 def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert sorted(workspace.dvc_repro()) == ALL_STAGES
+    assert_reads_declared(workspace, workspace.executed())
     report = workspace.path("reports/index.html").read_text()
     assert "real training images (floor)" in report and "Gaussian noise (ceiling)" in report
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
-    assert workspace.run("git", "rev-parse", "HEAD").stdout.strip() in report
+    assert rendered_at(workspace) == workspace.run("git", "rev-parse", "HEAD").stdout.strip()
     assert "uncommitted changes in" not in report, "dvc.lock, which DVC is writing, does not count"
     figures = sorted(p.relative_to(workspace.path("reports/figures")).as_posix() for p in workspace.path("reports/figures").rglob("*.png"))
     assert figures == sorted(
@@ -65,6 +93,7 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     )
     for name in figures:  # the files Snakemake's report and `dvc plots` show are the images inline in the page
         assert base64.b64encode(workspace.path(f"reports/figures/{name}").read_bytes()).decode() in report, name
+    assert_page_shows_the_timing_records(workspace)
 
     page = browser.open_report(workspace.path("reports/index.html"), "report-digits.png")
     assert (page.console_errors, page.failed_requests, page.page_errors) == ([], [], [])
@@ -86,7 +115,7 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     for path in weights:
         os.utime(path, (later, later))
     assert dvc_changed_stages(workspace) == []
-    for model in ("svm", "featurenet", "ddpm", "references"):
+    for model in ("svm", "featurenet", "ddpm", "references", "cas"):
         metrics = workspace.path(f"reports/metrics/digits/{model}.json")
         original = metrics.read_bytes()
         metrics.write_bytes(original.replace(b"{", b'{"edited": 1, ', 1))
@@ -94,7 +123,23 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
         metrics.write_bytes(original)
     assert dvc_changed_stages(workspace) == []
 
-    workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3.0")
+    # A retrain that reproduces its weights reruns nothing that reads them: only the report, for the new timing record.
+    weights_before = workspace.path(GAN_WEIGHTS).read_bytes()
+    workspace.run("dvc", "repro", "--force", "--single-item", "train_generative@digits-gan")
+    assert [run["command"] for run in workspace.executed()] == ["genbench train --dataset digits --model gan"]
+    assert workspace.path(GAN_WEIGHTS).read_bytes() == weights_before
+    assert workspace.dvc_repro() == ["report"]
+    assert_page_shows_the_timing_records(workspace)
+
+    # A page DVC keeps from an earlier run names the commit it was rendered at, and says so.
+    rendered = rendered_at(workspace)
+    workspace.edit("README.md", "# genbench", "# genbench, the benchmark")
+    workspace.commit("the README only")
+    assert workspace.dvc_repro() == []
+    assert rendered_at(workspace) == rendered != workspace.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert "The commit is the one checked out when this page was rendered" in workspace.path("reports/index.html").read_text()
+
+    workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 1.0")  # a setting that moves the accuracy
     assert sorted(workspace.dvc_repro()) == SVM_AND_REPORT
     # The report's "what changed" holds the numbers `dvc metrics diff` gives against the committed run.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
@@ -102,12 +147,17 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     report = workspace.path("reports/index.html").read_text()
     shown = sorted(re.findall(r'<tr data-file="([^"]+)" data-metric="([^"]+)">', report))
     assert shown == expected and any(path == "reports/metrics/digits/svm.json" for path, _ in shown)
+    assert not any("timing" in metric for _, metric in shown), "timings are in no metrics file"
     for path, metric in expected:
         change = diff[path][metric]
         assert f'<td class="num">{change["old"]:.4g}</td><td class="num">{change["new"]:.4g}</td>' in report, (path, metric)
 
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.dvc_repro() == [], "a comment is not a parameter"
+
+    workspace.edit("params.yaml", GUIDANCE, "    guidance: 3.0")
+    assert sorted(workspace.dvc_repro()) == GUIDANCE_AND_REPORT
+    workspace.edit("params.yaml", "    guidance: 3.0", GUIDANCE)
 
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
     assert sorted(workspace.dvc_repro()) == SAMPLING_AND_REPORT
@@ -117,12 +167,13 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     workspace.edit("params.yaml", VAE_LATENT, "    latent_dim: 4")
     assert sorted(workspace.dvc_repro()) == VAE_AND_REPORT
     workspace.edit("params.yaml", "    latent_dim: 4", VAE_LATENT)
-    workspace.edit("params.yaml", "  svm:\n    C: 3.0", SVM_C)
+    workspace.edit("params.yaml", "  svm:\n    C: 1.0", SVM_C)
     restored = workspace.run("dvc", "repro").stdout
     assert "Running stage" not in restored
     for stage in sorted(set(SVM_AND_REPORT) | set(VAE_AND_REPORT)):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in restored
     assert dvc_changed_stages(workspace) == []
+    assert_page_shows_the_timing_records(workspace)  # restored page and restored records belong together
 
     workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
     assert dvc_changed_stages(workspace) == sorted(set(SVM_AND_REPORT) - {"report"}), "the SVM's code, also run by CAS"
@@ -131,11 +182,8 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert not any("xgboost" in stage or "logreg" in stage for stage in ran)
 
 
-# Files that hold wall-clock seconds (train, sample, evaluate and stage times): measurements, not results.
-# They are compared without those values; every other output file must match byte for byte.
-TIMED = re.compile(r"/(train|sample)\.json$|^reports/metrics/|^reports/training/.*/metrics\.json$")
-TIMING_CURVE = re.compile(r"/images_per_second\.tsv$")  # dvclive's throughput log: only its steps are results
-TIMING_KEYS = {"timing", "sampling", "sampler_comparison", "fit_seconds", "train_seconds", "images_per_second", "seconds", "seconds_per_1000"}
+# The only files that hold wall-clock times: each stage's timing record, and the page that shows them.
+TIMED = re.compile(r"^reports/timings/|^reports/index\.html$")
 
 
 def output_files(workspace) -> dict[str, bytes]:
@@ -149,12 +197,6 @@ def output_files(workspace) -> dict[str, bytes]:
     return files
 
 
-def without_timings(value):
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
-    return [without_timings(v) for v in value] if isinstance(value, list) else value
-
-
 @pytest.fixture
 def slurm(tmp_path):
     """A one-node SLURM cluster for this test; yields its job-completion log."""
@@ -165,7 +207,7 @@ def slurm(tmp_path):
 def command_of(stage: str) -> str:
     """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset digits --model vae."""
     rule, _, wildcards = stage.partition("@")
-    words = ["genbench", "references" if rule == "evaluate_references" else rule.split("_")[0]]
+    words = ["genbench", {"evaluate_references": "references"}.get(rule, rule.split("_")[0])]
     if wildcards:
         dataset, _, model = wildcards.partition("-")
         words += ["--dataset", dataset] + (["--model", model] if model else [])
@@ -175,11 +217,8 @@ def command_of(stage: str) -> str:
 
 
 def executed(workspace) -> list[str]:
-    """The commands that ran to the end since the last call: each genbench stage records its run in .genbench/runs."""
-    runs = workspace.path(".genbench/runs")
-    commands = sorted(json.loads(path.read_text())["command"] for path in runs.glob("*.json")) if runs.exists() else []
-    shutil.rmtree(runs, ignore_errors=True)
-    return commands
+    """The commands that ran to the end since the last call (a job restored from a cache does not run one)."""
+    return sorted(run["command"] for run in workspace.executed())
 
 
 def on_cluster(workspace, cluster, *args: str, check: bool = True):
@@ -209,7 +248,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
 
     # Snakemake's cache works in its local executor only: asked for on the cluster, one line and no job.
     refused = on_cluster(workspace, cluster, "--cache", check=False)
-    assert refused.returncode == 1 and "genbench: error: --cache works with the local executor only" in refused.stderr
+    assert refused.returncode == 2 and "genbench: error: --cache works with the local executor only" in refused.stderr
     assert slurm_cluster.completed_jobs(slurm, workspace.root) == [] and not workspace.path("data/raw").exists()
 
     # A learning rate the schema allows but the VAE diverges with: its training job fails on the cluster.
@@ -218,8 +257,9 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     assert failed.returncode != 0 and "Error in rule train_generative" in failed.stderr
     job_logs = "".join(p.read_text() for p in workspace.path(".snakemake/slurm_logs").rglob("*.log"))
     assert "genbench: error: vae on digits: negative_elbo loss is nan" in job_logs
-    vae_branch = {"train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "report"}
-    assert executed(workspace) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), "keep-going: every other branch finished"
+    vae_branch = set(VAE_AND_REPORT)
+    runs = workspace.executed()
+    assert sorted(run["command"] for run in runs) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), "keep-going: every other branch finished"
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
     assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 17 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
@@ -227,33 +267,26 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
 
     workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
     on_cluster(workspace, cluster)
-    assert executed(workspace) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
+    runs += workspace.executed()
+    assert sorted(run["command"] for run in runs[17:]) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
+    assert_reads_declared(workspace, runs)  # every stage ran once, each in its own SLURM job
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == 18 + 4 and {job["JobState"] for job in jobs[18:]} == {"COMPLETED"}, "every job went through sbatch"
+    assert len(jobs) == 18 + 5 and {job["JobState"] for job in jobs[18:]} == {"COMPLETED"}, "every job went through sbatch"
     assert workspace.snakemake_planned() == []
     workspace.run("dvc", "commit", "--force")  # DVC hashes the cluster run's outputs into a dvc.lock of its own
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
     assert workspace.dvc_repro() == []
 
+    # Byte for byte, but for the timing records and the page that shows them.
     first_files, second_files = output_files(by_dvc), output_files(workspace)
     assert sorted(first_files) == sorted(second_files)
     assert len(first_files) > 60
-    for name, data in first_files.items():
-        if name == "reports/index.html":
-            continue  # timings and provenance; its tables come from the metrics compared here
-        if TIMED.search(name):
-            assert without_timings(json.loads(data)) == without_timings(json.loads(second_files[name])), name
-        elif TIMING_CURVE.search(name):
-            assert [line.split(b"\t")[0] for line in data.splitlines()] == [line.split(b"\t")[0] for line in second_files[name].splitlines()]
-        else:
-            assert data == second_files[name], name
+    assert [name for name, data in first_files.items() if not TIMED.search(name) and data != second_files[name]] == []
     locks = [yaml.safe_load(ws.path("dvc.lock").read_text())["stages"] for ws in (by_dvc, workspace)]
     assert sorted(locks[0]) == sorted(locks[1]) == ALL_STAGES
     for stage in ALL_STAGES:
-        untimed = all(not TIMED.search(name) and not TIMING_CURVE.search(name) and name != "reports/index.html" for out in locks[0][stage].get("outs", [])
-                      for name in first_files if name == out["path"] or name.startswith(out["path"] + "/"))
-        if untimed:
-            assert locks[0][stage]["outs"] == locks[1][stage]["outs"], stage
+        outs = [[out for out in lock[stage].get("outs", []) if not TIMED.search(out["path"])] for lock in locks]
+        assert outs[0] == outs[1], stage
 
     # Snakemake's own report, with the figures the report rule registers.
     workspace.run("snakemake", "--report", "reports/snakemake.html")
@@ -261,6 +294,24 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     registered = [p.name for p in workspace.path("reports/figures/digits").glob("*.png")]
     assert len(registered) == 14 and all(name in snakemake_report for name in registered), "every figure, by name"
     workspace.commit("outputs made on the cluster")
+
+    # The page names the commit it was rendered at; a later commit that changes no input reruns nothing.
+    rendered = rendered_at(workspace)
+    workspace.edit("README.md", "# genbench", "# genbench, the benchmark")
+    workspace.commit("the README only")
+    assert workspace.snakemake_planned() == []
+    assert rendered_at(workspace) == rendered != workspace.run("git", "rev-parse", "HEAD").stdout.strip()
+    assert_page_shows_the_timing_records(workspace)
+
+    # A retrain that reproduces its weights (Snakemake compares the files by checksum): only the report, for the new timing record.
+    weights_before = workspace.path(GAN_WEIGHTS).read_bytes()
+    workspace.run("snakemake", "--cores", "1", "--force", GAN_WEIGHTS)
+    assert executed(workspace) == ["genbench train --dataset digits --model gan"]
+    assert workspace.path(GAN_WEIGHTS).read_bytes() == weights_before
+    assert workspace.snakemake_planned() == ["report"]
+    workspace.run("snakemake", "--profile", "profiles/local")
+    assert executed(workspace) == ["genbench report"]
+    assert_page_shows_the_timing_records(workspace)
 
     workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 3")
     assert workspace.snakemake_planned() == SVM_AND_REPORT
@@ -272,6 +323,9 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.snakemake_planned() == [], "a comment is not a parameter"
 
+    workspace.edit("params.yaml", GUIDANCE, "    guidance: 3.0")
+    assert workspace.snakemake_planned() == GUIDANCE_AND_REPORT
+    workspace.edit("params.yaml", "    guidance: 3.0", GUIDANCE)
     workspace.edit("params.yaml", VAE_LATENT, "    latent_dim: 4")
     assert workspace.snakemake_planned() == VAE_AND_REPORT
     workspace.edit("params.yaml", VAE_LATENT.replace("8", "4"), VAE_LATENT)
@@ -285,7 +339,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
 
     # Off the CPU, a deep model's job asks SLURM for a GPU, which this GPU-less node cannot give.
     workspace.edit("params.yaml", "  device: cpu", "  device: auto")
-    asked = on_cluster(workspace, cluster, "data/models/digits/featurenet", check=False)
+    asked = on_cluster(workspace, cluster, "data/models/digits/featurenet/weights.safetensors", check=False)
     assert asked.returncode != 0 and "--gpus=1" in asked.stderr and "Invalid generic resource" in asked.stderr
 
 
@@ -315,10 +369,11 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         first.run("snakemake", "--profile", "profiles/local", "--cache")
         assert executed(first) == sorted(per_dataset(
             "download@{}", "preprocess@{}", "train@{}-svm", "evaluate@{}-svm", "train@{}-logreg", "evaluate@{}-logreg",
-            "train_featurenet@{}", "evaluate_featurenet@{}", "evaluate_references@{}",
+            "train_featurenet@{}", "evaluate_featurenet@{}", "evaluate_references@{}", "cas@{}",
         ) + ["genbench report"])
-        # One entry per output of each cached job: preprocess 2, svm and logreg 1 + 2 each, featurenet 3 + 2, references 1.
-        assert len(list(cache.iterdir())) == 2 * 14
+        # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 3 each,
+        # featurenet 6 + 3, references 2, cas 2.
+        assert len(list(cache.iterdir())) == 2 * 26
         models = {d: first.path(f"data/models/{d}/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
         assert models["digits"] != models["tinymnist"], "else a collision could not be seen"
 
@@ -342,14 +397,14 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
 
         second.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
         second.run("snakemake", "--profile", "profiles/local", "--cache")
-        # The references score the classification accuracy with the SVM, so they read its code too.
-        assert executed(second) == sorted(per_dataset("train@{}-svm", "evaluate@{}-svm", "evaluate_references@{}") + ["genbench report"])
-        assert len(list(cache.iterdir())) == 2 * 14 + 2 * 3 + 2 * 4, "new results are new entries"
+        # The classification accuracy score trains the SVM too, so it reads its code.
+        assert executed(second) == sorted(per_dataset("train@{}-svm", "evaluate@{}-svm", "cas@{}") + ["genbench report"])
+        assert len(list(cache.iterdir())) == 2 * 26 + 2 * 5 + 2 * 7, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
     # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a
     # fresh clone that pulls the same outputs with nothing left to run.
-    assert first.path("data/models/tinymnist/featurenet").is_symlink()
+    assert first.path("data/models/tinymnist/featurenet/weights.safetensors").is_symlink()
     assert second.path("reports/training/digits/featurenet/plots/metrics/loss").is_symlink()
     remote = tmp_path / "dvc-remote"
     for ws in (first, second):
@@ -374,18 +429,20 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
 def test_experiments_params_metrics_and_plots(workspace):
     workspace.dvc_repro()
     workspace.commit("baseline")
-    workspace.run("dvc", "exp", "run", "-S", "classic.svm.C=3")
+    workspace.run("dvc", "exp", "run", "-S", "classic.svm.C=1")
 
     params_diff = json.loads(workspace.run("dvc", "params", "diff", "--json").stdout)
-    assert params_diff["params.yaml"]["classic.svm.C"] == {"old": 10.0, "new": 3, "diff": -7.0}
+    assert params_diff["params.yaml"]["classic.svm.C"] == {"old": 10.0, "new": 1, "diff": -9.0}
 
     shown = json.loads(workspace.run("dvc", "metrics", "show", "--json").stdout)
     metrics = shown[""]["data"]["reports/metrics/digits/svm.json"]["data"]
-    assert 0.9 < metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "per_class", "timing"}
+    assert 0.9 < metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "per_class"}
+    assert "timing" not in metrics, "wall-clock times are in the timing records, not the metrics"
 
+    # Only what changed: the SVM's scores and the CAS that trains an SVM; no timing noise anywhere.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
-    assert "timing.fit_seconds" in diff["reports/metrics/digits/svm.json"]
-    assert "reports/metrics/digits/xgboost.json" not in diff or "accuracy" not in diff["reports/metrics/digits/xgboost.json"]
+    assert "accuracy" in diff["reports/metrics/digits/svm.json"]
+    assert set(diff) <= {"reports/metrics/digits/svm.json", "reports/metrics/digits/cas.json"}
 
     rendered = json.loads(workspace.run("dvc", "plots", "show", "--json").stdout)
     confusion = rendered["data"]["reports/predictions/digits/svm.csv"][0]

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
@@ -95,7 +94,7 @@ def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
 
 def test_snakemake_killed_mid_training_reruns_incomplete_jobs(workspace):
     long_ddpm(workspace)
-    target = "data/samples/digits/ddpm"
+    target = "data/samples/digits/ddpm/samples.npz"
     runner = start(workspace, "snakemake", "--cores", "1", target)
     kill_after_first_checkpoint(workspace, runner)
     assert_nothing_downstream_ran(workspace)

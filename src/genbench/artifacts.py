@@ -166,12 +166,24 @@ def check_labels(path: Path, key: str, labels: np.ndarray, n: int, n_classes: in
 
 def load_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Load the named arrays; never unpickles, and names the file on any problem."""
+    with _npz(path) as npz:
+        missing = [k for k in keys if k not in npz.files]
+        if missing:
+            raise DataError(f"{path}: missing arrays {', '.join(missing)}; found {', '.join(npz.files) or 'none'}")
+        return {k: npz[k] for k in keys}
+
+
+def npz_keys(path: Path) -> list[str]:
+    """The names of the arrays in an npz file."""
+    with _npz(path) as npz:
+        return list(npz.files)
+
+
+@contextlib.contextmanager
+def _npz(path: Path) -> Iterator:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            missing = [k for k in keys if k not in npz.files]
-            if missing:
-                raise DataError(f"{path}: missing arrays {', '.join(missing)}; found {', '.join(npz.files) or 'none'}")
-            return {k: npz[k] for k in keys}
+            yield npz
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; run the stage that makes it first") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
 from genbench.data.sources import DATASET_NAMES
 from genbench.errors import ConfigError
+from genbench.models.registry import GENERATIVE
+from genbench.schema import DeepModelParams, PositiveFloat, Section
 
 CLASSIC_MODELS = ("xgboost", "svm", "logreg")
-GENERATIVE_MODELS = ("vae", "gan", "ddpm")
+GENERATIVE_MODELS = tuple(GENERATIVE)
 
 DatasetName = Literal[DATASET_NAMES]
 ClassicModelName = Literal[CLASSIC_MODELS]
 GenerativeModelName = Literal[GENERATIVE_MODELS]
-PositiveFloat = Annotated[float, Field(gt=0)]
-
-
-class Section(BaseModel):
-    # strict: "3" is not a number and true is not 1; extra="forbid": typos are errors.
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class DownloadParams(Section):
@@ -79,11 +75,6 @@ class TrainParams(Section):
     log_every: int = Field(50, ge=1, description="steps between logged loss values")
 
 
-class DeepModelParams(Section):
-    steps: int = Field(ge=1, le=10_000_000)
-    batch_size: int = Field(128, ge=1, le=65_536)
-
-
 class FeatureNetParams(DeepModelParams):
     steps: int = Field(1500, ge=1, le=10_000_000)
     lr: PositiveFloat = 0.003
@@ -92,45 +83,13 @@ class FeatureNetParams(DeepModelParams):
     feature_dim: int = Field(128, ge=2, le=4096)
 
 
-class VAEParams(DeepModelParams):
-    steps: int = Field(3000, ge=1, le=10_000_000)
-    lr: PositiveFloat = 1e-3
-    latent_dim: int = Field(16, ge=1, le=1024)
-    hidden: int = Field(64, ge=4, le=1024)
-    beta: float = Field(1.0, gt=0)
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
-
-
-class GANParams(DeepModelParams):
-    steps: int = Field(2000, ge=1, le=10_000_000)
-    lr_generator: PositiveFloat = 2e-4
-    lr_discriminator: PositiveFloat = 2e-4
-    z_dim: int = Field(64, ge=1, le=1024)
-    hidden: int = Field(64, ge=4, le=1024)
-    conditional: bool = True
-    loss: Literal["hinge", "non_saturating"] = "hinge"
-
-
-class DDPMParams(DeepModelParams):
-    steps: int = Field(1200, ge=1, le=10_000_000)
-    lr: PositiveFloat = 2e-3
-    base_channels: int = Field(32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels")
-    channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=lambda: [1, 2, 2], min_length=1, max_length=3)
-    blocks_per_level: int = Field(1, ge=1, le=8)
-    schedule: Literal["linear", "cosine"] = "cosine"
-    timesteps: int = Field(1000, ge=2, le=10_000)
-    ema_decay: float = Field(0.999, ge=0, lt=1)
-    p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
-    sampler: Literal["ddim", "ancestral"] = "ddim"
-    sample_steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
-    eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
-    guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
-
-
-class GenerativeParams(Section):
-    vae: VAEParams = VAEParams()
-    gan: GANParams = GANParams()
-    ddpm: DDPMParams = DDPMParams()
+# One section per registered generative model (models/registry.py), defaults filled in.
+GenerativeParams = create_model(
+    "GenerativeParams", __base__=Section, **{name: (entry.train, entry.train()) for name, entry in GENERATIVE.items()}
+)
+SamplingParams = create_model(
+    "SamplingParams", __base__=Section, **{name: (entry.sampling, entry.sampling()) for name, entry in GENERATIVE.items()}
+)
 
 
 class EvaluateParams(Section):
@@ -139,7 +98,7 @@ class EvaluateParams(Section):
     nearest_neighbours: int = Field(3, ge=1, le=100, description="k of the k-NN manifolds of precision/recall")
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
-    timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler")
+    timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")
 
     @model_validator(mode="after")
     def _enough_samples_for_the_neighbours(self) -> EvaluateParams:
@@ -180,6 +139,7 @@ class Params(Section):
     train: TrainParams = TrainParams()
     featurenet: FeatureNetParams = FeatureNetParams()
     generative: GenerativeParams = GenerativeParams()
+    sampling: SamplingParams = SamplingParams()
     evaluate: EvaluateParams = EvaluateParams()
     resources: ResourcesParams = ResourcesParams()
 

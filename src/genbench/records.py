@@ -15,8 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from genbench import artifacts
 from genbench.errors import DataError
 
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
@@ -30,19 +28,12 @@ class DatasetMeta(Record):
 
 
 class TrainInfo(Record):
-    """data/models/<dataset>/<model>/train.json (classic models have fit_seconds, deep ones train_seconds)"""
+    """data/models/<dataset>/<model>/train.json; deep models also record where they trained"""
 
     n_train: int = Field(ge=1)
     max_train_samples: int | None = None
-    fit_seconds: Seconds | None = None
-    train_seconds: Seconds | None = None
     device: str = "cpu"
     device_name: str = ""
-
-    @property
-    def seconds(self) -> float | None:
-        """The training time, by either name."""
-        return self.fit_seconds if self.fit_seconds is not None else self.train_seconds
 
 
 class SampleInfo(Record):
@@ -51,7 +42,6 @@ class SampleInfo(Record):
     conditional: bool
     device: str
     n_samples: int = Field(ge=1)
-    seconds_per_1000: Seconds
 
 
 RecordType = TypeVar("RecordType", bound=Record)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
-from genbench.config import DownloadParams
+from genbench import artifacts, paths
+from genbench.config import DownloadParams, Params
 from genbench.data import idx
 from genbench.data.sources import SOURCES, RawFile, Source
 from genbench.errors import DataError
@@ -39,6 +39,10 @@ class _NotFound(Exception):
 
 class _ChecksumMismatch(Exception):
     pass
+
+
+def stage(params: Params, job) -> None:
+    run(job.dataset, paths.raw_dir(job.dataset), params.download)
 
 
 def run(dataset: str, raw_dir: Path, settings: DownloadParams) -> None:

@@ -7,11 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
+from genbench import artifacts, paths
 from genbench.config import Params
 from genbench.data import cifar, idx
 from genbench.data.sources import SOURCES, Source
 from genbench.errors import ConfigError, DataError
+
+
+def stage(params: Params, job) -> None:
+    d = job.dataset
+    run(params, d, paths.raw_dir(d), paths.processed_data(d), paths.processed_meta(d))
 
 
 def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path: Path) -> None:

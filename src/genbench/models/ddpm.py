@@ -2,7 +2,7 @@
 
 Reads top to bottom: the UNet that predicts the noise, the noise schedules, the
 training step, then the two samplers (ancestral DDPM over every timestep, and
-DDIM over `sample_steps`). Images are scaled to [-1, 1] inside this module.
+DDIM over sampling.ddpm.steps). Images are scaled to [-1, 1] inside this module.
 
 - UNet: sinusoidal time embedding, residual blocks with group norm, self-attention
   at the lowest resolution, a class embedding added to the time embedding.
@@ -16,14 +16,18 @@ DDIM over `sample_steps`). Images are scaled to [-1, 1] inside this module.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from genbench.config import DDPMParams
+from genbench.models.registry import DDPMParams, DDPMSampling
 from genbench.train.loop import Recipe
+from genbench.views import Context, Grid
+
+TRAJECTORY_FRAMES = 8
 
 # ---------------------------------------------------------------- the UNet
 
@@ -241,34 +245,63 @@ def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guida
     return (x + 1) / 2
 
 
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: DDPMParams) -> torch.Tensor:
-    """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `settings` names."""
+def conditional(cfg: dict) -> bool:
+    return True
+
+
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: DDPMSampling) -> torch.Tensor:
+    """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `sampling` names."""
     unet = modules["ema"].module.eval()
     device = next(unet.parameters()).device
     diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
     shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
     labels = labels.to(device)
-    if settings.sampler == "ancestral":
-        return ancestral_sample(unet, diffusion, shape, labels, generator, settings.guidance)
-    return ddim_sample(unet, diffusion, shape, labels, generator, settings.sample_steps, settings.eta, settings.guidance)
+    if sampling.sampler == "ancestral":
+        return ancestral_sample(unet, diffusion, shape, labels, generator, sampling.guidance)
+    return ddim_sample(unet, diffusion, shape, labels, generator, sampling.steps, sampling.eta, sampling.guidance)
 
 
 def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
-               settings: DDPMParams, frames: int) -> tuple[torch.Tensor, list[int]]:
+               sampling: DDPMSampling, frames: int) -> tuple[torch.Tensor, list[int]]:
     """DDIM's x at `frames` evenly spaced steps from the start noise to the image: (len(labels), frames, C, H, W) in [0, 1]."""
     unet = modules["ema"].module.eval()
     device = next(unet.parameters()).device
     diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
     shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
-    kept_steps = sorted({round(k) for k in torch.linspace(0, settings.sample_steps, frames).tolist()})
+    kept_steps = sorted({round(k) for k in torch.linspace(0, sampling.steps, frames).tolist()})
     kept = []
 
     def keep(k: int, x: torch.Tensor) -> None:
         if k in kept_steps:
             kept.append(((x.float() + 1) / 2).clamp(0, 1).cpu())
 
-    ddim_sample(unet, diffusion, shape, labels.to(device), generator, settings.sample_steps, settings.eta, settings.guidance, keep)
+    ddim_sample(unet, diffusion, shape, labels.to(device), generator, sampling.steps, sampling.eta, sampling.guidance, keep)
     return torch.stack(kept, dim=1), kept_steps
+
+
+def views(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, context: Context) -> list[Grid]:
+    """The denoising trajectory of one sample per class."""
+    frames, steps = trajectory(modules, cfg, torch.arange(len(context.classes)), context.generator, sampling, TRAJECTORY_FRAMES)
+    return [Grid(
+        "trajectory", frames.numpy(), list(context.classes), column_labels=[str(k) for k in steps],
+        x_label="DDIM steps done (0: the start noise)",
+        title=f"ddpm denoising, {context.dataset}", alt=f"DDPM denoising trajectory on {context.dataset}",
+        caption=f"DDPM: the image during DDIM sampling ({steps[-1]} steps), from pure noise (left) to the sample (right), one row per class.",
+    )]
+
+
+def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, labels: torch.Tensor, seed: int) -> dict:
+    """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same `labels`."""
+    device = next(modules["ema"].parameters()).device
+    sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": "ddim", "steps": 1}))  # warm-up
+    samplers = {}
+    for sampler, steps in (("ddim", sampling.steps), ("ancestral", cfg["timesteps"])):
+        start = time.perf_counter()
+        sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": sampler}))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        samplers[sampler] = {"steps": steps, "seconds_per_1000": 1000 * (time.perf_counter() - start) / len(labels)}
+    return {"n_images": len(labels), "device": str(device), "samplers": samplers}
 
 
 # ---------------------------------------------------------------- likelihood
@@ -277,6 +310,14 @@ def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, g
 def bound_note(pixel_max: int) -> str:
     return (f"conditional network alone (guidance 1), data on its {pixel_max + 1} pixel levels scaled to [-1, 1], "
             "a discretised Gaussian decoder at t=0")
+
+
+def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+               pixel_max: int, evaluate) -> dict | None:
+    """The variational bound on the test images; None where evaluate.ddpm_bound turns it off."""
+    if not evaluate.ddpm_bound:
+        return None
+    return {"kind": "vlb", "note": bound_note(pixel_max), "nats": variational_bound(modules, cfg, images, labels, generator, pixel_max)}
 
 
 @torch.no_grad()

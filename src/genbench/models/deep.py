@@ -11,10 +11,9 @@ import torch
 from torch import nn
 
 from genbench.config import Params
+from genbench.paths import MODEL_CONFIG, WEIGHTS
 from genbench.errors import DataError
 
-WEIGHTS = "weights.safetensors"
-CONFIG = "config.json"
 
 
 def module_for(model: str) -> ModuleType:
@@ -22,7 +21,13 @@ def module_for(model: str) -> ModuleType:
 
 
 def params_for(params: Params, model: str):
+    """The section its training reads: featurenet, or generative.<model>."""
     return params.featurenet if model == "featurenet" else getattr(params.generative, model)
+
+
+def sampling_for(params: Params, model: str):
+    """The section a generative model's sampling reads: sampling.<model>."""
+    return getattr(params.sampling, model)
 
 
 def state_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -35,7 +40,7 @@ def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, n
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    config_path, weights_path = model_dir / CONFIG, model_dir / WEIGHTS
+    config_path, weights_path = model_dir / MODEL_CONFIG, model_dir / WEIGHTS
     try:
         cfg = json.loads(config_path.read_text())
         tensors = load_file(weights_path)

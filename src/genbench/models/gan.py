@@ -3,6 +3,7 @@
 Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018)
 and the hinge loss; conditioning enters the generator as a class embedding added
 to the noise, and the discriminator as a projection (Miyato and Koyama, 2018).
+Sampling may truncate the noise (sampling.gan.truncation), trading diversity for fidelity.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genbench.config import GANParams
+from genbench.models.registry import GANParams, GANSampling
 from genbench.train.loop import Recipe
 
 
@@ -103,9 +104,24 @@ def _generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
 
 
+def conditional(cfg: dict) -> bool:
+    return bool(cfg["conditional"])
+
+
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: GANParams) -> torch.Tensor:
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: GANSampling) -> torch.Tensor:
     net = modules["generator"].eval()
     device = next(net.parameters()).device
-    z = torch.randn(len(labels), cfg["z_dim"], generator=generator).to(device)
-    return net(z, labels.to(device))
+    if sampling.truncation is None:
+        z = torch.randn(len(labels), cfg["z_dim"], generator=generator)
+    else:
+        z = _truncated_normal((len(labels), cfg["z_dim"]), sampling.truncation, generator)
+    return net(z.to(device), labels.to(device))
+
+
+def _truncated_normal(shape: tuple[int, ...], threshold: float, generator: torch.Generator) -> torch.Tensor:
+    """The truncation trick (Brock et al., 2019): a standard normal limited to [-threshold, threshold],
+    drawn in one pass through the inverse of its distribution function."""
+    low = torch.special.ndtr(torch.tensor(-threshold, dtype=torch.float64))
+    u = torch.rand(shape, generator=generator, dtype=torch.float64)
+    return torch.special.ndtri(low + u * (1 - 2 * low)).float()

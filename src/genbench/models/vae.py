@@ -2,7 +2,8 @@
 
 Encoder q(z|x) = N(mu, diag(sigma^2)), prior p(z) = N(0, I), closed-form KL, and a
 decoder likelihood p(x|z) that is Bernoulli (logits; for pixels in [0, 1]) or
-Gaussian with unit variance. `beta` weighs the KL term (beta-VAE).
+Gaussian with unit variance. `beta` weighs the KL term (beta-VAE). Samples decode
+z ~ N(0, T^2 I) with the temperature T of sampling.vae (1: the prior itself).
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import VAEParams
+from genbench.models.registry import VAEParams, VAESampling
 from genbench.train.loop import Recipe
+from genbench.views import Context, Grid, one_per_class
+
+RECONSTRUCTIONS = 10
+INTERPOLATIONS = 5  # pairs of test images
+INTERPOLATION_STEPS = 10
 
 
 class VAE(nn.Module):
@@ -92,13 +98,47 @@ def recipe(modules: dict[str, nn.Module], params: VAEParams, autocast) -> Recipe
     return Recipe(modules={"vae": vae}, optimizers={"adam": optimizer}, step=step)
 
 
+def conditional(cfg: dict) -> bool:
+    return False
+
+
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, settings: VAEParams) -> torch.Tensor:
-    """Images decoded from prior samples (unconditional: `labels` only sets the count)."""
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: VAESampling) -> torch.Tensor:
+    """Images decoded from prior samples, the prior's spread scaled by the temperature (unconditional: `labels` only sets the count)."""
     vae = modules["vae"].eval()
     device = next(vae.parameters()).device
-    z = torch.randn(len(labels), cfg["latent_dim"], generator=generator).to(device)
+    z = sampling.temperature * torch.randn(len(labels), cfg["latent_dim"], generator=generator).to(device)
     return vae.mean_image(z)
+
+
+def views(modules: dict[str, nn.Module], cfg: dict, sampling: VAESampling, context: Context) -> list[Grid]:
+    """Reconstructions of test images, and decoded straight lines between them in latent space."""
+    x_test, y_test = context.test_split()
+    images = torch.from_numpy(one_per_class(x_test, y_test, RECONSTRUCTIONS)).to(context.device)
+    reconstructed = reconstruct(modules, images)
+    starts, ends = images[:INTERPOLATIONS], images.roll(-1, dims=0)[:INTERPOLATIONS]
+    path = interpolate(modules, starts, ends, INTERPOLATION_STEPS)
+    return [
+        Grid(
+            "reconstructions", torch.stack([images, reconstructed]).float().cpu().numpy(), ["test image", "reconstruction"],
+            title=f"vae reconstructions, {context.dataset}", alt=f"VAE reconstructions on {context.dataset}",
+            caption="VAE: test images (top) and their reconstructions from the posterior mean (bottom).",
+        ),
+        Grid(
+            "interpolation", path.float().cpu().numpy(), [""] * len(path),
+            title=f"vae latent interpolation, {context.dataset}", alt=f"VAE latent interpolation on {context.dataset}",
+            caption="VAE: images decoded along a straight line in latent space between the posterior means of two test images.",
+            x_label="from one test image (left) to another (right)",
+        ),
+    ]
+
+
+def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+               pixel_max: int, evaluate) -> dict:
+    """The importance-weighted bound on the test images, with evaluate.iwae_samples samples each."""
+    k = evaluate.iwae_samples
+    nats = -iwae_bound(modules, bound_targets(cfg, images), k, generator)
+    return {"kind": "iwae", "note": f"{likelihood_note(cfg)}; k={k}", "nats": nats}
 
 
 @torch.no_grad()

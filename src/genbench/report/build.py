@@ -7,13 +7,14 @@ from pathlib import Path
 
 import yaml
 
-from genbench import artifacts, paths, records
+from genbench import artifacts, git, paths, records, timings
 from genbench.config import Params
 from genbench.data.sources import SOURCES
 from genbench.errors import DataError
 from genbench.report import changes, dataset_figures, provenance
 
-# Summary columns: (key in the metrics file, heading, better when "max" or "min", format).
+# Summary columns: (key in the row, heading, better when "max" or "min", format). A row is a model's
+# metrics file; "timing." keys come from its stages' timing records, "cas." ones from the CAS stage.
 CLASSIC_COLUMNS = (
     ("accuracy", "test accuracy", "max", "{:.2%}"),
     ("macro_f1", "macro-F1", "max", "{:.4f}"),
@@ -36,8 +37,13 @@ GENERATIVE_COLUMNS = (
     ("cas.xgboost.accuracy", "CAS, XGBoost", "max", "{:.2%}"),
     ("likelihood.bits_per_dim", "NLL bound (bits/dim)", None, "{:.3f}"),
     ("timing.train_seconds", "train (s)", "min", "{:.1f}"),
-    ("sampling.seconds_per_1000", "sampling (s/1000)", "min", "{:.2f}"),
+    ("timing.sample_seconds_per_1000", "sampling (s/1000)", "min", "{:.2f}"),
 )
+TIMING_KEYS = ("fit_seconds", "train_seconds", "predict_seconds", "seconds_per_1000")
+
+
+def stage(params: Params, job) -> None:
+    run(params, job.params_path, paths.REPORT, paths.REPORT_FIGURES)
 
 
 def run(params: Params, params_path: Path, out: Path, figures_dir: Path) -> None:
@@ -58,18 +64,29 @@ def render(params: Params, params_path: Path, figure_files: dataset_figures.Figu
         autoescape=select_autoescape(default=True, default_for_string=True),
         undefined=StrictUndefined,
     )
-    provenance_ = provenance.collect(params, paths.DVC_LOCK)
+    # The one thing read here that is no input of the stage: the page says it is the state it was rendered in.
+    rendered_at = git.head_state(ignored=("dvc.lock",))  # DVC rewrites dvc.lock during the very run
     return env.get_template("index.html.j2").render(
         datasets=[_dataset_section(params, d, figure_files) for d in params.datasets],
         columns=CLASSIC_COLUMNS,
         generative_columns=GENERATIVE_COLUMNS,
         class_columns=CLASS_COLUMNS,
         evaluate=params.evaluate,
-        changes=changes.since_head(provenance_["git"]["commit"]),
+        changes=changes.since_head(rendered_at["commit"]),
         params_text=yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
         params_path=str(params_path),
-        provenance=provenance_,
+        rendered_at=rendered_at,
+        provenance=provenance.collect(params),
     )
+
+
+def _timing(command: str, dataset: str, model: str | None = None) -> dict:
+    """The figures of one stage's timing record, checked to be numbers."""
+    path = paths.timing_file(command, dataset, model)
+    record = timings.read(path)
+    figures = {key: record[key] for key in TIMING_KEYS if key in record}
+    _check_metrics(path, figures, [(key,) for key in figures], ())
+    return figures
 
 
 def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures.FigureFiles) -> dict:
@@ -77,33 +94,73 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
     meta = records.read(paths.processed_meta(dataset), records.DatasetMeta).model_dump()
     classes = meta["classes"]
     classifier_metrics = {model: _classifier_metrics(paths.metrics_file(dataset, model), len(classes)) for model in [*params.models.classic, "featurenet"]}
-    rows = [{"model": model, "values": _values(m, CLASSIC_COLUMNS)} for model, m in classifier_metrics.items()]
+    rows = [
+        {"model": model, "values": _values(m | {"timing": _classifier_timing(dataset, model)}, CLASSIC_COLUMNS)}
+        for model, m in classifier_metrics.items()
+    ]
     generative_metrics = {model: _generative_metrics(paths.metrics_file(dataset, model)) for model in params.models.generative}
-    generative = [{"model": model, "values": _values(m, GENERATIVE_COLUMNS)} for model, m in generative_metrics.items()]
-    sample_classes = [{"model": model, "values": _values(m, CLASS_COLUMNS)} for model, m in generative_metrics.items()]
-    conditional = {model: m["conditional"] for model, m in generative_metrics.items()}
-    references = _reference_rows(dataset) if generative else []  # every metrics file is read and checked before any figure is drawn
+    generative, sample_classes, samplers, references = [], [], [], []
+    if generative_metrics:  # every metrics file is read and checked before any figure is drawn
+        scores = _cas(dataset)
+        for model, m in generative_metrics.items():
+            train, sample = _timing("train", dataset, model), _timing("sample", dataset, model)
+            timing = {"train_seconds": train.get("train_seconds"), "sample_seconds_per_1000": sample.get("seconds_per_1000")}
+            generative.append({"model": model, "values": _values(m | {"cas": scores["models"].get(model), "timing": timing}, GENERATIVE_COLUMNS)})
+            sample_classes.append({"model": model, "values": _values(m, CLASS_COLUMNS)})
+            samplers += _samplers(dataset, model)
+        references = _reference_rows(dataset, scores["real_train"])
     return {
         "name": dataset, "source": source, "meta": meta, "classes": classes,
         "rows": rows, "best": _best_per_column(rows, CLASSIC_COLUMNS),
         "classifier_figures": dataset_figures.classifier_figures(params, dataset, classes, meta["image_shape"], classifier_metrics, figure_files),
-        "generative_figures": dataset_figures.generative_figures(params, dataset, classes, meta["image_shape"], conditional, figure_files) if generative else None,
+        "generative_figures": dataset_figures.generative_figures(params, dataset, classes, meta["image_shape"], {m: g["conditional"] for m, g in generative_metrics.items()}, figure_files) if generative else None,
         "generative": generative, "generative_best": _best_per_column(generative, GENERATIVE_COLUMNS),
         "sample_classes": sample_classes, "max_entropy_bits": math.log2(max(len(classes), 1)), "sample_classes_best": _best_per_column(sample_classes, CLASS_COLUMNS),
-        "ddpm_samplers": generative_metrics["ddpm"]["sampler_comparison"] if "ddpm" in generative_metrics else None,
+        "samplers": samplers,
         "references": references,
         "n_compared": next((m["n_images"] for m in generative_metrics.values()), None),
         "likelihood_notes": [f"{model}: {m['likelihood']['note']}" for model, m in generative_metrics.items() if m.get("likelihood")],
     }
 
 
-def _reference_rows(dataset: str) -> list[dict]:
+def _classifier_timing(dataset: str, model: str) -> dict:
+    trained = _timing("train", dataset, model)
+    return {"fit_seconds": trained.get("fit_seconds", trained.get("train_seconds")), **_timing("evaluate", dataset, model)}
+
+
+def _samplers(dataset: str, model: str) -> list[dict]:
+    """A model's sampler timings (its sampler_timings() hook), from its evaluate stage's timing record."""
+    path = paths.timing_file("evaluate", dataset, model)
+    timed = timings.read(path).get("sampler_timings")
+    if timed is None:
+        return []
+    try:
+        return [
+            {"model": model, "sampler": name, "steps": int(entry["steps"]), "seconds_per_1000": float(entry["seconds_per_1000"]),
+             "n_images": int(timed["n_images"]), "device": str(timed["device"])}
+            for name, entry in timed["samplers"].items()
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise DataError(f"{path}: sampler_timings is not a record of steps and seconds per sampler; rerun its evaluate stage") from None
+
+
+def _cas(dataset: str) -> dict:
+    path = paths.cas_file(dataset)
+    scores = artifacts.read_json(path)
+    if not isinstance(scores, dict) or not isinstance(scores.get("models"), dict) or not isinstance(scores.get("real_train"), dict):
+        raise DataError(f"{path}: expected models and real_train; rerun the stage that makes it")
+    for model, by_classifier in [*scores["models"].items(), ("real_train", scores["real_train"])]:
+        _check_metrics(path, {"cas": by_classifier}, [c for c in GENERATIVE_COLUMNS if c[0].startswith("cas.")], (), f"{model}.")
+    return scores
+
+
+def _reference_rows(dataset: str, real_train_cas: dict) -> list[dict]:
     path = paths.references_file(dataset)
     references = _metrics_file(path, GENERATIVE_COLUMNS, ())
     for part in ("real_train_vs_test", "noise_vs_test"):
         _check_metrics(path, references.get(part), GENERATIVE_COLUMNS, HEADLINE_GENERATIVE, f"{part}.")
     return [
-        {"model": "real training images (floor)", "values": _values(references["real_train_vs_test"], GENERATIVE_COLUMNS)},
+        {"model": "real training images (floor)", "values": _values(references["real_train_vs_test"] | {"cas": real_train_cas}, GENERATIVE_COLUMNS)},
         {"model": "Gaussian noise (ceiling)", "values": _values(references["noise_vs_test"], GENERATIVE_COLUMNS)},
     ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genbench.report.provenance import git
+from genbench.git import git
 
 
 NO_RUN_AT_HEAD = "git HEAD records no run of these metrics: commit dvc.lock after a run to compare later runs with it"

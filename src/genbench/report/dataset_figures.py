@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths
+from genbench import artifacts, paths, views
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
@@ -82,7 +82,7 @@ def generative_figures(
         f"real test images of {dataset}", "Real test images, one row per class: what the samples should look like.",
     )]}
     for model in models:
-        samples = _images(paths.samples_dir(dataset, model) / "samples.npz", ("x",), image_shape, len(classes))
+        samples = _samples(paths.samples_dir(dataset, model) / paths.SAMPLES, image_shape, len(classes))
         if conditional[model]:
             rows, labels, how = _rows_by_class(samples["x"], samples["y"], len(classes)), classes, "one row per class asked for"
         else:
@@ -92,7 +92,7 @@ def generative_figures(
             f"{dataset}/samples-{model}.png", figures.image_grid(rows, labels[:len(rows)], f"{model} samples, {dataset}"),
             f"samples of {model} on {dataset}", f"{model}: {how}.",
         ))
-    shown["how"] = _model_views(dataset, models, classes, image_shape, out)
+    shown["how"] = _model_views(dataset, models, image_shape, out)
     shown["features"] = [_projection(dataset, models, out)] if models else []
     shown["training"] = [_training_curves(dataset, ["featurenet", *models], out)]
     return shown
@@ -104,47 +104,23 @@ def _rows_by_class(images: np.ndarray, labels: np.ndarray, n_classes: int) -> li
     return [row if len(row) else empty for row in rows]
 
 
-def _images(path: Path, image_keys: tuple[str, ...], image_shape: tuple[int, int, int], n_classes: int | None = None,
-            other_keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Image arrays (and their labels "y", when n_classes is given) as the sample stage wrote them, checked before drawing."""
-    label_keys = ("y",) if n_classes is not None else ()
-    arrays = artifacts.load_npz(path, image_keys + label_keys + other_keys)
-    for key in image_keys:
-        artifacts.check_images(path, key, arrays[key], image_shape)
-    if n_classes is not None:
-        artifacts.check_labels(path, "y", arrays["y"], len(arrays[image_keys[0]]), n_classes)
+def _samples(path: Path, image_shape: tuple[int, int, int], n_classes: int) -> dict[str, np.ndarray]:
+    """Images and their labels as the sample stage wrote them, checked before drawing."""
+    arrays = artifacts.load_npz(path, ("x", "y"))
+    artifacts.check_images(path, "x", arrays["x"], image_shape)
+    artifacts.check_labels(path, "y", arrays["y"], len(arrays["x"]), n_classes)
     return arrays
 
 
-def _model_views(dataset: str, models: list[str], classes: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
-    shown = []
-    if "ddpm" in models:
-        path = _images(paths.samples_dir(dataset, "ddpm") / "trajectory.npz", ("x",), image_shape, len(classes), ("steps",))
-        of_steps = int(path["steps"][-1])  # the last frame is the finished sample
-        columns = [str(k) for k in path["steps"].tolist()]
-        shown.append(out.add(
-            f"{dataset}/trajectory-ddpm.png",
-            figures.image_grid(list(path["x"]), [classes[y] for y in path["y"].tolist()], f"ddpm denoising, {dataset}", columns,
-                               x_label="DDIM steps done (0: the start noise)"),
-            f"DDPM denoising trajectory on {dataset}",
-            f"DDPM: the image during DDIM sampling ({of_steps} steps), from pure noise (left) to the sample (right), one row per class.",
-        ))
-    if "vae" in models:
-        recon = _images(paths.samples_dir(dataset, "vae") / "reconstructions.npz", ("x", "reconstructed"), image_shape)
-        shown.append(out.add(
-            f"{dataset}/reconstructions-vae.png",
-            figures.image_grid([recon["x"], recon["reconstructed"]], ["test image", "reconstruction"], f"vae reconstructions, {dataset}"),
-            f"VAE reconstructions on {dataset}", "VAE: test images (top) and their reconstructions from the posterior mean (bottom).",
-        ))
-        path = _images(paths.samples_dir(dataset, "vae") / "interpolation.npz", ("x",), image_shape)
-        shown.append(out.add(
-            f"{dataset}/interpolation-vae.png",
-            figures.image_grid(list(path["x"]), [""] * len(path["x"]), f"vae latent interpolation, {dataset}",
-                               x_label="from one test image (left) to another (right)"),
-            f"VAE latent interpolation on {dataset}",
-            "VAE: images decoded along a straight line in latent space between the posterior means of two test images.",
-        ))
-    return shown
+def _model_views(dataset: str, models: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
+    """The figures each model shows of how it generates (its views() hook, drawn at sample time)."""
+    return [
+        out.add(f"{dataset}/{grid.name}-{model}.png",
+                figures.image_grid(list(grid.images), grid.row_labels, grid.title, grid.column_labels or None, x_label=grid.x_label),
+                grid.alt, grid.caption)
+        for model in models
+        for grid in views.load(paths.samples_dir(dataset, model) / paths.VIEWS, image_shape)
+    ]
 
 
 def _points(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:

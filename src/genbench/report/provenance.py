@@ -1,52 +1,36 @@
-"""Where a report's numbers came from: code version, packages, machine, and each stage's hashes and run time."""
+"""Where a report's numbers came from: packages, machine, and for each stage the run that made its outputs.
+
+Everything here is an input of the report stage: the timing records say when each stage ran
+and at which commit, and the outputs' hashes are computed from the files the report reads.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import platform
-import subprocess
 from importlib import metadata
 from pathlib import Path
 
-import yaml
-
-from genbench import paths, records, runlog
+from genbench import paths, pipeline, records, timings
+from genbench.artifacts import sha256_of
 from genbench.config import Params
 
 PACKAGES = (
     "genbench", "dvc", "snakemake", "numpy", "scikit-learn", "xgboost-cpu", "skops", "torch", "torchmetrics",
     "dvclive", "pydantic", "matplotlib", "jinja2",
 )
+REPORT = next(group for group in pipeline.GROUPS if group.name == "report")
 
 
-def collect(params: Params, dvc_lock: Path) -> dict:
+def collect(params: Params) -> dict:
     return {
-        "git": _git_state(),
         "packages": {name: _version(name) for name in PACKAGES},
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "devices": _training_devices(params),
-        "stages": _stages(dvc_lock, runlog.read_all()),
+        "stages": _stages(params),
     }
-
-
-def git(*args: str) -> str | None:
-    """A git command's output; None where it fails or git is missing."""
-    try:
-        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
-
-
-def _git_state() -> dict:
-    commit = git("rev-parse", "--verify", "HEAD")
-    if commit is None:
-        return {"commit": None, "dirty": None, "changed": []}
-    # Porcelain lines are "XY path": two status columns, a space, the path.
-    # dvc.lock is left out: DVC rewrites it during the very run this report belongs to.
-    changed = [line[3:] for line in (git("status", "--porcelain") or "").splitlines() if line[3:] != "dvc.lock"]
-    return {"commit": commit.strip(), "dirty": bool(changed), "changed": changed}
 
 
 def _version(package: str) -> str:
@@ -71,24 +55,33 @@ def _training_devices(params: Params) -> list[dict]:
     rows = []
     for dataset in params.datasets:
         for model in ["featurenet", *params.models.generative]:
-            info = records.read(paths.model_dir(dataset, model) / "train.json", records.TrainInfo)
+            info = records.read(paths.model_dir(dataset, model) / paths.TRAIN_INFO, records.TrainInfo)
             rows.append({"dataset": dataset, "model": model, "device": info.device, "name": info.device_name})
     return rows
 
 
-def _stages(dvc_lock: Path, seconds_by_command: dict[str, float]) -> list[dict]:
-    """One row per stage in dvc.lock (its command's last run time and its outputs' hashes); the run log alone without one."""
-    try:
-        # libyaml's safe loader where present: dvc.lock grows with the DAG.
-        lock = yaml.load(dvc_lock.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
-    except (OSError, yaml.YAMLError):
-        lock = {}
-    stages = lock.get("stages") if isinstance(lock, dict) else None
-    if not isinstance(stages, dict):
-        return [{"stage": command, "seconds": seconds, "outs": []} for command, seconds in sorted(seconds_by_command.items())]
+def _stages(params: Params) -> list[dict]:
+    """One row per stage of the DAG: its last run (timing record) and the hashes of the outputs the report reads."""
     rows = []
-    for name, stage in sorted(stages.items()):
-        stage = stage if isinstance(stage, dict) else {}
-        outs = [{"path": out.get("path", ""), "md5": out.get("md5", "")} for out in stage.get("outs") or [] if isinstance(out, dict)]
-        rows.append({"stage": name, "seconds": seconds_by_command.get(str(stage.get("cmd", ""))), "outs": outs})
+    for job in pipeline.jobs(params):
+        if job.timing is None:
+            continue
+        record = timings.read(Path(job.timing))
+        read_here = [out for out in job.outputs if out != job.timing and any(out.startswith(folder + "/") for folder in REPORT.gathers)]
+        rows.append({
+            "stage": job.name,
+            "seconds": record["seconds"], "finished": record.get("finished"), "commit": record.get("commit"),
+            "uncommitted_changes": record.get("uncommitted_changes"),
+            "outs": [{"path": out, "sha256": _sha256(Path(out))[:16]} for out in read_here],
+        })
     return rows
+
+
+def _sha256(path: Path) -> str:
+    """Of a file, or of a folder's files and their names."""
+    if path.is_file():
+        return sha256_of(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"):
+        digest.update(f"{file.relative_to(path)}\0{_sha256(file)}\0".encode())
+    return digest.hexdigest()

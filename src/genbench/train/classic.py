@@ -7,21 +7,27 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, records
+from genbench import artifacts, paths, records
 from genbench.config import Params
 from genbench.errors import ConfigError
 from genbench.data import splits
 from genbench.models.classic import module_for
 
 
-def run(params: Params, model: str, data_path: Path, meta_path: Path, model_dir: Path) -> None:
+def stage(params: Params, job) -> dict:
+    d, m = job.dataset, job.model
+    return run(params, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m))
+
+
+def run(params: Params, model: str, data_path: Path, meta_path: Path, model_dir: Path) -> dict:
+    """Fit and save the model; returns its fitting time, which stays out of the model's folder."""
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"])
     with artifacts.atomic_directory(model_dir) as staging:
         module_for(model).save(estimator, staging)
-        # Timing lives apart from the model so the model file stays deterministic.
-        artifacts.write_json(staging / "train.json", info)
+        artifacts.write_json(staging / paths.TRAIN_INFO, {"n_train": info["n_train"], "max_train_samples": info["max_train_samples"]})
+    return {"fit_seconds": info["fit_seconds"]}
 
 
 def fit(params: Params, model: str, images: np.ndarray, labels: np.ndarray):

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import torch
 
-from genbench import artifacts, records
+from genbench import artifacts, paths, records
 from genbench.config import Params, canonical_json
 from genbench.data import splits
 from genbench.models import deep
 from genbench.train import loop
 
 
-def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path) -> None:
+def stage(params: Params, job) -> dict:
+    d, m = job.dataset, job.model
+    return run(params, d, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m),
+               paths.training_log_dir(d, m), paths.checkpoint_dir(d, m))
+
+
+def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path) -> dict:
+    """Train and save the model; returns the run's timings, which stay out of its outputs."""
     from safetensors.torch import save
 
     module, settings = deep.module_for(model), deep.params_for(params, model)
@@ -41,10 +48,10 @@ def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Pa
     )
 
     with artifacts.atomic_directory(model_dir) as staging:
-        artifacts.write_bytes(staging / deep.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
-        artifacts.write_json(staging / deep.CONFIG, cfg)
-        # Timings live apart from the weights so the weights file stays deterministic.
-        artifacts.write_json(staging / "train.json", stats | {"device": str(device), "device_name": loop.device_name(device), "steps": settings.steps, "n_train": int(len(labels))})
+        artifacts.write_bytes(staging / paths.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
+        artifacts.write_json(staging / paths.MODEL_CONFIG, cfg)
+        artifacts.write_json(staging / paths.TRAIN_INFO, {"device": str(device), "device_name": loop.device_name(device), "steps": settings.steps, "n_train": int(len(labels))})
     with artifacts.atomic_directory(log_dir) as staging:
         shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
     loop.clear_scratch(scratch)
+    return stats

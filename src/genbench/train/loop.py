@@ -108,7 +108,8 @@ def run(
     name: str, recipe: Recipe, images: torch.Tensor, labels: torch.Tensor, settings: LoopSettings,
     scratch: Path, run_id: str,
 ) -> dict:
-    """Train `recipe` for settings.steps steps; returns timing figures. `images`/`labels` live on the training device."""
+    """Train `recipe` for settings.steps steps; returns timing figures, which the logs leave out (they differ on
+    every run). `images`/`labels` live on the training device."""
     from tqdm import tqdm
 
     generator = torch.Generator().manual_seed(settings.seed)
@@ -142,7 +143,6 @@ def run(
                 live.step = done
                 for key, value in values.items():
                     live.log_metric(f"loss/{key}", value)
-                live.log_metric("images_per_second", rate)
                 live.next_step()
                 progress.set_postfix({**{k: f"{v:.4f}" for k, v in values.items()}, "img/s": f"{rate:.0f}"})
             progress.update(1)

@@ -1,0 +1,108 @@
+"""The source files a stage runs: the import closure of its modules inside src/genbench, read statically.
+
+Every `import genbench...` and `from genbench... import ...` counts, at the top of a module or
+inside a function, so the closure may hold more than one run loads (an extra rerun), never less.
+A module found counts with its packages' __init__.py files, and a package with the files it ships
+beside its code (the report's templates). Modules loaded by a computed name are not seen here:
+the spec (pipeline.py) names them, and tests/test_code_deps.py checks both against what each stage
+really loads.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import cache
+from pathlib import Path
+
+PACKAGE = "genbench"
+SOURCE_ROOT = Path(__file__).resolve().parent.parent  # src/
+
+
+def closure(modules: list[str]) -> list[str]:
+    """The files (relative to the repository root: src/genbench/...) of `modules` and everything they import.
+    A name may end in ".*": every module of that package."""
+    seen: set[str] = set()
+    pending = [m for name in modules for m in _expand(name)]
+    while pending:
+        module = pending.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        pending += [m for m in _imports(module) if m not in seen]
+        pending += [p for p in _parents(module) if p not in seen]
+    files = {_file(m) for m in seen}
+    files |= {f for m in seen if _is_package(m) for f in _package_data(m)}
+    return sorted(str(Path("src") / f.relative_to(SOURCE_ROOT)) for f in files)
+
+
+def _expand(name: str) -> list[str]:
+    if not name.endswith(".*"):
+        return [name]
+    package = name[:-2]
+    folder = _file(package).parent
+    return [package] + sorted(f"{package}.{f.stem}" for f in folder.glob("*.py") if f.stem != "__init__")
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+@cache
+def _file(module: str) -> Path:
+    path = SOURCE_ROOT.joinpath(*module.split("."))
+    if (path / "__init__.py").is_file():
+        return path / "__init__.py"
+    if path.with_suffix(".py").is_file():
+        return path.with_suffix(".py")
+    raise ValueError(f"{module}: no such module under {SOURCE_ROOT / PACKAGE}")
+
+
+def _exists(module: str) -> bool:
+    try:
+        _file(module)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_package(module: str) -> bool:
+    return _file(module).name == "__init__.py"
+
+
+@cache
+def _imports(module: str) -> tuple[str, ...]:
+    """The genbench modules `module` imports anywhere in its text."""
+    path = _file(module)
+    package = module if _is_package(module) else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _absolute(node.module, node.level, package)
+            found.append(base)
+            # `from genbench import paths` imports a module; `from genbench.x import name` may name one.
+            found += [f"{base}.{alias.name}" for alias in node.names if _exists(f"{base}.{alias.name}")]
+    return tuple(sorted({name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}))
+
+
+def _absolute(name: str | None, level: int, package: str) -> str:
+    if level == 0:
+        return name or ""
+    base = package.split(".")[: len(package.split(".")) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+def _package_data(package: str) -> list[Path]:
+    """Files other than Python modules in a package's folder and its plain (non-package) subfolders."""
+    folder = _file(package).parent
+    found = []
+    for path in sorted(folder.rglob("*")):
+        inside = path.relative_to(folder).parts[:-1]
+        if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in inside:
+            continue
+        if any((folder.joinpath(*inside[:i + 1]) / "__init__.py").is_file() for i in range(len(inside))):
+            continue  # belongs to a subpackage
+        found.append(path)
+    return found

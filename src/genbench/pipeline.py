@@ -1,0 +1,265 @@
+"""The pipeline's spec: each stage group declared once.
+
+A group is a `genbench` command run over axes (every dataset in params.yaml, and for model
+groups every model of one list), with the params keys it reads, its data inputs and its
+outputs. Paths and keys carry {dataset} and {model} where the axes go. From here:
+
+- `genbench dag` writes dvc.yaml (genbench/dag.py), with DVC's own foreach over the params lists;
+- the Snakefile defines one rule per group (genbench/snakemake_rules.py);
+- tests/test_dag.py proves the two runners build the same jobs, files, settings and edges.
+
+A group's source files are derived, never typed: the import closure (code_deps.py) of the
+command-line module and of the module the command runs (cli.STAGES), plus the modules it loads
+by name (`loads`). For a model axis, one file per model is written with {model} in its path,
+and whatever else any one model needs is listed for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genbench import cli, code_deps, paths
+from genbench.config import CLASSIC_MODELS, GENERATIVE_MODELS, Params
+
+D, M = "{dataset}", "{model}"
+# What each model axis runs over: the params list, and the models its code may be (the registered ones).
+MODEL_LISTS = {"classic": CLASSIC_MODELS, "generative": GENERATIVE_MODELS}
+
+
+@dataclass(frozen=True)
+class Out:
+    path: str
+    name: str  # how the Snakefile names it (rules with several outputs must name them to be cached)
+    kind: str = "outs"  # how dvc.yaml lists it: outs, metrics or plots
+    folder: bool = False
+    persist: bool = False  # kept by DVC when the stage reruns (files placed by hand)
+    plot: dict = field(default_factory=dict)  # DVC's plot options
+    snakemake_report: dict = field(default_factory=dict)  # Snakemake's report() options; empty: not in its report
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    command: str  # the genbench subcommand
+    doc: str
+    models: str | None = None  # "classic" or "generative": the model axis and its params list (models.<this>)
+    model: str | None = None  # a fixed model the command names (featurenet's groups)
+    per_dataset: bool = True
+    params: tuple[str, ...] = ()  # keys in params.yaml; () with whole_params: the whole file
+    whole_params: bool = False
+    inputs: tuple[str, ...] = ()  # files and folders made by other groups
+    gathers: tuple[str, ...] = ()  # folders: every output of the current DAG inside them
+    outputs: tuple[Out, ...] = ()
+    loads: tuple[str, ...] = ()  # modules loaded by a computed name; ".*": a whole package
+    cache: bool = True  # in Snakemake's between-workflow cache
+    resources: str = "light"  # params.yaml: resources.<this>
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of model cli.STAGES dispatches on."""
+        return self.models or ("featurenet" if self.model == "featurenet" else None)
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        return (("dataset",) if self.per_dataset else ()) + (("model",) if self.models else ())
+
+    @property
+    def shell(self) -> str:
+        words = ["genbench", self.command]
+        if self.per_dataset:
+            words += ["--dataset", D]
+        if self.models or self.model:
+            words += ["--model", self.model or M]
+        return " ".join(words)
+
+    @property
+    def timing(self) -> str | None:
+        """Where the stage's timing record goes (genbench/timings.py); None for the report, which reads them."""
+        if self.command in cli.UNTIMED:
+            return None
+        return str(paths.timing_file(self.command, D if self.per_dataset else None, self.model or (M if self.models else None)))
+
+    @property
+    def all_outputs(self) -> tuple[Out, ...]:
+        """The declared outputs and the timing record."""
+        return self.outputs + ((Out(self.timing, "timing"),) if self.timing else ())
+
+
+def _deep_model_outputs(model: str) -> tuple[Out, ...]:
+    folder = paths.model_dir(D, model)
+    # Separate files, not one folder: Snakemake compares files by checksum, so a retrain that gives the
+    # same bytes does not rerun what reads them.
+    return (
+        Out(str(folder / paths.WEIGHTS), "weights"),
+        Out(str(folder / paths.MODEL_CONFIG), "config"),
+        Out(str(folder / paths.TRAIN_INFO), "train_info"),
+        Out(str(paths.training_log_dir(D, model) / "metrics.json"), "summary", kind="metrics"),
+        Out(str(paths.training_log_dir(D, model) / "plots" / "metrics"), "curves", kind="plots", folder=True, plot={"x": "step"}),
+    )
+
+
+def _classifier_outputs(model: str) -> tuple[Out, ...]:
+    return (
+        Out(str(paths.metrics_file(D, model)), "metrics", kind="metrics"),
+        Out(str(paths.predictions_file(D, model)), "predictions", kind="plots",
+            plot={"template": "confusion", "x": "predicted", "y": "actual", "title": f"{model} on {D}, test split"}),
+    )
+
+
+DATA = (str(paths.processed_data(D)), str(paths.processed_meta(D)))
+RUNTIME = ("train.device", "train.threads")  # deep stages' results depend on the device and the CPU thread count
+
+
+def weights(model: str) -> tuple[str, ...]:
+    return str(paths.model_dir(D, model) / paths.WEIGHTS), str(paths.model_dir(D, model) / paths.MODEL_CONFIG)
+
+
+GROUPS: tuple[Group, ...] = (
+    Group(
+        "download", "download", "the dataset's raw files, verified by sha256 (files put there by hand are kept)",
+        params=("download",),
+        outputs=(Out(str(paths.raw_dir(D)), "raw", folder=True, persist=True),),
+        # Not in Snakemake's cache: raw files may be placed by hand, and a cached output is a link
+        # into the shared cache, which such a file would then change for everyone.
+        cache=False,
+    ),
+    Group(
+        "preprocess", "preprocess", "seeded stratified splits, pixels scaled to [0, 1]",
+        params=("seed", "data"), inputs=(str(paths.raw_dir(D)),),
+        outputs=(Out(DATA[0], "data"), Out(DATA[1], "meta")),
+    ),
+    Group(
+        "train", "train", "the classic baselines on the flattened training split",
+        models="classic", params=("seed", f"classic.{M}"), inputs=DATA,
+        outputs=(Out(str(paths.model_dir(D, M)), "model", folder=True),),
+        loads=(f"genbench.models.classic.{M}",),
+    ),
+    Group(
+        "evaluate", "evaluate", "the classic baselines on the test split",
+        models="classic", inputs=(*DATA, str(paths.model_dir(D, M))), outputs=_classifier_outputs(M),
+        loads=(f"genbench.models.classic.{M}",),
+    ),
+    Group(
+        "train_featurenet", "train", "the deep classifier, whose features are the generative models' feature space",
+        model="featurenet", params=("seed", "train", "featurenet"), inputs=DATA, outputs=_deep_model_outputs("featurenet"),
+        loads=("genbench.models.featurenet",), resources="deep",
+    ),
+    Group(
+        "evaluate_featurenet", "evaluate", "the deep classifier on the test split",
+        model="featurenet", params=RUNTIME, inputs=(*DATA, *weights("featurenet")), outputs=_classifier_outputs("featurenet"),
+        loads=("genbench.models.featurenet",), resources="deep",
+    ),
+    Group(
+        "train_generative", "train", "the generative models, by the shared training loop",
+        models="generative", params=("seed", "train", f"generative.{M}"), inputs=DATA, outputs=_deep_model_outputs(M),
+        loads=(f"genbench.models.{M}",), resources="deep",
+    ),
+    Group(
+        "sample", "sample", "images drawn from each trained generative model, and the figures it shows of itself",
+        models="generative", params=("seed", *RUNTIME, "evaluate.n_samples", f"sampling.{M}"),
+        inputs=(*DATA, *weights(M)),
+        outputs=(
+            Out(str(paths.samples_dir(D, M) / paths.SAMPLES), "samples"),
+            Out(str(paths.samples_dir(D, M) / paths.SAMPLE_INFO), "sample_info"),
+            Out(str(paths.samples_dir(D, M) / paths.VIEWS), "views"),
+        ),
+        loads=(f"genbench.models.{M}",), resources="deep",
+    ),
+    Group(
+        "evaluate_generative", "evaluate", "FID, KID, precision and recall in featurenet space, class statistics, likelihood bounds",
+        models="generative", params=("seed", *RUNTIME, "evaluate", f"sampling.{M}"),
+        inputs=(*DATA, *weights("featurenet"), *weights(M), str(paths.samples_dir(D, M) / paths.SAMPLES), str(paths.samples_dir(D, M) / paths.SAMPLE_INFO)),
+        outputs=(Out(str(paths.metrics_file(D, M)), "metrics", kind="metrics"), Out(str(paths.projection_file(D, M)), "projection")),
+        loads=(f"genbench.models.{M}", "genbench.models.featurenet"), resources="deep",
+    ),
+    Group(
+        "evaluate_references", "references", "real training images and noise, scored like the generative models: the floor and the ceiling",
+        params=("seed", *RUNTIME, "evaluate.n_samples", "evaluate.kid_subsets", "evaluate.nearest_neighbours"),
+        inputs=(*DATA, *weights("featurenet")),
+        outputs=(Out(str(paths.references_file(D)), "metrics", kind="metrics"),),
+        loads=("genbench.models.featurenet",), resources="deep",
+    ),
+    Group(
+        "cas", "cas", "classification accuracy score of the class-conditional models' samples, and of real training images",
+        # The classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
+        params=("seed", "evaluate.n_samples", "classic.svm", "classic.xgboost"),
+        inputs=DATA, gathers=("data/samples",),
+        outputs=(Out(str(paths.cas_file(D)), "metrics", kind="metrics"),),
+        loads=("genbench.models.classic.*",),
+    ),
+    Group(
+        "report", "report", "every metrics file, figure and timing record rendered into one HTML page",
+        per_dataset=False, whole_params=True,
+        gathers=("data/processed", "data/models", "data/samples", "reports/metrics", "reports/projections", "reports/training", str(paths.TIMINGS)),
+        outputs=(
+            Out(str(paths.REPORT), "page", snakemake_report={"caption": "index.rst", "category": "Report"}),
+            Out(str(paths.REPORT_FIGURES), "figures", kind="plots", folder=True, snakemake_report={
+                "patterns": ["{dataset}/{figure}.png"], "caption": "figure.rst", "category": "Figures",
+                "subcategory": "{dataset}", "labels": {"dataset": "{dataset}", "figure": "{figure}"},
+            }),
+        ),
+        # Not in Snakemake's cache: the page records the git commit it was rendered at.
+        cache=False,
+    ),
+)
+GROUP_NAMES = tuple(g.name for g in GROUPS)
+
+
+def code(group: Group) -> list[str]:
+    """The group's source files, with {model} in the one file each model has of its own."""
+    entry = cli.STAGES[group.command][group.kind]
+
+    def files(model: str | None) -> list[str]:
+        loads = [name.replace(M, model) if model else name for name in group.loads]
+        return code_deps.closure(["genbench.cli", entry, *loads])
+
+    if not group.models:
+        return files(group.model)
+    own = [f"src/{name.replace('.', '/')}.py" for name in group.loads if M in name]  # e.g. src/genbench/models/{model}.py
+    needs = {model: set(files(model)) for model in MODEL_LISTS[group.models]}
+    shared = set().union(*needs.values())
+    for model in needs:
+        # A model's own file is left to the template, unless another model's code imports it too.
+        shared -= {f.replace(M, model) for f in own if not any(f.replace(M, model) in other for m, other in needs.items() if m != model)}
+    return sorted(shared) + own
+
+
+@dataclass(frozen=True)
+class Job:
+    """One stage of the DAG for a params file, as both runners name its files."""
+
+    group: Group
+    dataset: str | None
+    model: str | None
+
+    def fill(self, text: str) -> str:
+        return text.replace(D, self.dataset or D).replace(M, self.model or M)
+
+    @property
+    def name(self) -> str:
+        """As DVC names the stage: train@digits-svm."""
+        axes = "-".join(n for n in (self.dataset, self.model) if n)
+        return f"{self.group.name}@{axes}" if axes else self.group.name
+
+    @property
+    def timing(self) -> str | None:
+        return self.fill(self.group.timing) if self.group.timing else None
+
+    @property
+    def outputs(self) -> list[str]:
+        return [self.fill(out.path) for out in self.group.all_outputs]
+
+
+def jobs(params: Params) -> list[Job]:
+    """Every job of the DAG that `params` asks for."""
+    found = []
+    for group in GROUPS:
+        datasets = params.datasets if group.per_dataset else [None]
+        models = getattr(params.models, group.models) if group.models else [None]
+        found += [Job(group, d, m) for d in datasets for m in models]
+    return found
+
+
+def gathered(folder: str, params: Params) -> list[str]:
+    """Every output of the current DAG inside `folder`: what a dependency on the folder stands for."""
+    return sorted(out for job in jobs(params) for out in job.outputs if out.startswith(folder.rstrip("/") + "/"))

@@ -1,0 +1,21 @@
+"""The building blocks of params.yaml's schema, shared by config.py and the model registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Section(BaseModel):
+    # strict: "3" is not a number and true is not 1; extra="forbid": typos are errors.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class DeepModelParams(Section):
+    """What every deep model's training section holds."""
+
+    steps: int = Field(ge=1, le=10_000_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
