@@ -4,8 +4,8 @@ Every `import genbench...` and `from genbench... import ...` counts, at the top 
 inside a function, so the closure may hold more than one run loads (an extra rerun), never less.
 A module found counts with its packages' __init__.py files, and a package with the files it ships
 beside its code (the report's templates). Modules loaded by a computed name are not seen here:
-the spec (pipeline.py) names them, and tests/test_code_deps.py checks both against what each stage
-really loads.
+the spec (pipeline.py) names them. The pipeline tests check both against what each stage really
+loads (tests/conftest.py: assert_reads_declared).
 """
 
 from __future__ import annotations
