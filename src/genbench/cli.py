@@ -42,14 +42,14 @@ class Job:
     model: str | None
     params_path: Path
 
-    @property
-    def words(self) -> str:
-        """The command as dvc.yaml and the Snakefile spell it."""
-        words = ["genbench", self.command]
-        for option, value in (("dataset", self.dataset), ("model", self.model)):
-            if value is not None:
-                words += [f"--{option}", value]
-        return " ".join(words)
+
+def command_line(command: str, dataset: str | None, model: str | None) -> str:
+    """A stage's command as dvc.yaml and the Snakefile spell it."""
+    words = ["genbench", command]
+    for option, value in (("dataset", dataset), ("model", model)):
+        if value is not None:
+            words += [f"--{option}", value]
+    return " ".join(words)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if job.command not in UNTIMED:
             from genbench import paths, timings
 
-            timings.write(paths.timing_file(job.command, job.dataset, job.model), job.words, time.perf_counter() - started, figures)
+            timings.write(paths.timing_file(job.command, job.dataset, job.model), command_line(job.command, job.dataset, job.model), time.perf_counter() - started, figures)
     except GenbenchError as e:
         print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code

@@ -4,7 +4,7 @@ A group is a `genbench` command run over axes (every dataset in params.yaml, and
 groups every model of one list), with the params keys it reads, its data inputs and its
 outputs. Paths and keys carry {dataset} and {model} where the axes go. From here:
 
-- `genbench dag` writes dvc.yaml (genbench/dag.py), with DVC's own foreach over the params lists;
+- `genbench dag` writes dvc.yaml (genbench/dag.py), with DVC's own matrix over the params lists;
 - the Snakefile defines one rule per group (genbench/snakemake_rules.py);
 - tests/test_dag.py proves the two runners build the same jobs, files, settings and edges.
 
@@ -64,20 +64,18 @@ class Group:
         return (("dataset",) if self.per_dataset else ()) + (("model",) if self.models else ())
 
     @property
+    def names(self) -> tuple[str | None, str | None]:
+        """The dataset and model its command names, {dataset} and {model} where they vary."""
+        return (D if self.per_dataset else None), self.model or (M if self.models else None)
+
+    @property
     def shell(self) -> str:
-        words = ["genbench", self.command]
-        if self.per_dataset:
-            words += ["--dataset", D]
-        if self.models or self.model:
-            words += ["--model", self.model or M]
-        return " ".join(words)
+        return cli.command_line(self.command, *self.names)
 
     @property
     def timing(self) -> str | None:
         """Where the stage's timing record goes (genbench/timings.py); None for the report, which reads them."""
-        if self.command in cli.UNTIMED:
-            return None
-        return str(paths.timing_file(self.command, D if self.per_dataset else None, self.model or (M if self.models else None)))
+        return None if self.command in cli.UNTIMED else str(paths.timing_file(self.command, *self.names))
 
     @property
     def all_outputs(self) -> tuple[Out, ...]:
@@ -202,7 +200,6 @@ GROUPS: tuple[Group, ...] = (
         cache=False,
     ),
 )
-GROUP_NAMES = tuple(g.name for g in GROUPS)
 
 
 def code(group: Group) -> list[str]:
@@ -225,8 +222,8 @@ def code(group: Group) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Job:
-    """One stage of the DAG for a params file, as both runners name its files."""
+class Stage:
+    """One stage of the DAG for a params file (a DVC stage, a Snakemake job), as both runners name its files."""
 
     group: Group
     dataset: str | None
@@ -250,16 +247,16 @@ class Job:
         return [self.fill(out.path) for out in self.group.all_outputs]
 
 
-def jobs(params: Params) -> list[Job]:
-    """Every job of the DAG that `params` asks for."""
+def stages(params: Params) -> list[Stage]:
+    """Every stage of the DAG that `params` asks for."""
     found = []
     for group in GROUPS:
         datasets = params.datasets if group.per_dataset else [None]
         models = getattr(params.models, group.models) if group.models else [None]
-        found += [Job(group, d, m) for d in datasets for m in models]
+        found += [Stage(group, d, m) for d in datasets for m in models]
     return found
 
 
 def gathered(folder: str, params: Params) -> list[str]:
     """Every output of the current DAG inside `folder`: what a dependency on the folder stands for."""
-    return sorted(out for job in jobs(params) for out in job.outputs if out.startswith(folder.rstrip("/") + "/"))
+    return sorted(out for stage in stages(params) for out in stage.outputs if out.startswith(folder.rstrip("/") + "/"))

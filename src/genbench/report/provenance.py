@@ -63,13 +63,13 @@ def _training_devices(params: Params) -> list[dict]:
 def _stages(params: Params) -> list[dict]:
     """One row per stage of the DAG: its last run (timing record) and the hashes of the outputs the report reads."""
     rows = []
-    for job in pipeline.jobs(params):
-        if job.timing is None:
+    for stage in pipeline.stages(params):
+        if stage.timing is None:
             continue
-        record = timings.read(Path(job.timing))
-        read_here = [out for out in job.outputs if out != job.timing and any(out.startswith(folder + "/") for folder in REPORT.gathers)]
+        record = timings.read(Path(stage.timing))
+        read_here = [out for out in stage.outputs if out != stage.timing and any(out.startswith(folder + "/") for folder in REPORT.gathers)]
         rows.append({
-            "stage": job.name,
+            "stage": stage.name,
             "seconds": record["seconds"], "finished": record.get("finished"), "commit": record.get("commit"),
             "uncommitted_changes": record.get("uncommitted_changes"),
             "outs": [{"path": out, "sha256": _sha256(Path(out))[:16]} for out in read_here],
