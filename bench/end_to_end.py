@@ -3,7 +3,8 @@
 Each `genbench` stage records its own run time (its timing record, reports/timings/); the wall
 time of the whole run includes the runner's own work between stages. Writes bench/end_to_end.json.
 
-Usage: python bench/end_to_end.py [--runners dvc snakemake]
+Usage: python bench/end_to_end.py [--runners dvc snakemake] [--keep DIR]
+(--keep: leave each runner's clone, with its report and metrics, in DIR/<runner>)
 """
 
 from __future__ import annotations
@@ -39,11 +40,14 @@ def run_clean(runner: str, parent: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runners", nargs="+", default=list(COMMANDS), choices=list(COMMANDS))
+    parser.add_argument("--keep", type=Path, help="leave the clones in this folder (it must not hold them already)")
     args = parser.parse_args()
     results = {"cpu_count": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
+        parent = args.keep or Path(tmp)
+        parent.mkdir(parents=True, exist_ok=True)
         for runner in args.runners:
-            results[runner] = run_clean(runner, Path(tmp))
+            results[runner] = run_clean(runner, parent)
             print(f"{runner}: {results[runner]['wall_s']:.1f} s", file=sys.stderr)
     (ROOT / "bench" / "end_to_end.json").write_text(json.dumps(results, indent=2) + "\n")
 

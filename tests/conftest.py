@@ -53,8 +53,8 @@ class Workspace:
         return self.root / relative
 
     def set_params(self, name_or_text: str) -> None:
-        source = PARAMS_DIR / name_or_text
-        text = source.read_text() if source.exists() else name_or_text
+        named = "\n" not in name_or_text and (PARAMS_DIR / name_or_text).exists()
+        text = (PARAMS_DIR / name_or_text).read_text() if named else name_or_text
         self.path("params.yaml").write_text(text)
 
     def edit(self, relative: str, old: str, new: str) -> None:
@@ -98,6 +98,9 @@ def assert_reads_declared(workspace: Workspace, runs: list[dict]) -> None:
             assert not undeclared, f"{runner}: `{run['command']}` read files its stage does not declare: {undeclared}"
 
 
+AXES = ["dataset", "model", "seed"]
+
+
 def planned_jobs(dry_run_output: str) -> list[str]:
     """Job names from the blocks of a Snakemake dry run ("rule train:" ... "wildcards: a=x, b=y")."""
     jobs: list[list[str]] = []
@@ -106,8 +109,9 @@ def planned_jobs(dry_run_output: str) -> list[str]:
         if line.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
             jobs.append([stripped.split()[1].rstrip(":"), ""])
         elif stripped.startswith("wildcards:") and jobs:
-            values = [pair.split("=", 1)[1] for pair in stripped.removeprefix("wildcards:").split(",")]
-            jobs[-1][1] = "-".join(v.strip() for v in values)
+            values = dict(pair.strip().split("=", 1) for pair in stripped.removeprefix("wildcards:").split(","))
+            # In the order of DVC's matrix, whatever order the paths name them in.
+            jobs[-1][1] = "-".join(values[axis] for axis in sorted(values, key=AXES.index))
     return sorted(f"{rule}@{wildcards}" if wildcards else rule for rule, wildcards in jobs if rule != "all")
 
 

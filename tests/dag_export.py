@@ -47,7 +47,7 @@ def dvc_graph() -> dict:
     return {"jobs": jobs, "edges": edges}
 
 
-NOT_SETTINGS = {"dataset", "model", "software"}  # wildcards (in the command too) and library versions
+NOT_SETTINGS = {"dataset", "model", "seed", "software"}  # wildcards (in the command too) and library versions
 
 
 def snakemake_graph() -> dict:

@@ -31,17 +31,17 @@ def test_save_load_round_trip_is_exact_and_deterministic(tmp_path, toy_data, mod
     first, second = tmp_path / "a", tmp_path / "b"
     for folder in (first, second):
         folder.mkdir()
-        module.save(module.build(params).fit(x, y), folder)
+        module.save(module.build(params, 0).fit(x, y), folder)
     files = sorted(p.name for p in first.iterdir())
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
     restored = module.load(first)
-    reference = module.build(params).fit(x, y)
+    reference = module.build(params, 0).fit(x, y)
     np.testing.assert_array_equal(restored.predict(x), reference.predict(x))
 
 
 def test_skops_refuses_a_crafted_type(tmp_path, toy_data):
     module = module_for("svm")
-    module.save(module.build(Params()).fit(*toy_data), tmp_path)
+    module.save(module.build(Params(), 0).fit(*toy_data), tmp_path)
     path = tmp_path / "model.skops"
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}

@@ -30,13 +30,16 @@ def test_default_params_file_is_valid():
     ("text", "expected"),
     [
         ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seed, datasets, models, download, data, classic, train, featurenet, generative, sampling, evaluate, resources"),
+        ("colour: red", "colour: unknown key; allowed keys here: seeds, datasets, models, download, data, classic, train, featurenet, generative, sampling, evaluate, resources"),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
         ("datasets: [digits, imagenet]", "datasets.1: Input should be 'digits', 'mnist', 'fashion_mnist' or 'cifar10' (got 'imagenet')"),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),
         ("models: {classic: [svm, svm]}", "models.classic: names must be unique; repeated: svm (got ['svm', 'svm'])"),
-        ("seed: true", "seed: Input should be a valid integer (got True)"),
+        ("seeds: [true]", "seeds.0: Input should be a valid integer (got True)"),
+        ("seeds: [0, 0]", "seeds: names must be unique; repeated: 0 (got [0, 0])"),
+        ("seeds: []", "seeds: List should have at least 1 item after validation, not 0 (got [])"),
+        ("seeds: [1, 2]", "evaluate.feature_seed: 0 is not one of seeds (1, 2); the feature space is the featurenet of one of the seeds"),
         ("data: {test_fraction: 1.5}", "data.test_fraction: Input should be less than 1 (got 1.5)"),
     ],
 )
@@ -48,7 +51,7 @@ def test_bad_params_name_key_value_and_rule(tmp_path, text, expected):
 
 
 def test_several_problems_are_counted_on_one_line(tmp_path):
-    path = write_params(tmp_path, "seed: -1\nclassic: {svm: {C: 0}}\nfoo: 1")
+    path = write_params(tmp_path, "seeds: [-1]\nclassic: {svm: {C: 0}}\nfoo: 1")
     message = str(pytest.raises(ConfigError, load_params, path).value)
     assert "\n" not in message and message.endswith("(and 2 more problems)")
 
@@ -85,7 +88,7 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
     params.update(edit)
     write_params(tmp_path, yaml.safe_dump(params))
     done = subprocess.run(
-        [sys.executable, "-m", "genbench", "train", "--dataset", "digits", "--model", "svm"],
+        [sys.executable, "-m", "genbench", "train", "--dataset", "digits", "--model", "svm", "--seed", "0"],
         cwd=tmp_path, capture_output=True, text=True,
     )
     assert done.returncode == 2
@@ -97,9 +100,10 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--dataset", "mnist", "--model", "svm"], "--dataset 'mnist': not in params.yaml datasets (digits)"),
-        (["evaluate", "--dataset", "digits", "--model", "resnet"], "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, vae, gan, ddpm)"),
-        (["sample", "--dataset", "digits", "--model", "svm"], "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)"),
+        (["train", "--dataset", "mnist", "--model", "svm", "--seed", "0"], "--dataset 'mnist': not in params.yaml datasets (digits)"),
+        (["evaluate", "--dataset", "digits", "--model", "resnet", "--seed", "0"], "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, vae, gan, ddpm)"),
+        (["sample", "--dataset", "digits", "--model", "svm", "--seed", "0"], "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)"),
+        (["train", "--dataset", "digits", "--model", "svm", "--seed", "7"], "--seed 7: not in params.yaml seeds (0, 1, 2)"),
     ],
 )
 def test_cli_names_outside_params(tmp_path, args, message):

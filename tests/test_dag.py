@@ -14,8 +14,8 @@ def graph(workspace, runner: str) -> dict:
     return json.loads(workspace.run("python", "tests/dag_export.py", runner).stdout)
 
 
-@pytest.mark.parametrize(("params", "n_datasets"), [("default", 1), ("tiny.yaml", 1), ("two datasets", 2)])
-def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
+@pytest.mark.parametrize(("params", "n_datasets", "n_seeds"), [("default", 1, 3), ("tiny.yaml", 1, 1), ("two datasets", 2, 3)])
+def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_seeds):
     default = (ROOT / "params.yaml").read_text()
     if params == "default":
         workspace.set_params(default)
@@ -26,20 +26,21 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets):
     for command, job in dvc["jobs"].items():
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
-    # The whole pipeline. Per dataset: a download and a preprocess; a train and an evaluate per
-    # classifier (3 classic + featurenet); a train, a sample and an evaluate per generative model (3);
-    # the references (floor and ceiling) and the classification accuracy score; then one report.
+    # The whole pipeline. Per dataset: a download, a preprocess and the references (floor and ceiling).
+    # Per dataset and seed: a train and an evaluate per classifier (3 classic + featurenet); a train,
+    # a sample, an evaluate and a classification accuracy score per generative model (3). Then one report.
     n_classifiers, n_generative = 4, 3
-    assert len(dvc["jobs"]) == n_datasets * (2 + 2 * n_classifiers + 3 * n_generative + 2) + 1
-    # Edges per dataset: download -> preprocess, and preprocess into the 19 stages that read the data and
-    # the report; per classic model train -> evaluate and both into the report; the featurenet into its
-    # evaluation, the 3 generative evaluations, the references and the report, its evaluation into the
-    # report; per generative model train into sample, evaluate and the report, sample into evaluate and
-    # the report, evaluate into the report; references and CAS into the report; download's timing
-    # record into the report. And the CAS stage reads the samples of every dataset (DVC sees one folder).
-    per_dataset = 1 + 20 + 3 * 3 + 6 + 1 + 3 * 3 + 3 * 2 + 3 + 2 + 1
-    assert len(dvc["edges"]) == n_datasets * per_dataset + n_datasets * n_datasets * n_generative
+    assert len(dvc["jobs"]) == n_datasets * (3 + n_seeds * (2 * n_classifiers + 4 * n_generative)) + 1
+    # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the
+    # 20 stages per seed that read the data, the references and the report. Per seed: each classic model's
+    # train -> evaluate and both into the report (9); the featurenet's train -> its evaluation and the
+    # report, its evaluation -> report (3); per generative model, train -> sample, evaluate and report,
+    # sample -> evaluate, report and CAS, evaluate -> report (21), CAS -> report (3). The feature space (the
+    # featurenet of seed 0) -> every seed's 3 generative evaluations and the references; references -> report.
+    per_seed = 20 + 9 + 3 + 21 + 3 + n_generative
+    assert len(dvc["edges"]) == n_datasets * (2 + 2 + n_seeds * per_seed + 1 + 1)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
+    assert sorted({m.group(1) for command in dvc["jobs"] for m in [re.search(r"--seed (\d+)", command)] if m}) == [str(s) for s in range(n_seeds)]
 
 
 def test_model_list_drives_both_graphs(workspace):
@@ -47,20 +48,22 @@ def test_model_list_drives_both_graphs(workspace):
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [ddpm]")
     for runner in ("dvc", "snakemake"):
         commands = sorted(graph(workspace, runner)["jobs"])
-        assert commands == [
-            "genbench cas --dataset digits",
+        assert commands == sorted([
             "genbench download --dataset digits",
-            "genbench evaluate --dataset digits --model ddpm",
-            "genbench evaluate --dataset digits --model featurenet",
-            "genbench evaluate --dataset digits --model svm",
             "genbench preprocess --dataset digits",
             "genbench references --dataset digits",
             "genbench report",
-            "genbench sample --dataset digits --model ddpm",
-            "genbench train --dataset digits --model ddpm",
-            "genbench train --dataset digits --model featurenet",
-            "genbench train --dataset digits --model svm",
-        ], runner
+            *(f"genbench {c} --seed 0" for c in (
+                "cas --dataset digits --model ddpm",
+                "evaluate --dataset digits --model ddpm",
+                "evaluate --dataset digits --model featurenet",
+                "evaluate --dataset digits --model svm",
+                "sample --dataset digits --model ddpm",
+                "train --dataset digits --model ddpm",
+                "train --dataset digits --model featurenet",
+                "train --dataset digits --model svm",
+            )),
+        ]), runner
 
 
 def test_dvc_yaml_is_the_specs_and_says_when_it_is_stale(workspace):

@@ -76,9 +76,9 @@ def test_a_model_folder_on_a_full_disk_is_not_left_half_written(tmp_path, small_
     assert cli.main(["preprocess", "--dataset", "digits"]) == 0
     models = small_disk("data/models", 16)  # room for the small files, not for the weights
     capsys.readouterr()
-    assert cli.main(["train", "--dataset", "digits", "--model", "featurenet"]) == 1
+    assert cli.main(["train", "--dataset", "digits", "--model", "featurenet", "--seed", "0"]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[-1].startswith("genbench: error: data/models/digits/featurenet: cannot be written (No space left on device)"), err
-    assert not (models / "digits/featurenet").exists()
+    assert err[-1].startswith("genbench: error: data/models/digits/seed-0/featurenet: cannot be written (No space left on device)"), err
+    assert not (models / "digits/seed-0/featurenet").exists()
     assert leftovers(models) == []
     shutil.rmtree(tmp_path / "data/checkpoints", ignore_errors=True)

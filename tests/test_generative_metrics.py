@@ -10,7 +10,7 @@ import torch
 
 from genbench import artifacts
 from genbench.config import Params
-from genbench.evaluate import cas, comparison, features, fidelity
+from genbench.evaluate import cas, comparison, features, fidelity, intervals
 from genbench.models import ddpm, featurenet, vae
 from genbench.train import loop
 
@@ -86,11 +86,13 @@ def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monke
     seen = []
     monkeypatch.setattr(fidelity, "fid", lambda r, f: seen.append(("fid", r, f)) or 0.0)
     monkeypatch.setattr(fidelity, "kid", lambda r, f, *a: seen.append(("kid", r, f)) or (0.0, 0.0, 1))
-    monkeypatch.setattr(fidelity, "precision_recall", lambda r, f, k: seen.append(("pr", r, f)) or (0.0, 0.0))
+    monkeypatch.setattr(fidelity, "manifold_membership", lambda r, f, k: seen.append(("pr", r, f)) or (np.ones(len(f)), np.ones(len(r))))
+    monkeypatch.setattr(intervals, "bootstrap_two_sets", lambda statistic, r, f, *a: seen.append((statistic.__name__, r, f)) or [0.0, 0.0])
+    monkeypatch.setattr(comparison, "kid_interval", lambda r, f, *a: seen.append(("kid_interval", r, f)) or [0.0, 0.0])
     real, fake = extracted[:20], extracted[20:]
-    comparison.compare(Params(), real, fake)
-    assert sorted(name for name, *_ in seen) == ["fid", "kid", "pr"]
-    assert all(r is real and f is fake for _, r, f in seen)
+    comparison.compare(Params(), real, fake, seed=0)
+    assert sorted(name for name, *_ in seen) == ["fid", "fid_numpy", "kid", "kid_interval", "pr"]
+    assert all(torch.equal(torch.as_tensor(r), real) and torch.equal(torch.as_tensor(f), fake) for _, r, f in seen)
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
@@ -123,11 +125,11 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
                               "x_test": x_test, "y_test": y_test})
     artifacts.write_json(meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8]})
     params = Params(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
-    train_classic.run(params, model, data, meta, tmp_path / "model")
-    evaluate_classic.run(model, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv")
+    train_classic.run(params, model, 0, data, meta, tmp_path / "model")
+    evaluate_classic.run(params, model, 0, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv")
     train_on_real = artifacts.read_json(tmp_path / "metrics.json")["accuracy"]
 
-    scored = cas.score(params, model, x_train, y_train, x_test, y_test)
+    scored = cas.score(params, model, x_train, y_train, x_test, y_test, seed=0)
     assert scored["accuracy"] == train_on_real
     assert scored["accuracy"] > 0.9
 

@@ -29,9 +29,10 @@ pytestmark = pytest.mark.faults
 TINY = yaml.safe_load((Path(__file__).parent / "params/tiny.yaml").read_text())
 STAGES = [
     ["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"],
-    *[[stage, "--dataset", "digits", "--model", model] for stage in ("train", "evaluate") for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)],
-    *[["sample", "--dataset", "digits", "--model", model] for model in GENERATIVE_MODELS],
-    ["references", "--dataset", "digits"], ["cas", "--dataset", "digits"], ["report"],
+    *[[stage, "--dataset", "digits", "--model", model, "--seed", "0"] for stage in ("train", "evaluate") for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)],
+    *[["sample", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
+    *[["cas", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
+    ["references", "--dataset", "digits"], ["report"],
 ]
 
 
@@ -118,12 +119,12 @@ def plausible_documents(draw) -> dict:
     """Any values inside the schema's bounds, with workloads small enough to run the whole pipeline."""
     small, unit = st.integers, st.floats
     subset = lambda names: st.lists(st.sampled_from(names), unique=True, max_size=len(names))  # noqa: E731
-    timesteps, n_samples = draw(small(2, 40)), draw(small(10, 40))
+    timesteps, n_samples, seed = draw(small(2, 40)), draw(small(10, 40)), draw(small(0, 2**32 - 1))
     return {
-        "seed": draw(small(0, 2**32 - 1)),
+        "seeds": [seed],
         "datasets": ["digits"],
         "models": {"classic": draw(subset(list(CLASSIC_MODELS))), "generative": draw(subset(list(GENERATIVE_MODELS)))},
-        "data": {"test_fraction": draw(unit(0.05, 0.6)), "val_fraction": draw(st.sampled_from([0.0, 0.01, 0.1, 0.5]))},
+        "data": {"seed": draw(small(0, 2**32 - 1)), "test_fraction": draw(unit(0.05, 0.6)), "val_fraction": draw(st.sampled_from([0.0, 0.01, 0.1, 0.5]))},
         "classic": {
             "xgboost": {"n_estimators": draw(small(1, 10)), "max_depth": draw(small(1, 6)), "learning_rate": draw(unit(0.01, 1.0)),
                         "subsample": draw(unit(0.1, 1.0)), "colsample_bytree": draw(unit(0.1, 1.0)), "n_jobs": 1},
@@ -152,18 +153,20 @@ def plausible_documents(draw) -> dict:
                      "eta": draw(unit(0.0, 1.0)), "guidance": draw(unit(0.0, 5.0))},
         },
         "evaluate": {"n_samples": n_samples, "kid_subsets": draw(small(1, 10)), "nearest_neighbours": draw(small(1, min(12, n_samples - 1))),
-                     "iwae_samples": draw(small(1, 10)), "ddpm_bound": draw(st.booleans()), "timing_samples": draw(small(1, 5))},
+                     "iwae_samples": draw(small(1, 10)), "ddpm_bound": draw(st.booleans()), "timing_samples": draw(small(1, 5)),
+                     "feature_seed": seed, "bootstrap_resamples": draw(small(20, 40))},
     }
 
 
 def pipeline_commands(document: dict) -> list[list[str]]:
-    models = document["models"]
+    models, seed = document["models"], str(document["seeds"][0])
     every = [*models["classic"], "featurenet", *models["generative"]]
     return [
-        *[["train", "--dataset", "digits", "--model", m] for m in every],
-        *[["sample", "--dataset", "digits", "--model", m] for m in models["generative"]],
-        *[["evaluate", "--dataset", "digits", "--model", m] for m in every],
-        ["references", "--dataset", "digits"], ["cas", "--dataset", "digits"], ["report"],
+        *[["train", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
+        *[["sample", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
+        *[["evaluate", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
+        *[["cas", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
+        ["references", "--dataset", "digits"], ["report"],
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import os
 import re
@@ -18,34 +19,36 @@ from fake_data import FileServer, mnist_like_files, register_datasets
 
 pytestmark = pytest.mark.pipeline
 
-ALL_STAGES = sorted([
-    "download@digits", "preprocess@digits",
-    "train@digits-xgboost", "train@digits-svm", "train@digits-logreg",
-    "evaluate@digits-xgboost", "evaluate@digits-svm", "evaluate@digits-logreg",
-    "train_featurenet@digits", "evaluate_featurenet@digits",
-    "train_generative@digits-vae", "train_generative@digits-gan", "train_generative@digits-ddpm",
-    "sample@digits-vae", "sample@digits-gan", "sample@digits-ddpm",
-    "evaluate_generative@digits-vae", "evaluate_generative@digits-gan", "evaluate_generative@digits-ddpm",
-    "evaluate_references@digits", "cas@digits",
-    "report",
-])
-# classic.svm sets the SVM and the one that the classification accuracy score trains on samples;
-# no FID, KID, precision, recall or likelihood bound is computed again.
-SVM_AND_REPORT = sorted(["train@digits-svm", "evaluate@digits-svm", "cas@digits", "report"])
+
+def seeded(seed: int) -> list[str]:
+    """The stages of one training replicate (tests/params/tiny.yaml has seeds: [0])."""
+    return [
+        *(f"{stage}@digits-{m}-{seed}" for stage in ("train", "evaluate") for m in ("xgboost", "svm", "logreg")),
+        f"train_featurenet@digits-{seed}", f"evaluate_featurenet@digits-{seed}",
+        *(f"{stage}@digits-{m}-{seed}" for stage in ("train_generative", "sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")),
+        *(f"cas@digits-{m}-{seed}" for m in ("vae", "gan", "ddpm")),
+    ]
+
+
+ALL_STAGES = sorted(["download@digits", "preprocess@digits", "evaluate_references@digits", *seeded(0), "report"])
+# classic.svm sets the SVM and the ones that the classification accuracy score trains on samples and,
+# for its floor, on real images; no FID, KID, precision, recall or likelihood bound is computed again.
+SVM_AND_REPORT = sorted(["train@digits-svm-0", "evaluate@digits-svm-0", *(f"cas@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
+                         "evaluate_references@digits", "report"])
 # A sampler setting: the DDPM is sampled and evaluated again, not trained.
-GUIDANCE_AND_REPORT = sorted(["sample@digits-ddpm", "evaluate_generative@digits-ddpm", "cas@digits", "report"])
-# The CAS stage reads every model's samples (the VAE's too, though it scores only conditional models).
-VAE_AND_REPORT = sorted(["train_generative@digits-vae", "sample@digits-vae", "evaluate_generative@digits-vae", "cas@digits", "report"])
+GUIDANCE_AND_REPORT = sorted(["sample@digits-ddpm-0", "evaluate_generative@digits-ddpm-0", "cas@digits-ddpm-0", "report"])
+# A model's CAS stage reads its samples (the VAE's too: its file says an unconditional model has no score).
+VAE_AND_REPORT = sorted(["train_generative@digits-vae-0", "sample@digits-vae-0", "evaluate_generative@digits-vae-0", "cas@digits-vae-0", "report"])
 # evaluate.n_samples: what is drawn and compared changes; no model is retrained.
 SAMPLING_AND_REPORT = sorted(
-    [f"{stage}@digits-{m}" for stage in ("sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")]
-    + ["evaluate_references@digits", "cas@digits", "report"]
+    [f"{stage}@digits-{m}-0" for stage in ("sample", "evaluate_generative", "cas") for m in ("vae", "gan", "ddpm")]
+    + ["evaluate_references@digits", "report"]
 )
 N_SAMPLES = "  n_samples: 40"
 VAE_LATENT = "    latent_dim: 8"
 SVM_C = "  svm:\n    C: 10.0"
 GUIDANCE = "    guidance: 1.5"
-GAN_WEIGHTS = "data/models/digits/gan/weights.safetensors"
+GAN_WEIGHTS = "data/models/digits/seed-0/gan/weights.safetensors"
 
 
 def dvc_changed_stages(workspace) -> list[str]:
@@ -67,9 +70,26 @@ def assert_page_shows_the_timing_records(workspace) -> dict[str, tuple[str, str,
 
 
 def timing_record(stage: str) -> str:
-    """reports/timings/<command>/<dataset>[-<model>].json of a stage named as DVC names it."""
-    command = command_of(stage).split()[1]
-    return f"reports/timings/{command}/{'-'.join(w for w in command_of(stage).split()[2:] if not w.startswith('--'))}.json"
+    """reports/timings/<command>/<dataset>[-<model>][-seed-<seed>].json of a stage named as DVC names it."""
+    words = command_of(stage).split()
+    options = dict(zip(words[2::2], words[3::2]))
+    names = [options.get("--dataset"), options.get("--model"), options.get("--seed") and f"seed-{options['--seed']}"]
+    return f"reports/timings/{words[1]}/{'-'.join(n for n in names if n)}.json"
+
+
+def assert_quality_floors(workspace) -> None:
+    """Even on the tiny params, no model is garbage: each classifier's accuracy interval is far above
+    chance (10 classes), each generative model's FID is below the noise ceiling's, and each conditional
+    model's samples train a classifier whose CAS interval is above chance."""
+    metrics = lambda name: json.loads(workspace.path(f"reports/metrics/digits/{name}.json").read_text())  # noqa: E731
+    for model in ("xgboost", "svm", "logreg", "featurenet"):
+        assert metrics(f"seed-0/{model}")["accuracy_interval"][0] > 0.5, model
+    noise_fid = metrics("references")["noise_vs_test"]["fid"]
+    for model in ("vae", "gan", "ddpm"):
+        assert metrics(f"seed-0/{model}")["fid"] < noise_fid, model
+        scores = metrics(f"seed-0/cas/{model}")["scores"]
+        assert (scores is None) == (model == "vae"), "the VAE is unconditional"
+        assert scores is None or scores["svm"]["accuracy_interval"][0] > 0.1, model
 
 
 def rendered_at(workspace) -> str:
@@ -79,8 +99,9 @@ def rendered_at(workspace) -> str:
 def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert sorted(workspace.dvc_repro()) == ALL_STAGES
     assert_reads_declared(workspace, workspace.executed())
+    assert_quality_floors(workspace)
     report = workspace.path("reports/index.html").read_text()
-    assert "real training images (floor)" in report and "Gaussian noise (ceiling)" in report
+    assert "real held-out images (floor)" in report and "Gaussian noise (ceiling)" in report
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
     assert rendered_at(workspace) == workspace.run("git", "rev-parse", "HEAD").stdout.strip()
     assert "uncommitted changes in" not in report, "dvc.lock, which DVC is writing, does not count"
@@ -110,12 +131,12 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
 
     # Content, not file times: a checkpoint touched is no change; any metrics file edited is one for the report.
     later = time.time() + 60
-    weights = sorted(workspace.path("data/models/digits").rglob("*.safetensors"))
+    weights = sorted(workspace.path("data/models/digits/seed-0").rglob("*.safetensors"))
     assert len(weights) == 4, "featurenet, vae, gan and ddpm"
     for path in weights:
         os.utime(path, (later, later))
     assert dvc_changed_stages(workspace) == []
-    for model in ("svm", "featurenet", "ddpm", "references", "cas"):
+    for model in ("seed-0/svm", "seed-0/featurenet", "seed-0/ddpm", "references", "seed-0/cas/ddpm"):
         metrics = workspace.path(f"reports/metrics/digits/{model}.json")
         original = metrics.read_bytes()
         metrics.write_bytes(original.replace(b"{", b'{"edited": 1, ', 1))
@@ -125,8 +146,8 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
 
     # A retrain that reproduces its weights reruns nothing that reads them: only the report, for the new timing record.
     weights_before = workspace.path(GAN_WEIGHTS).read_bytes()
-    workspace.run("dvc", "repro", "--force", "--single-item", "train_generative@digits-gan")
-    assert [run["command"] for run in workspace.executed()] == ["genbench train --dataset digits --model gan"]
+    workspace.run("dvc", "repro", "--force", "--single-item", "train_generative@digits-gan-0")
+    assert [run["command"] for run in workspace.executed()] == ["genbench train --dataset digits --model gan --seed 0"]
     assert workspace.path(GAN_WEIGHTS).read_bytes() == weights_before
     assert workspace.dvc_repro() == ["report"]
     assert_page_shows_the_timing_records(workspace)
@@ -143,14 +164,20 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     assert sorted(workspace.dvc_repro()) == SVM_AND_REPORT
     # The report's "what changed" holds the numbers `dvc metrics diff` gives against the committed run.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
-    expected = sorted((path, metric) for path, metrics in diff.items() for metric, change in metrics.items() if change.get("old") is not None)
+    expected = sorted(
+        (path, metric) for path, metrics in diff.items() for metric, change in metrics.items()
+        if change.get("old") is not None and "_interval" not in metric and path != "reports/summary.json"  # the report's own output
+    )
     report = workspace.path("reports/index.html").read_text()
-    shown = sorted(re.findall(r'<tr data-file="([^"]+)" data-metric="([^"]+)">', report))
-    assert shown == expected and any(path == "reports/metrics/digits/svm.json" for path, _ in shown)
+    shown = {(path, metric): beyond for path, metric, beyond in re.findall(r'<tr data-file="([^"]+)" data-metric="([^"]+)" data-beyond="([^"]+)">', report)}
+    assert sorted(shown) == expected and ("reports/metrics/digits/seed-0/svm.json", "accuracy") in shown
     assert not any("timing" in metric for _, metric in shown), "timings are in no metrics file"
     for path, metric in expected:
         change = diff[path][metric]
         assert f'<td class="num">{change["old"]:.4g}</td><td class="num">{change["new"]:.4g}</td>' in report, (path, metric)
+    # A change is flagged only past half its interval's width in the new run.
+    low, high = json.loads(workspace.path("reports/metrics/digits/seed-0/svm.json").read_text())["accuracy_interval"]
+    assert shown[("reports/metrics/digits/seed-0/svm.json", "accuracy")] == str(abs(diff["reports/metrics/digits/seed-0/svm.json"]["accuracy"]["diff"]) > (high - low) / 2)
 
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.dvc_repro() == [], "a comment is not a parameter"
@@ -161,7 +188,7 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
 
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
     assert sorted(workspace.dvc_repro()) == SAMPLING_AND_REPORT
-    assert json.loads(workspace.path("reports/metrics/digits/ddpm.json").read_text())["n_images"] == 30
+    assert json.loads(workspace.path("reports/metrics/digits/seed-0/ddpm.json").read_text())["n_images"] == 30
     workspace.edit("params.yaml", "  n_samples: 30", N_SAMPLES)
 
     workspace.edit("params.yaml", VAE_LATENT, "    latent_dim: 4")
@@ -178,8 +205,26 @@ def test_dvc_reruns_only_what_a_change_touches(workspace):
     workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
     assert dvc_changed_stages(workspace) == sorted(set(SVM_AND_REPORT) - {"report"}), "the SVM's code, also run by CAS"
     ran = workspace.dvc_repro()
-    assert {"train@digits-svm", "evaluate@digits-svm"} <= set(ran)
+    assert {"train@digits-svm-0", "evaluate@digits-svm-0"} <= set(ran)
     assert not any("xgboost" in stage or "logreg" in stage for stage in ran)
+
+    # A seed is one more replicate: adding one runs its stages only, and removing it reruns only the report.
+    workspace.commit("one seed")
+    workspace.edit("params.yaml", "seeds: [0]", "seeds: [0, 1]")
+    assert sorted(workspace.dvc_repro()) == sorted([*seeded(1), "report"])
+    first, second = (json.loads(workspace.path(f"reports/metrics/digits/seed-{s}/ddpm.json").read_text()) for s in (0, 1))
+    assert first["fid"] != second["fid"] and first["n_images"] == second["n_images"], "another seed, other numbers on the same images"
+    assert workspace.path("data/models/digits/seed-0/gan/weights.safetensors").read_bytes() != workspace.path("data/models/digits/seed-1/gan/weights.safetensors").read_bytes()
+    rows = list(csv.DictReader(workspace.path("reports/results.csv").open()))
+    summary = json.loads(workspace.path("reports/summary.json").read_text())["digits"]["ddpm"]["fid"]
+    assert summary["n_seeds"] == 2 and summary["mean"] == pytest.approx((first["fid"] + second["fid"]) / 2)
+    assert summary["mean_interval"][0] < summary["mean"] < summary["mean_interval"][1]
+    fid = {row["seed"]: row for row in rows if row["model"] == "ddpm" and row["metric"] == "fid"}
+    assert sorted(fid) == ["0", "1", "mean"] and float(fid["mean"]["value"]) == pytest.approx((first["fid"] + second["fid"]) / 2)
+    assert 'data-sizes="generative">40 generated images per model and seed against 40 test images' in workspace.path("reports/index.html").read_text()
+    assert "2 seeds" in workspace.path("reports/index.html").read_text()
+    workspace.edit("params.yaml", "seeds: [0, 1]", "seeds: [0]")
+    assert workspace.dvc_repro() == ["report"]
 
 
 # The only files that hold wall-clock times: each stage's timing record, and the page that shows them.
@@ -208,12 +253,13 @@ def command_of(stage: str) -> str:
     """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset digits --model vae."""
     rule, _, wildcards = stage.partition("@")
     words = ["genbench", {"evaluate_references": "references"}.get(rule, rule.split("_")[0])]
-    if wildcards:
-        dataset, _, model = wildcards.partition("-")
-        words += ["--dataset", dataset] + (["--model", model] if model else [])
+    names = wildcards.split("-") if wildcards else []
+    seed = names.pop() if names and names[-1].isdigit() else None
     if rule.endswith("_featurenet"):
-        words += ["--model", "featurenet"]
-    return " ".join(words)
+        names.append("featurenet")
+    for option, value in zip(("--dataset", "--model"), names):
+        words += [option, value]
+    return " ".join(words + (["--seed", seed] if seed is not None else []))
 
 
 def executed(workspace) -> list[str]:
@@ -256,22 +302,22 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     failed = on_cluster(workspace, cluster, check=False)
     assert failed.returncode != 0 and "Error in rule train_generative" in failed.stderr
     job_logs = "".join(p.read_text() for p in workspace.path(".snakemake/slurm_logs").rglob("*.log"))
-    assert "genbench: error: vae on digits: negative_elbo loss is nan" in job_logs
+    assert "genbench: error: vae on digits, seed 0: negative_elbo loss is nan" in job_logs
     vae_branch = set(VAE_AND_REPORT)
     runs = workspace.executed()
     assert sorted(run["command"] for run in runs) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), "keep-going: every other branch finished"
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 17 + ["FAILED"]
+    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 19 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
-    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 8 + ["1000"] * 10)
+    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 10 + ["1000"] * 10)
 
     workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
     on_cluster(workspace, cluster)
     runs += workspace.executed()
-    assert sorted(run["command"] for run in runs[17:]) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
+    assert sorted(run["command"] for run in runs[19:]) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
     assert_reads_declared(workspace, runs)  # every stage ran once, each in its own SLURM job
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == 18 + 5 and {job["JobState"] for job in jobs[18:]} == {"COMPLETED"}, "every job went through sbatch"
+    assert len(jobs) == 20 + 5 and {job["JobState"] for job in jobs[20:]} == {"COMPLETED"}, "every job went through sbatch"
     assert workspace.snakemake_planned() == []
     workspace.run("dvc", "commit", "--force")  # DVC hashes the cluster run's outputs into a dvc.lock of its own
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
@@ -306,7 +352,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     # A retrain that reproduces its weights (Snakemake compares the files by checksum): only the report, for the new timing record.
     weights_before = workspace.path(GAN_WEIGHTS).read_bytes()
     workspace.run("snakemake", "--cores", "1", "--force", GAN_WEIGHTS)
-    assert executed(workspace) == ["genbench train --dataset digits --model gan"]
+    assert executed(workspace) == ["genbench train --dataset digits --model gan --seed 0"]
     assert workspace.path(GAN_WEIGHTS).read_bytes() == weights_before
     assert workspace.snakemake_planned() == ["report"]
     workspace.run("snakemake", "--profile", "profiles/local")
@@ -334,12 +380,12 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
 
     workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
     planned = workspace.snakemake_planned()
-    assert {"train@digits-svm", "evaluate@digits-svm"} <= set(planned)
+    assert {"train@digits-svm-0", "evaluate@digits-svm-0"} <= set(planned)
     assert not any("xgboost" in job or "logreg" in job for job in planned)
 
     # Off the CPU, a deep model's job asks SLURM for a GPU, which this GPU-less node cannot give.
     workspace.edit("params.yaml", "  device: cpu", "  device: auto")
-    asked = on_cluster(workspace, cluster, "data/models/digits/featurenet/weights.safetensors", check=False)
+    asked = on_cluster(workspace, cluster, "data/models/digits/seed-0/featurenet/weights.safetensors", check=False)
     assert asked.returncode != 0 and "--gpus=1" in asked.stderr and "Invalid generic resource" in asked.stderr
 
 
@@ -368,13 +414,13 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         first.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")
         first.run("snakemake", "--profile", "profiles/local", "--cache")
         assert executed(first) == sorted(per_dataset(
-            "download@{}", "preprocess@{}", "train@{}-svm", "evaluate@{}-svm", "train@{}-logreg", "evaluate@{}-logreg",
-            "train_featurenet@{}", "evaluate_featurenet@{}", "evaluate_references@{}", "cas@{}",
+            "download@{}", "preprocess@{}", "train@{}-svm-0", "evaluate@{}-svm-0", "train@{}-logreg-0", "evaluate@{}-logreg-0",
+            "train_featurenet@{}-0", "evaluate_featurenet@{}-0", "evaluate_references@{}",
         ) + ["genbench report"])
         # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 3 each,
-        # featurenet 6 + 3, references 2, cas 2.
-        assert len(list(cache.iterdir())) == 2 * 26
-        models = {d: first.path(f"data/models/{d}/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
+        # featurenet 6 + 3, references 2.
+        assert len(list(cache.iterdir())) == 2 * 24
+        models = {d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
         assert models["digits"] != models["tinymnist"], "else a collision could not be seen"
 
         second = with_tinymnist(Workspace(copy_project(tmp_path / "second")))
@@ -393,19 +439,19 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
 
         second.edit("params.yaml", "    max_iter: 300", "    max_iter: 200")
         second.run("snakemake", "--profile", "profiles/local", "--cache")
-        assert executed(second) == sorted(per_dataset("train@{}-logreg", "evaluate@{}-logreg") + ["genbench report"])
+        assert executed(second) == sorted(per_dataset("train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"])
 
         second.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
         second.run("snakemake", "--profile", "profiles/local", "--cache")
-        # The classification accuracy score trains the SVM too, so it reads its code.
-        assert executed(second) == sorted(per_dataset("train@{}-svm", "evaluate@{}-svm", "cas@{}") + ["genbench report"])
-        assert len(list(cache.iterdir())) == 2 * 26 + 2 * 5 + 2 * 7, "new results are new entries"
+        # The floor of the classification accuracy score, in the references, trains the SVM too, so it reads its code.
+        assert executed(second) == sorted(per_dataset("train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}") + ["genbench report"])
+        assert len(list(cache.iterdir())) == 2 * 24 + 2 * 5 + 2 * 7, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
     # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a
     # fresh clone that pulls the same outputs with nothing left to run.
-    assert first.path("data/models/tinymnist/featurenet/weights.safetensors").is_symlink()
-    assert second.path("reports/training/digits/featurenet/plots/metrics/loss").is_symlink()
+    assert first.path("data/models/tinymnist/seed-0/featurenet/weights.safetensors").is_symlink()
+    assert second.path("reports/training/digits/seed-0/featurenet/plots/metrics/loss").is_symlink()
     remote = tmp_path / "dvc-remote"
     for ws in (first, second):
         ws.run("genbench", "adopt")
@@ -435,17 +481,18 @@ def test_experiments_params_metrics_and_plots(workspace):
     assert params_diff["params.yaml"]["classic.svm.C"] == {"old": 10.0, "new": 1, "diff": -9.0}
 
     shown = json.loads(workspace.run("dvc", "metrics", "show", "--json").stdout)
-    metrics = shown[""]["data"]["reports/metrics/digits/svm.json"]["data"]
+    metrics = shown[""]["data"]["reports/metrics/digits/seed-0/svm.json"]["data"]
     assert 0.9 < metrics["accuracy"] <= 1.0 and set(metrics) >= {"macro_f1", "per_class"}
     assert "timing" not in metrics, "wall-clock times are in the timing records, not the metrics"
 
-    # Only what changed: the SVM's scores and the CAS that trains an SVM; no timing noise anywhere.
+    # Only what changed: the SVM's scores and the CAS (and its floor) that train an SVM; no timing noise anywhere.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
-    assert "accuracy" in diff["reports/metrics/digits/svm.json"]
-    assert set(diff) <= {"reports/metrics/digits/svm.json", "reports/metrics/digits/cas.json"}
+    assert "accuracy" in diff["reports/metrics/digits/seed-0/svm.json"]
+    assert set(diff) <= {"reports/metrics/digits/seed-0/svm.json", "reports/metrics/digits/references.json", "reports/summary.json",
+                         *(f"reports/metrics/digits/seed-0/cas/{m}.json" for m in ("gan", "ddpm"))}
 
     rendered = json.loads(workspace.run("dvc", "plots", "show", "--json").stdout)
-    confusion = rendered["data"]["reports/predictions/digits/svm.csv"][0]
+    confusion = rendered["data"]["reports/predictions/digits/seed-0/svm.csv"][0]
     assert confusion["type"] == "vega"
     assert len(confusion["content"]["data"]["values"]) == 360, "one row per test image"
     trajectory = rendered["data"]["reports/figures/digits/trajectory-ddpm.png"][0]

@@ -34,7 +34,7 @@ class ToySampling(Section):
 
 GENERATIVE["toy"] = Registration(ToyParams, ToySampling)
 '''
-TOY_STAGES = ["train_generative@digits-toy", "sample@digits-toy", "evaluate_generative@digits-toy"]
+TOY_STAGES = ["train_generative@digits-toy-0", "sample@digits-toy-0", "evaluate_generative@digits-toy-0"]
 
 
 def register_toy(ws: Workspace) -> None:
@@ -58,17 +58,18 @@ def test_a_model_registered_outside_src_runs_through_both_runners(workspace, tmp
     workspace.executed()  # not stages
 
     ran = workspace.dvc_repro()
-    assert set(TOY_STAGES) | {"cas@digits", "report"} <= set(ran)
+    assert set(TOY_STAGES) | {"cas@digits-toy-0", "report"} <= set(ran)
     runs = workspace.executed()
     assert_reads_declared(workspace, runs)
-    toy_runs = [run for run in runs if run["command"].endswith("--model toy")]
-    assert len(toy_runs) == 3 and all("src/genbench/models/toy.py" in run["read"] for run in toy_runs)
+    toy_runs = [run for run in runs if run["command"].endswith("--model toy --seed 0")]
+    assert len(toy_runs) == 4, "train, sample, evaluate and CAS"
+    assert all("src/genbench/models/toy.py" in run["read"] for run in toy_runs if not run["command"].startswith("genbench cas"))
 
-    metrics = json.loads(workspace.path("reports/metrics/digits/toy.json").read_text())
+    metrics = json.loads(workspace.path("reports/metrics/digits/seed-0/toy.json").read_text())
     assert metrics["conditional"] is True and all(math.isfinite(metrics[k]) for k in ("fid", "kid", "precision", "recall"))
     assert metrics["likelihood"]["kind"] == "exact" and math.isfinite(metrics["likelihood"]["bits_per_dim"])
-    cas = json.loads(workspace.path("reports/metrics/digits/cas.json").read_text())
-    assert cas["models"]["toy"]["svm"]["accuracy"] > 0.5, "class means plus noise carry their class"
+    cas = json.loads(workspace.path("reports/metrics/digits/seed-0/cas/toy.json").read_text())
+    assert cas["scores"]["svm"]["accuracy"] > 0.5, "class means plus noise carry their class"
     page = workspace.path("reports/index.html").read_text()
     assert re.search(r'<table class="summary" data-dataset="digits" data-kind="generative">.*?<tr data-model="toy">', page, re.S)
     figures = {p.name for p in workspace.path("reports/figures/digits").glob("*.png")}
@@ -84,8 +85,8 @@ def test_a_model_registered_outside_src_runs_through_both_runners(workspace, tmp
     snakemake_runs = by_snakemake.executed()
     assert sorted(run["command"] for run in snakemake_runs) == sorted(run["command"] for run in runs)
     assert_reads_declared(by_snakemake, snakemake_runs)
-    for name in ("data/models/digits/toy/weights.safetensors", "data/samples/digits/toy/samples.npz",
-                 "data/samples/digits/toy/views.npz", "reports/metrics/digits/toy.json", "reports/metrics/digits/cas.json"):
+    for name in ("data/models/digits/seed-0/toy/weights.safetensors", "data/samples/digits/seed-0/toy/samples.npz",
+                 "data/samples/digits/seed-0/toy/views.npz", "reports/metrics/digits/seed-0/toy.json", "reports/metrics/digits/seed-0/cas/toy.json"):
         assert by_snakemake.path(name).read_bytes() == workspace.path(name).read_bytes(), name
 
 

@@ -14,9 +14,9 @@ import yaml
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.faults]
 
-CHECKPOINT = "data/checkpoints/digits/ddpm/checkpoint.pt"
-WEIGHTS = "data/models/digits/ddpm/weights.safetensors"
-SAMPLES = "data/samples/digits/ddpm"
+CHECKPOINT = "data/checkpoints/digits/seed-0/ddpm/checkpoint.pt"
+WEIGHTS = "data/models/digits/seed-0/ddpm/weights.safetensors"
+SAMPLES = "data/samples/digits/seed-0/ddpm"
 
 
 def long_ddpm(workspace) -> None:
@@ -51,50 +51,50 @@ def assert_nothing_downstream_ran(workspace) -> None:
 
 def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
     long_ddpm(workspace)
-    first = start(workspace, "dvc", "repro", "sample@digits-ddpm")
+    first = start(workspace, "dvc", "repro", "sample@digits-ddpm-0")
     while not workspace.path(CHECKPOINT).exists() and first.poll() is None:
         time.sleep(0.05)
 
     # A second repro in the same repository while the first runs: DVC's lock on the files refuses it at once.
-    second = workspace.run("dvc", "repro", "sample@digits-ddpm", check=False, timeout=60)
+    second = workspace.run("dvc", "repro", "sample@digits-ddpm-0", check=False, timeout=60)
     assert second.returncode != 0
     assert f"it is being blocked by:\n  (PID {first.pid})" in second.stderr, second.stdout + second.stderr
 
     kill_after_first_checkpoint(workspace, first)
     assert_nothing_downstream_ran(workspace)
     lock = yaml.safe_load(workspace.path("dvc.lock").read_text()) if workspace.path("dvc.lock").exists() else {}
-    assert not {"train_generative@digits-ddpm", "sample@digits-ddpm"} & set(lock.get("stages", {}))
+    assert not {"train_generative@digits-ddpm-0", "sample@digits-ddpm-0"} & set(lock.get("stages", {}))
 
-    resumed = workspace.run("dvc", "repro", "sample@digits-ddpm")
+    resumed = workspace.run("dvc", "repro", "sample@digits-ddpm-0")
     assert "resuming from the checkpoint at step" in resumed.stdout + resumed.stderr
-    assert "Data and pipelines are up to date" in workspace.run("dvc", "status", "sample@digits-ddpm").stdout
+    assert "Data and pipelines are up to date" in workspace.run("dvc", "status", "sample@digits-ddpm-0").stdout
     assert not workspace.path(CHECKPOINT).exists()
     lock = yaml.safe_load(workspace.path("dvc.lock").read_text())["stages"]
-    assert {"train_generative@digits-ddpm", "sample@digits-ddpm"} <= set(lock)
+    assert {"train_generative@digits-ddpm-0", "sample@digits-ddpm-0"} <= set(lock)
 
     # An output edited by hand: DVC reports it, and repro puts back the recorded bytes.
-    workspace.run("dvc", "repro", "train@digits-logreg")
-    model = workspace.path("data/models/digits/logreg/model.skops")
+    workspace.run("dvc", "repro", "train@digits-logreg-0")
+    model = workspace.path("data/models/digits/seed-0/logreg/model.skops")
     recorded = model.read_bytes()
     model.write_bytes(recorded + b"edited")
-    assert "modified:" in workspace.run("dvc", "status", "train@digits-logreg").stdout
-    workspace.run("dvc", "repro", "train@digits-logreg")
+    assert "modified:" in workspace.run("dvc", "status", "train@digits-logreg-0").stdout
+    workspace.run("dvc", "repro", "train@digits-logreg-0")
     assert model.read_bytes() == recorded
 
     # A corrupted object in DVC's cache: `dvc status` finds it, and repro rebuilds the output and the object.
     cached = workspace.path(f".dvc/cache/files/md5/{hashlib.md5(recorded).hexdigest()[:2]}/{hashlib.md5(recorded).hexdigest()[2:]}")
     cached.chmod(0o644)
     cached.write_bytes(b"corrupted")
-    assert "not in cache" in workspace.run("dvc", "status", "train@digits-logreg").stdout
-    workspace.run("dvc", "repro", "train@digits-logreg")
+    assert "not in cache" in workspace.run("dvc", "status", "train@digits-logreg-0").stdout
+    workspace.run("dvc", "repro", "train@digits-logreg-0")
     assert model.read_bytes() == recorded
     assert hashlib.md5(cached.read_bytes()).hexdigest() == hashlib.md5(recorded).hexdigest()
-    assert "Data and pipelines are up to date" in workspace.run("dvc", "status", "train@digits-logreg", "sample@digits-ddpm").stdout
+    assert "Data and pipelines are up to date" in workspace.run("dvc", "status", "train@digits-logreg-0", "sample@digits-ddpm-0").stdout
 
 
 def test_snakemake_killed_mid_training_reruns_incomplete_jobs(workspace):
     long_ddpm(workspace)
-    target = "data/samples/digits/ddpm/samples.npz"
+    target = "data/samples/digits/seed-0/ddpm/samples.npz"
     runner = start(workspace, "snakemake", "--cores", "1", target)
     kill_after_first_checkpoint(workspace, runner)
     assert_nothing_downstream_ran(workspace)

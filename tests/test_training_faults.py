@@ -17,8 +17,8 @@ from genbench import cli
 from genbench.models import vae
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = Path("data/checkpoints/digits/ddpm/checkpoint.pt")
-WEIGHTS = Path("data/models/digits/ddpm/weights.safetensors")
+CHECKPOINT = Path("data/checkpoints/digits/seed-0/ddpm/checkpoint.pt")
+WEIGHTS = Path("data/models/digits/seed-0/ddpm/weights.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,10 @@ def fresh_copy(prepared: Path, tmp_path: Path, name: str, ddpm_steps: int | None
 
 def test_killed_training_resumes_to_identical_weights(prepared, tmp_path):
     straight = fresh_copy(prepared, tmp_path, "straight")
-    genbench(straight, "train", "--dataset", "digits", "--model", "ddpm").check_returncode()
+    genbench(straight, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0").check_returncode()
 
     interrupted = fresh_copy(prepared, tmp_path, "interrupted")
-    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", background=True)
+    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
     deadline = time.monotonic() + 120
     while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -69,7 +69,7 @@ def test_killed_training_resumes_to_identical_weights(prepared, tmp_path):
     checkpoint_step = torch.load(interrupted / CHECKPOINT, weights_only=True)["step"]
     assert 0 < checkpoint_step < 400
 
-    resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm")
+    resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
     resumed.check_returncode()
     assert f"resuming from the checkpoint at step {checkpoint_step}" in resumed.stderr
     assert (interrupted / WEIGHTS).read_bytes() == (straight / WEIGHTS).read_bytes()
@@ -80,7 +80,7 @@ def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path):
     folder = fresh_copy(prepared, tmp_path, "other", ddpm_steps=20)
     (folder / CHECKPOINT).parent.mkdir(parents=True)
     torch.save({"run_id": "something else", "step": 5}, folder / CHECKPOINT)
-    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm")
+    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
     done.check_returncode()
     assert "belongs to other params, data or code; starting afresh" in done.stderr
 
@@ -95,7 +95,7 @@ def test_a_crafted_pickle_checkpoint_is_refused_and_does_not_run(prepared, tmp_p
             return (open, (str(marker), "w"))
 
     torch.save({"run_id": Payload(), "step": 5}, folder / CHECKPOINT)
-    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm")
+    done = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
     done.check_returncode()
     assert "ignoring unreadable checkpoint" in done.stderr
     assert not marker.exists()
@@ -119,9 +119,9 @@ def test_a_diverging_loss_stops_the_stage_with_one_line(prepared, tmp_path, monk
 
     monkeypatch.setattr(vae, "recipe", poisoned_recipe)
     monkeypatch.chdir(folder)
-    code = cli.main(["train", "--dataset", "digits", "--model", "vae"])
+    code = cli.main(["train", "--dataset", "digits", "--model", "vae", "--seed", "0"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.splitlines()[-1] == "genbench: error: vae on digits: negative_elbo loss is nan at step 3; lower the learning rate or check the data"
-    assert not (folder / "data/models/digits/vae").exists()
-    assert not (folder / "data/checkpoints/digits/vae/checkpoint.pt").exists()
+    assert err.splitlines()[-1] == "genbench: error: vae on digits, seed 0: negative_elbo loss is nan at step 3; lower the learning rate or check the data"
+    assert not (folder / "data/models/digits/seed-0/vae").exists()
+    assert not (folder / "data/checkpoints/digits/seed-0/vae/checkpoint.pt").exists()

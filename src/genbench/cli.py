@@ -25,12 +25,13 @@ STAGES: dict[str, dict[str | None, str]] = {
     "sample": {"generative": "genbench.sample"},
     "evaluate": {"classic": "genbench.evaluate.classic", "featurenet": "genbench.evaluate.featurenet", "generative": "genbench.evaluate.generative"},
     "references": {None: "genbench.evaluate.references"},
-    "cas": {None: "genbench.evaluate.cas"},
+    "cas": {"generative": "genbench.evaluate.cas"},
     "report": {None: "genbench.report.build"},
 }
 # Commands that are not pipeline stages: the module whose command(args) runs it.
 TOOLS = {"dag": "genbench.dag", "adopt": "genbench.adopt"}
 UNTIMED = {"report"}  # every other stage writes a timing record, which the report reads
+SEEDED = {"train", "sample", "evaluate", "cas"}  # run once per training replicate: --seed
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,15 @@ class Job:
     dataset: str | None
     model: str | None
     params_path: Path
+    seed: int | None = None
 
 
-def command_line(command: str, dataset: str | None, model: str | None) -> str:
+def command_line(command: str, dataset: str | None, model: str | None, seed: int | str | None = None) -> str:
     """A stage's command as dvc.yaml and the Snakefile spell it."""
     words = ["genbench", command]
-    for option, value in (("dataset", dataset), ("model", model)):
+    for option, value in (("dataset", dataset), ("model", model), ("seed", seed)):
         if value is not None:
-            words += [f"--{option}", value]
+            words += [f"--{option}", str(value)]
     return " ".join(words)
 
 
@@ -58,13 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in TOOLS:
             return importlib.import_module(TOOLS[args.command]).command(args) or 0
-        job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params)
+        job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params, getattr(args, "seed", None))
         params = _load(job)
         figures = importlib.import_module(STAGES[job.command][model_kind(params, job.model)]).stage(params, job) or {}
         if job.command not in UNTIMED:
             from genbench import paths, timings
 
-            timings.write(paths.timing_file(job.command, job.dataset, job.model), command_line(job.command, job.dataset, job.model), time.perf_counter() - started, figures)
+            timings.write(
+                paths.timing_file(job.command, job.dataset, job.model, job.seed),
+                command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, figures,
+            )
     except GenbenchError as e:
         print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code
@@ -90,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
         if set(STAGES.get(name, {})) - {None}:
             sub.add_argument("--model", required=True, help="a name from params.yaml: models")
+        if name in SEEDED:
+            sub.add_argument("--seed", required=True, type=int, help="a training replicate from params.yaml: seeds")
         return sub
 
     stage("download", "put a dataset's raw files into data/raw/<dataset>/")
@@ -116,6 +123,8 @@ def _load(job: Job):
         allowed = [m for kind in STAGES[job.command] for m in models_of_kind(params, kind)]
         if job.model not in allowed:
             raise ConfigError(f"--model {job.model!r}: not one of {job.params_path}'s models for this stage ({', '.join(allowed)})")
+    if job.seed is not None and job.seed not in params.seeds:
+        raise ConfigError(f"--seed {job.seed}: not in {job.params_path} seeds ({', '.join(map(str, params.seeds))})")
     return params
 
 

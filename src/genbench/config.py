@@ -33,6 +33,7 @@ class DownloadParams(Section):
 
 
 class DataParams(Section):
+    seed: int = Field(0, ge=0, lt=2**32, description="the splits, and the real images every replicate is compared with")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out as the test set")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training set held out for validation")
 
@@ -99,6 +100,8 @@ class EvaluateParams(Section):
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")
+    feature_seed: int = Field(0, ge=0, lt=2**32, description="the featurenet replicate whose features every comparison uses")
+    bootstrap_resamples: int = Field(200, ge=20, le=100_000, description="resamples behind each bootstrap interval")
 
     @model_validator(mode="after")
     def _enough_samples_for_the_neighbours(self) -> EvaluateParams:
@@ -130,7 +133,7 @@ class ModelLists(Section):
 
 
 class Params(Section):
-    seed: int = Field(0, ge=0, lt=2**32)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="training replicates; the splits stay fixed (data.seed)")
     datasets: list[DatasetName] = Field(default_factory=lambda: ["digits"], min_length=1)
     models: ModelLists = ModelLists()
     download: DownloadParams = DownloadParams()
@@ -148,6 +151,23 @@ class Params(Section):
     def _unique(cls, names: list[str]) -> list[str]:
         return _require_unique(names)
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        if any(s < 0 or s >= 2**32 for s in seeds):
+            raise ValueError("seeds must be integers in [0, 2**32)")
+        return _require_unique(seeds)
+
+    @model_validator(mode="after")
+    def _feature_space_is_trained(self) -> Params:
+        # The feature space is one of the featurenet replicates, so it exists without a stage of its own.
+        if self.evaluate.feature_seed not in self.seeds:
+            raise ValueError(
+                f"evaluate.feature_seed: {self.evaluate.feature_seed} is not one of seeds ({', '.join(map(str, self.seeds))}); "
+                "the feature space is the featurenet of one of the seeds"
+            )
+        return self
+
     def section(self, dotted_key: str) -> Any:
         """The validated value at a dotted key such as "classic.svm"."""
         value: Any = self
@@ -156,10 +176,10 @@ class Params(Section):
         return value
 
 
-def _require_unique(names: list[str]) -> list[str]:
+def _require_unique(names: list) -> list:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise ValueError(f"names must be unique; repeated: {', '.join(repeated)}")
+        raise ValueError(f"names must be unique; repeated: {', '.join(map(str, repeated))}")
     return names
 
 
@@ -212,14 +232,16 @@ def canonical_json(value: Any) -> str:
 def _one_line(path: Path, error: ValidationError) -> str:
     problems = error.errors(include_url=False)
     first = problems[0]
-    key = ".".join(str(p) for p in first["loc"]) or "<top level>"
-    if first["type"] == "extra_forbidden":
+    key = ".".join(str(p) for p in first["loc"])
+    if not key:  # a rule across sections: its message names the keys
+        message = first["msg"].removeprefix("Value error, ")
+    elif first["type"] == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(first["loc"][:-1]))
-        message = f"unknown key; allowed keys here: {allowed}"
+        message = f"{key}: unknown key; allowed keys here: {allowed}"
     else:
-        message = f"{first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
+        message = f"{key}: {first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
     more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-    return f"{path}: {key}: {message}{more}"
+    return f"{path}: {message}{more}"
 
 
 def _allowed_keys(parent_loc: tuple) -> list[str]:

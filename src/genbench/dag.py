@@ -1,7 +1,7 @@
 """`genbench dag`: write dvc.yaml from the pipeline's spec (pipeline.py); `--check` says whether it is stale.
 
-Axes become DVC's own `matrix` over the params lists, so editing `datasets:` or `models:` in
-params.yaml needs no new dvc.yaml; changing the spec or any stage's imports does.
+Axes become DVC's own `matrix` over the params lists, so editing `datasets:`, `models:` or
+`seeds:` in params.yaml needs no new dvc.yaml; changing the spec or any stage's imports does.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from genbench import artifacts, pipeline
 from genbench.errors import GenbenchError
 
 DVC_YAML = Path("dvc.yaml")
-AXIS_LISTS = {"dataset": "datasets", "model": "models.{}"}
+AXIS_LISTS = {"dataset": "datasets", "model": "models.{}", "seed": "seeds"}
 HEADER = """\
 # The pipeline's DAG for `dvc repro`, generated from src/genbench/pipeline.py by `genbench dag`:
 # edit that file, not this one. `genbench dag --check` says whether this file is stale (the tests
@@ -80,4 +80,7 @@ def _out(out: pipeline.Out):
 
 def _dvc(text: str) -> str:
     """A spec path or key in DVC's templating: {dataset} -> ${item.dataset}."""
-    return text.replace(pipeline.D, "${item.dataset}").replace(pipeline.M, "${item.model}")
+    for placeholder, value in ((pipeline.D, "${item.dataset}"), (pipeline.M, "${item.model}"), (pipeline.S, "${item.seed}"),
+                               (pipeline.FEATURE_SEED, "${evaluate.feature_seed}")):
+        text = text.replace(placeholder, value)
+    return text

@@ -1,7 +1,8 @@
 """The one place that names artifact paths, relative to the repository root.
 
 The pipeline's spec (pipeline.py) declares these paths to DVC and Snakemake, with
-{dataset} and {model} in place of the names, and both fail a stage that does not write them.
+{dataset}, {model} and {seed} in place of the names, and both fail a stage that does not write them.
+A seed is a training replicate (params.yaml: seeds): each one's outputs sit in a seed-<n> folder.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ SAMPLES, SAMPLE_INFO, VIEWS = "samples.npz", "sample.json", "views.npz"
 
 REPORT = Path("reports/index.html")
 REPORT_FIGURES = Path("reports/figures")  # the report's figures as files, also inline in the page
+RESULTS_CSV = Path("reports/results.csv")  # every figure of the page, one row per dataset, model, seed and metric
+RESULTS_TEX = Path("reports/results.tex")  # the page's tables for a paper
+SUMMARY = Path("reports/summary.json")  # each figure's mean, standard deviation and t-interval over the seeds (DVC metrics)
 TIMINGS = Path("reports/timings")
 
 
@@ -30,47 +34,52 @@ def processed_meta(dataset: str) -> Path:
     return Path("data/processed") / dataset / "meta.json"
 
 
-def model_dir(dataset: str, model: str) -> Path:
-    return Path("data/models") / dataset / model
+def replicate(seed: int | str) -> str:
+    return f"seed-{seed}"
 
 
-def metrics_file(dataset: str, model: str) -> Path:
-    return Path("reports/metrics") / dataset / f"{model}.json"
+def model_dir(dataset: str, model: str, seed: int | str) -> Path:
+    return Path("data/models") / dataset / replicate(seed) / model
 
 
-def cas_file(dataset: str) -> Path:
-    """Classification accuracy scores of the class-conditional models' samples and of real training images."""
-    return Path("reports/metrics") / dataset / "cas.json"
+def metrics_file(dataset: str, model: str, seed: int | str) -> Path:
+    return Path("reports/metrics") / dataset / replicate(seed) / f"{model}.json"
+
+
+def cas_file(dataset: str, model: str, seed: int | str) -> Path:
+    """Classification accuracy scores of one generative model's samples (none for an unconditional model)."""
+    return Path("reports/metrics") / dataset / replicate(seed) / "cas" / f"{model}.json"
 
 
 def references_file(dataset: str) -> Path:
-    """FID, KID, precision and recall of real training images and of noise: the floor and the ceiling."""
+    """FID, KID, precision, recall and CAS of real images and of noise: the floor and the ceiling."""
     return Path("reports/metrics") / dataset / "references.json"
 
 
-def projection_file(dataset: str, model: str) -> Path:
+def projection_file(dataset: str, model: str, seed: int | str) -> Path:
     """Real test and generated images in 2-D: the featurenet features projected on the real ones' principal axes."""
-    return Path("reports/projections") / dataset / f"{model}.npz"
+    return Path("reports/projections") / dataset / replicate(seed) / f"{model}.npz"
 
 
-def predictions_file(dataset: str, model: str) -> Path:
-    return Path("reports/predictions") / dataset / f"{model}.csv"
+def predictions_file(dataset: str, model: str, seed: int | str) -> Path:
+    return Path("reports/predictions") / dataset / replicate(seed) / f"{model}.csv"
 
 
-def samples_dir(dataset: str, model: str) -> Path:
-    return Path("data/samples") / dataset / model
+def samples_dir(dataset: str, model: str, seed: int | str) -> Path:
+    return Path("data/samples") / dataset / replicate(seed) / model
 
 
-def timing_file(command: str, dataset: str | None, model: str | None) -> Path:
+def timing_file(command: str, dataset: str | None, model: str | None, seed: int | str | None = None) -> Path:
     """The timing record of one stage run (genbench/timings.py); only the report reads it."""
-    return TIMINGS / command / f"{'-'.join(n for n in (dataset, model) if n) or command}.json"
+    names = [n for n in (dataset, model, None if seed is None else replicate(seed)) if n is not None]
+    return TIMINGS / command / f"{'-'.join(names) or command}.json"
 
 
-def training_log_dir(dataset: str, model: str) -> Path:
+def training_log_dir(dataset: str, model: str, seed: int | str) -> Path:
     """dvclive's curves of a deep model's training (DVC plots)."""
-    return Path("reports/training") / dataset / model
+    return Path("reports/training") / dataset / replicate(seed) / model
 
 
-def checkpoint_dir(dataset: str, model: str) -> Path:
+def checkpoint_dir(dataset: str, model: str, seed: int | str) -> Path:
     """Scratch space for checkpoints of a training run in progress; not a pipeline output."""
-    return Path("data/checkpoints") / dataset / model
+    return Path("data/checkpoints") / dataset / replicate(seed) / model

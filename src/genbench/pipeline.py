@@ -1,8 +1,10 @@
 """The pipeline's spec: each stage group declared once.
 
-A group is a `genbench` command run over axes (every dataset in params.yaml, and for model
-groups every model of one list), with the params keys it reads, its data inputs and its
-outputs. Paths and keys carry {dataset} and {model} where the axes go. From here:
+A group is a `genbench` command run over axes (every dataset in params.yaml; for model
+groups every model of one list; for replicated groups every seed of `seeds`), with the params
+keys it reads, its data inputs and its outputs. Paths and keys carry {dataset}, {model} and
+{seed} where the axes go, and {feature_seed} where they name the featurenet replicate whose
+features every comparison uses (evaluate.feature_seed). From here:
 
 - `genbench dag` writes dvc.yaml (genbench/dag.py), with DVC's own matrix over the params lists;
 - the Snakefile defines one rule per group (genbench/snakemake_rules.py);
@@ -21,7 +23,8 @@ from dataclasses import dataclass, field
 from genbench import cli, code_deps, paths
 from genbench.config import CLASSIC_MODELS, GENERATIVE_MODELS, Params
 
-D, M = "{dataset}", "{model}"
+D, M, S = "{dataset}", "{model}", "{seed}"
+FEATURE_SEED = "{feature_seed}"  # a value of params.yaml (evaluate.feature_seed), not an axis
 # What each model axis runs over: the params list, and the models its code may be (the registered ones).
 MODEL_LISTS = {"classic": CLASSIC_MODELS, "generative": GENERATIVE_MODELS}
 
@@ -45,6 +48,7 @@ class Group:
     models: str | None = None  # "classic" or "generative": the model axis and its params list (models.<this>)
     model: str | None = None  # a fixed model the command names (featurenet's groups)
     per_dataset: bool = True
+    per_seed: bool = False  # one stage per training replicate (params.yaml: seeds)
     params: tuple[str, ...] = ()  # keys in params.yaml; () with whole_params: the whole file
     whole_params: bool = False
     inputs: tuple[str, ...] = ()  # files and folders made by other groups
@@ -61,12 +65,12 @@ class Group:
 
     @property
     def axes(self) -> tuple[str, ...]:
-        return (("dataset",) if self.per_dataset else ()) + (("model",) if self.models else ())
+        return (("dataset",) if self.per_dataset else ()) + (("model",) if self.models else ()) + (("seed",) if self.per_seed else ())
 
     @property
-    def names(self) -> tuple[str | None, str | None]:
-        """The dataset and model its command names, {dataset} and {model} where they vary."""
-        return (D if self.per_dataset else None), self.model or (M if self.models else None)
+    def names(self) -> tuple[str | None, str | None, str | None]:
+        """The dataset, model and seed its command names, {dataset}, {model} and {seed} where they vary."""
+        return (D if self.per_dataset else None), self.model or (M if self.models else None), (S if self.per_seed else None)
 
     @property
     def shell(self) -> str:
@@ -84,23 +88,23 @@ class Group:
 
 
 def _deep_model_outputs(model: str) -> tuple[Out, ...]:
-    folder = paths.model_dir(D, model)
+    folder = paths.model_dir(D, model, S)
     # Separate files, not one folder: Snakemake compares files by checksum, so a retrain that gives the
     # same bytes does not rerun what reads them.
     return (
         Out(str(folder / paths.WEIGHTS), "weights"),
         Out(str(folder / paths.MODEL_CONFIG), "config"),
         Out(str(folder / paths.TRAIN_INFO), "train_info"),
-        Out(str(paths.training_log_dir(D, model) / "metrics.json"), "summary", kind="metrics"),
-        Out(str(paths.training_log_dir(D, model) / "plots" / "metrics"), "curves", kind="plots", folder=True, plot={"x": "step"}),
+        Out(str(paths.training_log_dir(D, model, S) / "metrics.json"), "summary", kind="metrics"),
+        Out(str(paths.training_log_dir(D, model, S) / "plots" / "metrics"), "curves", kind="plots", folder=True, plot={"x": "step"}),
     )
 
 
 def _classifier_outputs(model: str) -> tuple[Out, ...]:
     return (
-        Out(str(paths.metrics_file(D, model)), "metrics", kind="metrics"),
-        Out(str(paths.predictions_file(D, model)), "predictions", kind="plots",
-            plot={"template": "confusion", "x": "predicted", "y": "actual", "title": f"{model} on {D}, test split"}),
+        Out(str(paths.metrics_file(D, model, S)), "metrics", kind="metrics"),
+        Out(str(paths.predictions_file(D, model, S)), "predictions", kind="plots",
+            plot={"template": "confusion", "x": "predicted", "y": "actual", "title": f"{model} on {D}, seed {S}, test split"}),
     )
 
 
@@ -108,8 +112,11 @@ DATA = (str(paths.processed_data(D)), str(paths.processed_meta(D)))
 RUNTIME = ("train.device", "train.threads")  # deep stages' results depend on the device and the CPU thread count
 
 
-def weights(model: str) -> tuple[str, ...]:
-    return str(paths.model_dir(D, model) / paths.WEIGHTS), str(paths.model_dir(D, model) / paths.MODEL_CONFIG)
+def weights(model: str, seed: str = S) -> tuple[str, ...]:
+    return str(paths.model_dir(D, model, seed) / paths.WEIGHTS), str(paths.model_dir(D, model, seed) / paths.MODEL_CONFIG)
+
+
+FEATURES = weights("featurenet", FEATURE_SEED)  # the feature space of FID, KID, precision, recall
 
 
 GROUPS: tuple[Group, ...] = (
@@ -123,74 +130,81 @@ GROUPS: tuple[Group, ...] = (
     ),
     Group(
         "preprocess", "preprocess", "seeded stratified splits, pixels scaled to [0, 1]",
-        params=("seed", "data"), inputs=(str(paths.raw_dir(D)),),
+        params=("data",), inputs=(str(paths.raw_dir(D)),),
         outputs=(Out(DATA[0], "data"), Out(DATA[1], "meta")),
     ),
     Group(
-        "train", "train", "the classic baselines on the flattened training split",
-        models="classic", params=("seed", f"classic.{M}"), inputs=DATA,
-        outputs=(Out(str(paths.model_dir(D, M)), "model", folder=True),),
+        "train", "train", "the classic baselines on the flattened training split, once per seed",
+        models="classic", per_seed=True, params=(f"classic.{M}",), inputs=DATA,
+        outputs=(Out(str(paths.model_dir(D, M, S)), "model", folder=True),),
         loads=(f"genbench.models.classic.{M}",),
     ),
     Group(
-        "evaluate", "evaluate", "the classic baselines on the test split",
-        models="classic", inputs=(*DATA, str(paths.model_dir(D, M))), outputs=_classifier_outputs(M),
+        "evaluate", "evaluate", "the classic baselines on the test split, with intervals",
+        models="classic", per_seed=True, params=("evaluate.bootstrap_resamples",), inputs=(*DATA, str(paths.model_dir(D, M, S))),
+        outputs=_classifier_outputs(M),
         loads=(f"genbench.models.classic.{M}",),
     ),
     Group(
-        "train_featurenet", "train", "the deep classifier, whose features are the generative models' feature space",
-        model="featurenet", params=("seed", "train", "featurenet"), inputs=DATA, outputs=_deep_model_outputs("featurenet"),
+        "train_featurenet", "train", "the deep classifier, once per seed; one replicate is the generative models' feature space",
+        model="featurenet", per_seed=True, params=("train", "featurenet"), inputs=DATA, outputs=_deep_model_outputs("featurenet"),
         loads=("genbench.models.featurenet",), resources="deep",
     ),
     Group(
-        "evaluate_featurenet", "evaluate", "the deep classifier on the test split",
-        model="featurenet", params=RUNTIME, inputs=(*DATA, *weights("featurenet")), outputs=_classifier_outputs("featurenet"),
+        "evaluate_featurenet", "evaluate", "the deep classifier on the test split, with intervals",
+        model="featurenet", per_seed=True, params=(*RUNTIME, "evaluate.bootstrap_resamples"), inputs=(*DATA, *weights("featurenet")), outputs=_classifier_outputs("featurenet"),
         loads=("genbench.models.featurenet",), resources="deep",
     ),
     Group(
-        "train_generative", "train", "the generative models, by the shared training loop",
-        models="generative", params=("seed", "train", f"generative.{M}"), inputs=DATA, outputs=_deep_model_outputs(M),
+        "train_generative", "train", "the generative models, by the shared training loop, once per seed",
+        models="generative", per_seed=True, params=("train", f"generative.{M}"), inputs=DATA, outputs=_deep_model_outputs(M),
         loads=(f"genbench.models.{M}",), resources="deep",
     ),
     Group(
         "sample", "sample", "images drawn from each trained generative model, and the figures it shows of itself",
-        models="generative", params=("seed", *RUNTIME, "evaluate.n_samples", f"sampling.{M}"),
+        # Conditional models draw the classes of the test images they are compared with (data.seed picks those).
+        models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"sampling.{M}"),
         inputs=(*DATA, *weights(M)),
         outputs=(
-            Out(str(paths.samples_dir(D, M) / paths.SAMPLES), "samples"),
-            Out(str(paths.samples_dir(D, M) / paths.SAMPLE_INFO), "sample_info"),
-            Out(str(paths.samples_dir(D, M) / paths.VIEWS), "views"),
+            Out(str(paths.samples_dir(D, M, S) / paths.SAMPLES), "samples"),
+            Out(str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO), "sample_info"),
+            Out(str(paths.samples_dir(D, M, S) / paths.VIEWS), "views"),
         ),
         loads=(f"genbench.models.{M}",), resources="deep",
     ),
     Group(
-        "evaluate_generative", "evaluate", "FID, KID, precision and recall in featurenet space, class statistics, likelihood bounds",
-        models="generative", params=("seed", *RUNTIME, "evaluate", f"sampling.{M}"),
-        inputs=(*DATA, *weights("featurenet"), *weights(M), str(paths.samples_dir(D, M) / paths.SAMPLES), str(paths.samples_dir(D, M) / paths.SAMPLE_INFO)),
-        outputs=(Out(str(paths.metrics_file(D, M)), "metrics", kind="metrics"), Out(str(paths.projection_file(D, M)), "projection")),
+        "evaluate_generative", "evaluate", "FID, KID, precision and recall in featurenet space with intervals, class statistics, likelihood bounds",
+        models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
+        inputs=(*DATA, *FEATURES, *weights(M), str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
+        outputs=(Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"), Out(str(paths.projection_file(D, M, S)), "projection")),
         loads=(f"genbench.models.{M}", "genbench.models.featurenet"), resources="deep",
     ),
     Group(
-        "evaluate_references", "references", "real training images and noise, scored like the generative models: the floor and the ceiling",
-        params=("seed", *RUNTIME, "evaluate.n_samples", "evaluate.kid_subsets", "evaluate.nearest_neighbours"),
-        inputs=(*DATA, *weights("featurenet")),
+        "evaluate_references", "references", "held-out real images and noise, scored like the generative models: the floor and the ceiling",
+        # CAS's floor: the classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
+        params=(*RUNTIME, "data.seed", "evaluate", "classic.svm", "classic.xgboost"),
+        inputs=(*DATA, *FEATURES),
         outputs=(Out(str(paths.references_file(D)), "metrics", kind="metrics"),),
-        loads=("genbench.models.featurenet",), resources="deep",
+        loads=("genbench.models.featurenet", "genbench.models.classic.*"), resources="deep",
     ),
     Group(
-        "cas", "cas", "classification accuracy score of the class-conditional models' samples, and of real training images",
+        "cas", "cas", "classification accuracy score of a class-conditional model's samples",
         # The classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
-        params=("seed", "evaluate.n_samples", "classic.svm", "classic.xgboost"),
-        inputs=DATA, gathers=("data/samples",),
-        outputs=(Out(str(paths.cas_file(D)), "metrics", kind="metrics"),),
+        models="generative", per_seed=True, params=("classic.svm", "classic.xgboost"),
+        inputs=(*DATA, str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
+        outputs=(Out(str(paths.cas_file(D, M, S)), "metrics", kind="metrics"),),
         loads=("genbench.models.classic.*",),
     ),
     Group(
-        "report", "report", "every metrics file, figure and timing record rendered into one HTML page",
+        "report", "report", "every metrics file, figure and timing record rendered into one HTML page, and the results table",
         per_dataset=False, whole_params=True,
-        gathers=("data/processed", "data/models", "data/samples", "reports/metrics", "reports/projections", "reports/training", str(paths.TIMINGS)),
+        gathers=("data/processed", "data/models", "data/samples", "reports/metrics", "reports/predictions", "reports/projections", "reports/training",
+                 str(paths.TIMINGS)),
         outputs=(
             Out(str(paths.REPORT), "page", snakemake_report={"caption": "index.rst", "category": "Report"}),
+            Out(str(paths.RESULTS_CSV), "results_csv"),
+            Out(str(paths.RESULTS_TEX), "results_tex"),
+            Out(str(paths.SUMMARY), "summary", kind="metrics"),
             Out(str(paths.REPORT_FIGURES), "figures", kind="plots", folder=True, snakemake_report={
                 "patterns": ["{dataset}/{figure}.png"], "caption": "figure.rst", "category": "Figures",
                 "subcategory": "{dataset}", "labels": {"dataset": "{dataset}", "figure": "{figure}"},
@@ -228,14 +242,19 @@ class Stage:
     group: Group
     dataset: str | None
     model: str | None
+    seed: int | None
+    feature_seed: int
 
     def fill(self, text: str) -> str:
-        return text.replace(D, self.dataset or D).replace(M, self.model or M)
+        for placeholder, value in ((D, self.dataset), (M, self.model), (S, self.seed), (FEATURE_SEED, self.feature_seed)):
+            if value is not None:
+                text = text.replace(placeholder, str(value))
+        return text
 
     @property
     def name(self) -> str:
-        """As DVC names the stage: train@digits-svm."""
-        axes = "-".join(n for n in (self.dataset, self.model) if n)
+        """As DVC names the stage: train@digits-svm-0."""
+        axes = "-".join(str(n) for n in (self.dataset, self.model, self.seed) if n is not None)
         return f"{self.group.name}@{axes}" if axes else self.group.name
 
     @property
@@ -253,7 +272,8 @@ def stages(params: Params) -> list[Stage]:
     for group in GROUPS:
         datasets = params.datasets if group.per_dataset else [None]
         models = getattr(params.models, group.models) if group.models else [None]
-        found += [Stage(group, d, m) for d in datasets for m in models]
+        seeds = params.seeds if group.per_seed else [None]
+        found += [Stage(group, d, m, s, params.evaluate.feature_seed) for d in datasets for m in models for s in seeds]
     return found
 
 

@@ -1,7 +1,8 @@
 """sample@D-M: N images from a trained generative model, with their labels, and the figures it shows of itself.
 
-samples.npz holds the images and the labels they were drawn for (-1: none); views.npz the
-grids the model's views() returns (genbench/views.py), empty for a model without any.
+samples.npz holds the images and the labels they were drawn for (-1: none): for a conditional
+model, the classes of the test images they will be compared with (evaluate/protocol.py). views.npz
+holds the grids the model's views() returns (genbench/views.py), empty for a model without any.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from genbench import artifacts, paths, records, views
 from genbench.config import Params
 from genbench.data import splits
+from genbench.evaluate import protocol
 from genbench.models import deep
 from genbench.train import loop
 
@@ -22,24 +24,24 @@ CHUNK = 500  # images per sampling call: bounds memory on any device
 
 
 def stage(params: Params, job) -> dict:
-    d, m = job.dataset, job.model
-    return run(params, d, m, paths.model_dir(d, m), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m))
+    d, m, s = job.dataset, job.model, job.seed
+    return run(params, d, m, s, paths.model_dir(d, m, s), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s))
 
 
-def run(params: Params, dataset: str, model: str, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> dict:
+def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> dict:
     """Draw and save the samples; returns the sampling time, which stays out of the outputs."""
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
+    arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
     module = deep.module_for(model)
     modules, cfg = deep.load(model, model_dir, device)
     sampling = deep.sampling_for(params, model)
     n = params.evaluate.n_samples
     conditional = module.conditional(cfg)
-    # Class-balanced labels for conditional models; -1 marks "no label" for the others.
-    labels = torch.arange(n) % len(classes) if conditional else torch.full((n,), -1)
+    labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
 
-    generator = torch.Generator().manual_seed(params.seed + 1)
+    generator = torch.Generator().manual_seed(seed + 1)
     start = time.perf_counter()
     chunks = [
         module.sample(modules, cfg, labels[i:i + CHUNK].clamp(min=0), generator, sampling).float().cpu()
@@ -49,10 +51,9 @@ def run(params: Params, dataset: str, model: str, model_dir: Path, data_path: Pa
     images = torch.cat(chunks).clamp(0, 1).numpy().astype(np.float32)
 
     def test_split() -> tuple[np.ndarray, np.ndarray]:
-        test = splits.load(data_path, ("test",), n_classes=len(classes))
-        return test["x_test"], test["y_test"]
+        return arrays["x_test"], arrays["y_test"]
 
-    context = views.Context(dataset, classes, device, torch.Generator().manual_seed(params.seed + 4), test_split)
+    context = views.Context(dataset, classes, device, torch.Generator().manual_seed(seed + 4), test_split)
     grids = module.views(modules, cfg, sampling, context) if hasattr(module, "views") else []
     with artifacts.atomic_directory(out_dir) as staging:
         artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)})

@@ -35,15 +35,22 @@ class Rules:
         return one_of(self.params.datasets)
 
     def constraints(self, group: pipeline.Group) -> dict:
-        return {"model": one_of(getattr(self.params.models, group.models))} if group.models else {}
+        found = {"model": one_of(getattr(self.params.models, group.models))} if group.models else {}
+        if group.per_seed:
+            found["seed"] = one_of([str(seed) for seed in self.params.seeds])
+        return found
 
     def inputs(self, group: pipeline.Group) -> dict:
         found = {"code": pipeline.code(group)}
         if group.inputs:
-            found["data"] = list(group.inputs)
+            found["data"] = [self.fill_values(path) for path in group.inputs]
         if group.gathers:
             found["gathered"] = [path for folder in group.gathers for path in pipeline.gathered(folder, self.params)]
         return found
+
+    def fill_values(self, path: str) -> str:
+        """A path with the values params.yaml gives in place (the feature space's replicate); wildcards stay."""
+        return path.replace(pipeline.FEATURE_SEED, str(self.params.evaluate.feature_seed))
 
     def outputs(self, group: pipeline.Group, directory, report) -> dict:
         """Named outputs; `directory` and `report` are Snakemake's own flags."""
@@ -87,7 +94,7 @@ class Rules:
 
     @staticmethod
     def shell(group: pipeline.Group) -> str:
-        return group.shell.replace(pipeline.D, "{params.dataset}").replace(pipeline.M, "{params.model}")
+        return group.shell.replace(pipeline.D, "{params.dataset}").replace(pipeline.M, "{params.model}").replace(pipeline.S, "{params.seed}")
 
 
 def one_of(names: list[str]) -> str:

@@ -28,14 +28,14 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
         x, y = raw["all"]
         with _explained("data.test_fraction"):
             x_train, x_test, y_train, y_test = train_test_split(
-                x, y, test_size=params.data.test_fraction, stratify=y, random_state=params.seed
+                x, y, test_size=params.data.test_fraction, stratify=y, random_state=params.data.seed
             )
     else:
         (x_train, y_train), (x_test, y_test) = raw["train"], raw["test"]
     if params.data.val_fraction > 0:
         with _explained("data.val_fraction"):
             x_train, x_val, y_train, y_val = train_test_split(
-                x_train, y_train, test_size=params.data.val_fraction, stratify=y_train, random_state=params.seed
+                x_train, y_train, test_size=params.data.val_fraction, stratify=y_train, random_state=params.data.seed
             )
     else:
         x_val, y_val = x_train[:0], y_train[:0]
@@ -109,7 +109,7 @@ def _metadata(source: Source, raw_dir: Path, splits: dict, params: Params) -> di
         },
         "sizes": {name: int(len(labels)) for name, (_, labels) in splits.items()},
         "raw_sha256": {name: artifacts.sha256_of(raw_dir / name) for name in source.raw_files},
-        "seed": params.seed,
+        "seed": params.data.seed,
         "test_fraction": params.data.test_fraction if "all" in source.splits else None,
         "val_fraction": params.data.val_fraction,
     }

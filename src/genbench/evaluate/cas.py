@@ -1,9 +1,11 @@
-"""cas@D: classification accuracy score (Ravuri and Vinyals, 2019) of the class-conditional models.
+"""cas@D-M-S: classification accuracy score (Ravuri and Vinyals, 2019) of a class-conditional model's samples.
 
-A classic baseline trained on generated images only, tested on the real test split. A model whose
-samples carry their classes scores close to the train-on-real accuracy, the floor: the same
-classifier trained on as many real training images. The classifiers keep the real models' params,
-so this stage, and no other evaluation of the generative models, reruns when they change.
+A classic baseline trained on one seed's generated images only, tested on the real test split, with
+a Wilson interval over the test images. A model whose samples carry their classes scores close to
+the train-on-real accuracy, the floor (evaluate/references.py: the same classifiers trained on as
+many real training images). An unconditional model's file says it has no score. The classifiers
+keep the real models' params, so this stage, and no other evaluation of the generative models,
+reruns when they change.
 """
 
 from __future__ import annotations
@@ -16,43 +18,42 @@ from genbench import artifacts, paths, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import ConfigError
-from genbench.train.classic import fit, flatten, single_threaded_blas, stratified_cap
+from genbench.evaluate import intervals
+from genbench.train.classic import fit, flatten, single_threaded_blas
 
 CAS_MODELS = ("svm", "xgboost")
 
 
 def stage(params: Params, job) -> None:
-    d = job.dataset
-    samples = {model: paths.samples_dir(d, model) for model in params.models.generative}
-    run(params, paths.processed_data(d), paths.processed_meta(d), samples, paths.cas_file(d))
+    d, m, s = job.dataset, job.model, job.seed
+    run(params, m, s, paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s), paths.cas_file(d, m, s))
 
 
-def run(params: Params, data_path: Path, meta_path: Path, samples: dict[str, Path], out: Path) -> None:
-    """`samples`: each generative model's sample folder; the unconditional ones have no score."""
+def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, samples_dir: Path, out: Path) -> None:
     classes = records.read(meta_path, records.DatasetMeta).classes
-    arrays = splits.load(data_path, ("train", "test"), n_classes=len(classes))
-    x_test, y_test = arrays["x_test"], arrays["y_test"]
-    scores = {}
-    for model, folder in samples.items():
-        if not records.read(folder / paths.SAMPLE_INFO, records.SampleInfo).conditional:
-            continue
-        path = folder / paths.SAMPLES
+    arrays = splits.load(data_path, ("test",), n_classes=len(classes))
+    found = {"model": model, "seed": seed, "scores": None}
+    if records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo).conditional:
+        path = samples_dir / paths.SAMPLES
         generated = artifacts.load_npz(path, ("x", "y"))
-        artifacts.check_images(path, "x", generated["x"], x_test.shape[1:])
+        artifacts.check_images(path, "x", generated["x"], arrays["x_test"].shape[1:])
         artifacts.check_labels(path, "y", generated["y"], len(generated["x"]), len(classes))
-        scores[model] = {name: score(params, name, generated["x"], generated["y"], x_test, y_test) for name in CAS_MODELS}
-    # Stratified, like the class-balanced samples of a conditional model: every class is present.
-    real_x, real_y = stratified_cap(arrays["x_train"], arrays["y_train"], params.evaluate.n_samples, params.seed + 3, key="evaluate.n_samples")
-    floor = {name: score(params, name, real_x, real_y, x_test, y_test) for name in CAS_MODELS}
-    artifacts.write_json(out, {"models": scores, "real_train": floor})
+        found["scores"] = scores(params, generated["x"], generated["y"], arrays["x_test"], arrays["y_test"], seed)
+    artifacts.write_json(out, found)
 
 
-def score(params: Params, model: str, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+def scores(params: Params, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
+    """Each CAS classifier's test accuracy when fitted on (images, labels) with the real model's params."""
+    return {name: score(params, name, images, labels, x_test, y_test, seed) for name in CAS_MODELS}
+
+
+def score(params: Params, model: str, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
     """Accuracy on (x_test, y_test) of `model` fitted on (images, labels) with the real model's params."""
     missing = sorted(set(np.unique(y_test).tolist()) - set(np.unique(labels).tolist()))
     if missing:
         raise ConfigError(f"params.yaml: evaluate.n_samples: {len(labels)} images leave out classes {missing}; CAS needs every class")
-    estimator, info = fit(params, model, images, labels)
+    estimator, info = fit(params, model, images, labels, seed)
     with single_threaded_blas():
         predicted = estimator.predict(flatten(x_test))
-    return {"accuracy": float(np.mean(predicted == y_test)), "n_train": info["n_train"]}
+    correct = int(np.sum(predicted == y_test))
+    return {"accuracy": correct / len(y_test), "accuracy_interval": intervals.wilson(correct, len(y_test)), "n_train": info["n_train"], "n_test": len(y_test)}

@@ -1,4 +1,8 @@
-"""Test-set metrics and predictions of any classifier: the classic baselines and featurenet."""
+"""Test-set metrics and predictions of any classifier: the classic baselines and featurenet.
+
+Accuracy carries a Wilson interval, macro-F1 a bootstrap one over test images; the predictions
+file lets the report pair classifiers image by image (McNemar's test).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,12 @@ import numpy as np
 
 from genbench import artifacts, records
 from genbench.data import splits
+from genbench.evaluate import intervals
 
 
 def run(
     predict: Callable[[np.ndarray], np.ndarray], data_path: Path, meta_path: Path, train_info: records.TrainInfo,
-    metrics_path: Path, predictions_path: Path,
+    metrics_path: Path, predictions_path: Path, resamples: int, seed: int,
 ) -> dict:
     """Predict the val and test splits (images (N, C, H, W) in, labels out); write metrics and predictions.
     Returns the prediction time, which stays out of the metrics (it differs on every run)."""
@@ -30,10 +35,16 @@ def run(
     predict_seconds = time.perf_counter() - start
 
     labels = list(range(len(classes)))
+
+    def macro_f1(actual: np.ndarray, guessed: np.ndarray) -> float:
+        return float(f1_score(actual, guessed, labels=labels, average="macro", zero_division=0))
+
     precision, recall, _, support = precision_recall_fscore_support(y_test, predicted, labels=labels, zero_division=0)
     metrics = {
         "accuracy": float(accuracy_score(y_test, predicted)),
-        "macro_f1": float(f1_score(y_test, predicted, labels=labels, average="macro", zero_division=0)),
+        "accuracy_interval": intervals.wilson(int(np.sum(predicted == y_test)), len(y_test)),
+        "macro_f1": macro_f1(y_test, predicted),
+        "macro_f1_interval": intervals.bootstrap_paired(macro_f1, y_test, predicted, resamples, seed),
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
             for i, name in enumerate(classes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 
 from genbench.evaluate.features import Precomputed
@@ -37,25 +38,72 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, seed: int) -> tupl
     return float(mean), float(std), subset_size
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al., 2019).
+def fid_numpy(real: np.ndarray, fake: np.ndarray) -> float:
+    """The same Frechet distance as `fid`, in float64 numpy: torchmetrics' metric object costs more to
+    build than the distance itself, and the bootstrap computes hundreds (tests check the two agree)."""
+    mu_real, mu_fake = real.mean(0), fake.mean(0)
+    cov_real, cov_fake = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    # tr sqrt(A B) from the eigenvalues of A B (real and non-negative up to rounding for covariances).
+    eigenvalues = np.linalg.eigvals(cov_real @ cov_fake)
+    trace_sqrt = np.sqrt(np.clip(eigenvalues.real, 0, None)).sum()
+    return float(((mu_real - mu_fake) ** 2).sum() + np.trace(cov_real) + np.trace(cov_fake) - 2 * trace_sqrt)
+
+
+def mmd_numpy(real: np.ndarray, fake: np.ndarray) -> float:
+    """KID's statistic on whole sets: the unbiased squared MMD with KID's kernel (x.y / d + 1)^3."""
+    return float(mmd_of_resamples(real, fake, np.ones((len(real), 1)), np.ones((len(fake), 1)))[0])
+
+
+def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray, counts_fake: np.ndarray) -> np.ndarray:
+    """mmd_numpy of many resamples at once, each column of `counts_*` saying how often a resample holds each
+    image. The sums over a resample's pairs are quadratic forms of its counts with the kernel matrices,
+    which are built 1024 rows at a time and never whole: memory stays at 1024 x N however many images."""
+    dim = real.shape[1]
+
+    def pair_sums(a: np.ndarray, b: np.ndarray, counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
+        total = np.zeros(counts_a.shape[1])
+        for start in range(0, len(a), 1024):
+            block = (a[start:start + 1024] @ b.T / dim + 1) ** 3
+            total += np.einsum("ir,ir->r", counts_a[start:start + 1024], block @ counts_b)
+        return total
+
+    def within(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        self_pairs = (((x * x).sum(1) / dim + 1) ** 3) @ counts  # a position paired with itself is left out
+        n = counts.sum(0)
+        return (pair_sums(x, x, counts, counts) - self_pairs) / (n * (n - 1))
+
+    between = pair_sums(real, fake, counts_real, counts_fake) / (counts_real.sum(0) * counts_fake.sum(0))
+    return within(real, counts_real) + within(fake, counts_fake) - 2 * between
+
+
+def manifold_membership(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Improved precision and recall (Kynkaanniemi et al., 2019), image by image.
 
     Each set's manifold is the union of balls around its points reaching their k-th nearest
-    neighbour. Precision: share of generated points inside the real manifold; recall: share
-    of real points inside the generated one. Written here because neither torchmetrics nor
-    another maintained library provides it (the `prdc` package has not been updated since 2020).
+    neighbour. Returns whether each generated point is inside the real manifold (their mean is
+    precision) and whether each real point is inside the generated one (recall). Written here
+    because neither torchmetrics nor another maintained library provides it (the `prdc` package
+    has not been updated since 2020).
     """
     real, fake = real.double(), fake.double()
-    return _share_inside(fake, real, k), _share_inside(real, fake, k)
+    return _inside(fake, real, k), _inside(real, fake, k)
 
 
-def _share_inside(points: torch.Tensor, manifold: torch.Tensor, k: int) -> float:
+def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
+    inside_real, inside_fake = manifold_membership(real, fake, k)
+    return float(inside_real.mean()), float(inside_fake.mean())
+
+
+def _inside(points: torch.Tensor, manifold: torch.Tensor, k: int) -> np.ndarray:
     if len(manifold) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} points per set (got {len(manifold)})")
-    # k+1: each manifold point's nearest neighbour within its own set is itself.
-    radii = torch.cdist(manifold, manifold).kthvalue(k + 1, dim=1).values
+    # k+1: each manifold point's nearest neighbour within its own set is itself. In blocks of 1024
+    # rows, so memory stays at 1024 x len(manifold) distances.
+    radii = torch.cat([
+        torch.cdist(manifold[start:start + 1024], manifold).kthvalue(k + 1, dim=1).values for start in range(0, len(manifold), 1024)
+    ])
     inside = torch.zeros(len(points), dtype=torch.bool)
-    for start in range(0, len(points), 1024):  # bounds memory at 1024 x len(manifold) distances
+    for start in range(0, len(points), 1024):
         distances = torch.cdist(points[start:start + 1024], manifold)
         inside[start:start + 1024] = (distances <= radii).any(dim=1)
-    return float(inside.double().mean())
+    return inside.numpy()

@@ -1,8 +1,10 @@
 """evaluate_generative@D-M: how good one generative model's samples are, against the real test split.
 
-Fidelity and diversity (FID, KID, precision, recall) in featurenet space; the featurenet's view
-of the samples' classes; a likelihood bound where the model has one. The classification accuracy
-score has a stage of its own (evaluate/cas.py), so the classifiers' settings never rerun this one.
+Fidelity and diversity (FID, KID, precision, recall) in featurenet space, each with a 95%
+bootstrap interval; how close the samples sit to the training images (memorisation); the
+featurenet's view of the samples' classes; a likelihood bound where the model has one, with its
+interval over test images. The classification accuracy score has a stage of its own
+(evaluate/cas.py), so the classifiers' settings never rerun this one.
 """
 
 from __future__ import annotations
@@ -18,21 +20,22 @@ from genbench.config import Params
 from genbench.data import splits
 from genbench.data.sources import SOURCES
 from genbench.errors import DataError
-from genbench.evaluate import comparison, features
+from genbench.evaluate import comparison, features, intervals, memorisation, protocol
 from genbench.models import deep
 from genbench.train import loop
 
 
 def stage(params: Params, job) -> dict:
-    d, m = job.dataset, job.model
+    d, m, s = job.dataset, job.model, job.seed
     return run(
-        params, m, SOURCES[d].pixel_max, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, "featurenet"),
-        paths.model_dir(d, m), paths.samples_dir(d, m), paths.metrics_file(d, m), paths.projection_file(d, m),
+        params, m, s, SOURCES[d].pixel_max, paths.processed_data(d), paths.processed_meta(d),
+        paths.model_dir(d, "featurenet", params.evaluate.feature_seed), paths.model_dir(d, m, s), paths.samples_dir(d, m, s),
+        paths.metrics_file(d, m, s), paths.projection_file(d, m, s),
     )
 
 
 def run(
-    params: Params, model: str, pixel_max: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
+    params: Params, model: str, seed: int, pixel_max: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
     samples_dir: Path, metrics_path: Path, projection_path: Path,
 ) -> dict:
     """`pixel_max`: the raw data's largest pixel value; a likelihood over pixel levels needs it.
@@ -40,32 +43,36 @@ def run(
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
-    arrays = splits.load(data_path, ("train", "test"), n_classes=len(classes))
+    arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
     generated = artifacts.load_npz(samples_dir / paths.SAMPLES, ("x", "y"))
     sample_info = records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo)
     net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
-    real = comparison.real_test_features(params, net, arrays, device)
-    n = len(real)
+    x_compared, y_compared = protocol.test_subset(params, arrays)
+    n = len(x_compared)
+    real = features.extract(net, x_compared, device)
     _check_samples(samples_dir, generated, arrays["x_test"].shape[1:], len(classes), n)
-    metrics = {"model": model, "conditional": sample_info.conditional}
-    # Conditional samples cycle through the classes, so the first n stay class-balanced.
+    if sample_info.conditional and not np.array_equal(generated["y"][:n], y_compared):
+        raise DataError(f"{samples_dir / paths.SAMPLES}: the samples were not drawn for the compared test images' classes; rerun the sample stage")
+    metrics = {"model": model, "seed": seed, "conditional": sample_info.conditional}
+    # The first n samples: for a conditional model, drawn for the classes of the n test images.
     fake = features.extract(net, generated["x"][:n], device)
-    metrics |= comparison.compare(params, real, fake)
+    metrics |= comparison.compare(params, real, fake, seed)
+    metrics["memorisation"] = memorisation.measure(fake, real, features.extract(net, protocol.train_subset(params, arrays, n), device))
     metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), device)
 
     module = deep.module_for(model)
     modules, cfg = deep.load(model, model_dir, device)
-    test_images = torch.from_numpy(comparison.subset(arrays["x_test"], n, params.seed)).to(device)
-    test_labels = torch.from_numpy(comparison.subset(arrays["y_test"], n, params.seed)).to(device)
-    generator = torch.Generator().manual_seed(params.seed + 3)
+    test_images, test_labels = torch.from_numpy(x_compared).to(device), torch.from_numpy(y_compared).to(device)
+    generator = torch.Generator().manual_seed(seed + 3)
     bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if hasattr(module, "likelihood") else None
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
-    artifacts.save_npz(projection_path, _projection(real, fake))
+    # The feature sets too, so the report can pair models on the same resampled real images.
+    artifacts.save_npz(projection_path, _projection(real, fake) | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)})
     artifacts.write_json(metrics_path, metrics)
     if not hasattr(module, "sampler_timings"):
         return {}
     labels = torch.arange(params.evaluate.timing_samples) % len(classes)
-    return {"sampler_timings": module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, params.seed)}
+    return {"sampler_timings": module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed)}
 
 
 def _projection(real: torch.Tensor, fake: torch.Tensor) -> dict:
@@ -108,15 +115,19 @@ def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: in
     }
     if labels.min() >= 0:
         stats["label_agreement"] = float(np.mean(predicted == labels))
+        stats["label_agreement_interval"] = intervals.wilson(int(np.sum(predicted == labels)), len(labels))
     return stats
 
 
 def _likelihood(bound: dict | None, dims: int) -> dict | None:
-    """The mean of a model's per-image bound (its likelihood() hook), in nats and bits per dimension."""
+    """The mean of a model's per-image bound (its likelihood() hook), in nats and bits per dimension,
+    with the t-interval of the mean over the test images."""
     if bound is None:
         return None
-    mean_nats = float(bound["nats"].mean())
+    per_image = intervals.mean_interval(torch.as_tensor(bound["nats"]).double().cpu().numpy())
+    to_bits = 1 / (dims * math.log(2))
     return {
         "kind": bound["kind"], "note": bound["note"], "n_images": len(bound["nats"]),
-        "negative_log_likelihood_bound_nats": mean_nats, "bits_per_dim": mean_nats / (dims * math.log(2)),
+        "negative_log_likelihood_bound_nats": per_image["mean"], "bits_per_dim": per_image["mean"] * to_bits,
+        "bits_per_dim_interval": [per_image["low"] * to_bits, per_image["high"] * to_bits] if per_image["low"] is not None else None,
     }

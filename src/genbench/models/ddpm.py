@@ -10,7 +10,10 @@ DDIM over sampling.ddpm.steps). Images are scaled to [-1, 1] inside this module.
   class with probability p_uncond while training; sampling mixes
   eps = eps_uncond + guidance * (eps_cond - eps_uncond), so guidance 0 ignores the class.
 - Schedules: linear (Ho et al.) or cosine (Nichol and Dhariwal, 2021).
-- EMA of the weights (torch's AveragedModel), used for sampling.
+- EMA of the weights (torch's AveragedModel), used for sampling, with a warm-up: update n
+  keeps min(ema_decay, (1 + n) / (10 + n)) of the average, so early weights fade within a few
+  hundred steps instead of weighing on the average for thousands (a fixed 0.999 from step 1
+  leaves 30% of step 1's weights after 1,200 steps).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from genbench.models.registry import DDPMParams, DDPMSampling
 from genbench.train.loop import Recipe
@@ -160,7 +163,7 @@ def build(cfg: dict) -> dict[str, nn.Module]:
 
 def recipe(modules: dict[str, nn.Module], params: DDPMParams, autocast) -> Recipe:
     unet, ema = modules["unet"], modules["ema"]
-    ema.multi_avg_fn = get_ema_multi_avg_fn(params.ema_decay)
+    ema.multi_avg_fn = warmup_ema(params.ema_decay)
     device = next(unet.parameters()).device
     diffusion = Diffusion(params.schedule, params.timesteps).to(device)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=params.lr, weight_decay=0.0)
@@ -185,6 +188,20 @@ def recipe(modules: dict[str, nn.Module], params: DDPMParams, autocast) -> Recip
 
     # The EMA is a module of the model: saved in the weights and checkpointed with them.
     return Recipe(modules={"unet": unet, "ema": ema}, optimizers={"adamw": optimizer}, step=step)
+
+
+def warmup_ema(decay: float):
+    """AveragedModel's multi_avg_fn for an EMA whose decay warms up to `decay` (the rule in the module's doc).
+    torch's get_ema_multi_avg_fn has a fixed decay only."""
+
+    def average(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: torch.Tensor) -> None:
+        # As tensors on the weights' device: a Python number would sync a GPU at every step.
+        n = num_averaged.to(torch.float32)
+        kept = torch.clamp((1 + n) / (10 + n), max=decay)
+        torch._foreach_mul_(averaged, kept)
+        torch._foreach_add_(averaged, torch._foreach_mul(current, 1 - kept))
+
+    return average
 
 
 # ---------------------------------------------------------------- sampling

@@ -78,7 +78,7 @@ class DDPMParams(DeepModelParams):
     blocks_per_level: int = Field(1, ge=1, le=8)
     schedule: Literal["linear", "cosine"] = "cosine"
     timesteps: int = Field(1000, ge=2, le=10_000)
-    ema_decay: float = Field(0.999, ge=0, lt=1)
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))")
     p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
 
 

@@ -42,15 +42,18 @@ class FigureFiles:
         return Figure("data:image/png;base64," + base64.b64encode(data).decode("ascii"), alt, caption)
 
 
-def classifier_figures(params: Params, dataset: str, classes: list[str], image_shape: list[int], metrics: dict[str, dict], out: FigureFiles) -> list[Figure]:
+def classifier_figures(
+    params: Params, dataset: str, seed: int, classes: list[str], image_shape: list[int], metrics: dict[str, dict], out: FigureFiles,
+) -> list[Figure]:
+    """Seed `seed`'s confusion matrices and XGBoost's pixel importance."""
     shown = [
         out.add(f"{dataset}/confusion-{model}.png",
-                figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}"),
-                f"confusion matrix of {model} on {dataset}", f"{model}: test images by true and predicted class.")
+                figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}, seed {seed}"),
+                f"confusion matrix of {model} on {dataset}", f"{model}, seed {seed}: test images by true and predicted class.")
         for model, m in metrics.items()
     ]
     if "xgboost" in params.models.classic:
-        importance = _xgboost_importance(dataset, image_shape)
+        importance = _xgboost_importance(dataset, seed, image_shape)
         shown.append(out.add(
             f"{dataset}/importance-xgboost.png",
             figures.pixel_heatmap(importance, f"xgboost on {dataset}: where it looks", "total gain of the splits on a pixel"),
@@ -60,11 +63,11 @@ def classifier_figures(params: Params, dataset: str, classes: list[str], image_s
     return shown
 
 
-def _xgboost_importance(dataset: str, image_shape: list[int]) -> np.ndarray:
+def _xgboost_importance(dataset: str, seed: int, image_shape: list[int]) -> np.ndarray:
     from genbench.models.classic import xgboost
 
     channels, height, width = image_shape
-    scores = xgboost.load(paths.model_dir(dataset, "xgboost")).get_booster().get_score(importance_type="total_gain")
+    scores = xgboost.load(paths.model_dir(dataset, "xgboost", seed)).get_booster().get_score(importance_type="total_gain")
     gain = np.zeros(channels * height * width)
     for feature, value in scores.items():  # features are named f<index of the flattened pixel>
         gain[int(feature.removeprefix("f"))] = value
@@ -72,8 +75,9 @@ def _xgboost_importance(dataset: str, image_shape: list[int]) -> np.ndarray:
 
 
 def generative_figures(
-    params: Params, dataset: str, classes: list[str], image_shape: tuple[int, int, int], conditional: dict[str, bool], out: FigureFiles,
+    params: Params, dataset: str, seed: int, classes: list[str], image_shape: tuple[int, int, int], conditional: dict[str, bool], out: FigureFiles,
 ) -> dict[str, list[Figure]]:
+    """Seed `seed`'s samples, views, feature-space projection and training curves."""
     models = list(params.models.generative)
     test = splits.load(paths.processed_data(dataset), ("test",), n_classes=len(classes))
     shown = {"samples": [out.add(
@@ -82,7 +86,7 @@ def generative_figures(
         f"real test images of {dataset}", "Real test images, one row per class: what the samples should look like.",
     )]}
     for model in models:
-        samples = _samples(paths.samples_dir(dataset, model) / paths.SAMPLES, image_shape, len(classes))
+        samples = _samples(paths.samples_dir(dataset, model, seed) / paths.SAMPLES, image_shape, len(classes))
         if conditional[model]:
             rows, labels, how = _rows_by_class(samples["x"], samples["y"], len(classes)), classes, "one row per class asked for"
         else:
@@ -92,9 +96,9 @@ def generative_figures(
             f"{dataset}/samples-{model}.png", figures.image_grid(rows, labels[:len(rows)], f"{model} samples, {dataset}"),
             f"samples of {model} on {dataset}", f"{model}: {how}.",
         ))
-    shown["how"] = _model_views(dataset, models, image_shape, out)
-    shown["features"] = [_projection(dataset, models, out)] if models else []
-    shown["training"] = [_training_curves(dataset, ["featurenet", *models], out)]
+    shown["how"] = _model_views(dataset, seed, models, image_shape, out)
+    shown["features"] = [_projection(dataset, seed, models, out)] if models else []
+    shown["training"] = [_training_curves(dataset, seed, ["featurenet", *models], out)]
     return shown
 
 
@@ -112,14 +116,14 @@ def _samples(path: Path, image_shape: tuple[int, int, int], n_classes: int) -> d
     return arrays
 
 
-def _model_views(dataset: str, models: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
+def _model_views(dataset: str, seed: int, models: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
     """The figures each model shows of how it generates (its views() hook, drawn at sample time)."""
     return [
         out.add(f"{dataset}/{grid.name}-{model}.png",
                 figures.image_grid(list(grid.images), grid.row_labels, grid.title, grid.column_labels or None, x_label=grid.x_label),
                 grid.alt, grid.caption)
         for model in models
-        for grid in views.load(paths.samples_dir(dataset, model) / paths.VIEWS, image_shape)
+        for grid in views.load(paths.samples_dir(dataset, model, seed) / paths.VIEWS, image_shape)
     ]
 
 
@@ -131,9 +135,9 @@ def _points(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _projection(dataset: str, models: list[str], out: FigureFiles) -> Figure:
+def _projection(dataset: str, seed: int, models: list[str], out: FigureFiles) -> Figure:
     keys = ("real", "generated", "explained_variance_ratio")
-    projections = {m: _points(paths.projection_file(dataset, m), keys) for m in models}
+    projections = {m: _points(paths.projection_file(dataset, m, seed), keys) for m in models}
     first = projections[models[0]]
     ratio = first["explained_variance_ratio"]
     return out.add(
@@ -149,8 +153,8 @@ def _projection(dataset: str, models: list[str], out: FigureFiles) -> Figure:
     )
 
 
-def _training_curves(dataset: str, models: list[str], out: FigureFiles) -> Figure:
-    curves = {model: _losses(paths.training_log_dir(dataset, model)) for model in models}
+def _training_curves(dataset: str, seed: int, models: list[str], out: FigureFiles) -> Figure:
+    curves = {model: _losses(paths.training_log_dir(dataset, model, seed)) for model in models}
     return out.add(
         f"{dataset}/training.png",
         figures.training_curves({m: c for m, c in curves.items() if c}, f"training losses, {dataset}"),

@@ -55,8 +55,9 @@ def _training_devices(params: Params) -> list[dict]:
     rows = []
     for dataset in params.datasets:
         for model in ["featurenet", *params.models.generative]:
-            info = records.read(paths.model_dir(dataset, model) / paths.TRAIN_INFO, records.TrainInfo)
-            rows.append({"dataset": dataset, "model": model, "device": info.device, "name": info.device_name})
+            for seed in params.seeds:
+                info = records.read(paths.model_dir(dataset, model, seed) / paths.TRAIN_INFO, records.TrainInfo)
+                rows.append({"dataset": dataset, "model": model, "seed": seed, "device": info.device, "name": info.device_name})
     return rows
 
 

@@ -16,26 +16,27 @@ from genbench.models.classic import module_for
 
 def stage(params: Params, job) -> dict:
     d, m = job.dataset, job.model
-    return run(params, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m))
+    return run(params, m, job.seed, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, job.seed))
 
 
-def run(params: Params, model: str, data_path: Path, meta_path: Path, model_dir: Path) -> dict:
+def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path) -> dict:
     """Fit and save the model; returns its fitting time, which stays out of the model's folder."""
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
-    estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"])
+    estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"], seed)
     with artifacts.atomic_directory(model_dir) as staging:
         module_for(model).save(estimator, staging)
         artifacts.write_json(staging / paths.TRAIN_INFO, {"n_train": info["n_train"], "max_train_samples": info["max_train_samples"]})
     return {"fit_seconds": info["fit_seconds"]}
 
 
-def fit(params: Params, model: str, images: np.ndarray, labels: np.ndarray):
-    """The classic `model` fitted on `images` (N, C, H, W) as params say; (estimator, training info)."""
+def fit(params: Params, model: str, images: np.ndarray, labels: np.ndarray, seed: int):
+    """The classic `model` fitted on `images` (N, C, H, W) as params say, its randomness (the training cap,
+    the estimator's own) drawn from `seed`; (estimator, training info)."""
     module = module_for(model)
     cap = module.max_train_samples(params)
-    x, y = stratified_cap(flatten(images), labels, cap, params.seed, key=f"classic.{model}.max_train_samples")
-    estimator = module.build(params)
+    x, y = stratified_cap(flatten(images), labels, cap, seed, key=f"classic.{model}.max_train_samples")
+    estimator = module.build(params, seed)
     start = time.perf_counter()
     with single_threaded_blas():
         estimator.fit(x, y)

@@ -16,12 +16,14 @@ from genbench.train import loop
 
 
 def stage(params: Params, job) -> dict:
-    d, m = job.dataset, job.model
-    return run(params, d, m, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m),
-               paths.training_log_dir(d, m), paths.checkpoint_dir(d, m))
+    d, m, s = job.dataset, job.model, job.seed
+    return run(params, d, m, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s),
+               paths.training_log_dir(d, m, s), paths.checkpoint_dir(d, m, s))
 
 
-def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path) -> dict:
+def run(
+    params: Params, dataset: str, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path,
+) -> dict:
     """Train and save the model; returns the run's timings, which stay out of its outputs."""
     from safetensors.torch import save
 
@@ -34,16 +36,16 @@ def run(params: Params, dataset: str, model: str, data_path: Path, meta_path: Pa
     labels = torch.from_numpy(arrays["y_train"]).to(device)
 
     cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
-    torch.manual_seed(params.seed)
+    torch.manual_seed(seed)
     modules = {name: m.to(device) for name, m in module.build(cfg).items()}
     recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
     run_id = loop.fingerprint(
-        canonical_json(settings), str(params.seed), str(params.train.threads), str(device),
+        canonical_json(settings), str(seed), str(params.train.threads), str(device),
         artifacts.sha256_of(data_path), inspect.getsource(module), inspect.getsource(loop),
     )
     stats = loop.run(
-        f"{model} on {dataset}", recipe, images, labels,
-        loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, params.seed),
+        f"{model} on {dataset}, seed {seed}", recipe, images, labels,
+        loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed),
         scratch, run_id,
     )
 

@@ -11,7 +11,7 @@ from genbench.errors import DataError
 FILE_NAME = "model.json"
 
 
-def build(params: Params):
+def build(params: Params, seed: int):
     from xgboost import XGBClassifier
 
     p = params.classic.xgboost
@@ -23,7 +23,7 @@ def build(params: Params):
         colsample_bytree=p.colsample_bytree,
         n_jobs=p.n_jobs,
         tree_method="hist",
-        random_state=params.seed,
+        random_state=seed,
     )
 
 
