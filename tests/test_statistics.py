@@ -182,3 +182,8 @@ def test_latex_table_escapes_names_and_marks_as_the_page():
     assert r"\caption{100\% \{x\}\textbackslash{}y}" in table
     assert r"my\_model & \textbf{2.1 $\pm$ 0.1} \\" in table and r"b\&c & 5.2 $\pm$ 0.3 \\" in table
     assert table.index(r"\toprule") < table.index(r"\midrule") < table.index(r"\bottomrule")
+
+
+def test_a_model_the_seed_does_not_change_shows_its_interval_over_images():
+    assert cell([0.9, 0.9, 0.9], 0.02).text("{:.2f}") == "0.90 ± 0.02"
+    assert cell([0.9, 0.92, 0.94], 0.02).text("{:.2f}") == f"0.92 ± {intervals.mean_interval([0.9, 0.92, 0.94])['high'] - 0.92:.2f}"

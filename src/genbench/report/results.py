@@ -2,8 +2,8 @@
 
 A cell holds one metric of one model on one dataset: a value and a 95% interval per seed (the
 interval its evaluate stage computed over images, or None). Over two or more seeds the cell shows
-mean ± the t-interval's half-width across seeds; over one seed, the value ± its interval's
-half-width over images.
+mean ± the t-interval's half-width across seeds; over one seed, or seeds that all gave the same
+value, the value ± its interval's half-width over images.
 
 A column marks its top row "best" only when a test separates it from every other row at p < 0.05
 after Holm's correction over the column; otherwise it marks the rows no test separates from the top
@@ -48,7 +48,9 @@ class Cell:
 
     @property
     def low_high(self) -> tuple[float | None, float | None]:
-        if len(self.values) > 1:
+        """The t-interval across seeds; the interval over images where there is one seed, or where the
+        seeds all gave the same value (a model with no randomness: its t-interval would be a point)."""
+        if len(self.values) > 1 and not (self.summary["std"] == 0 and self.intervals[0]):
             return self.summary["low"], self.summary["high"]
         return tuple(self.intervals[0]) if self.intervals[0] else (None, None)
 
