@@ -49,15 +49,19 @@ def fid_numpy(real: np.ndarray, fake: np.ndarray) -> float:
     return float(((mu_real - mu_fake) ** 2).sum() + np.trace(cov_real) + np.trace(cov_fake) - 2 * trace_sqrt)
 
 
-def mmd_numpy(real: np.ndarray, fake: np.ndarray) -> float:
-    """KID's statistic on whole sets: the unbiased squared MMD with KID's kernel (x.y / d + 1)^3."""
-    return float(mmd_of_resamples(real, fake, np.ones((len(real), 1)), np.ones((len(fake), 1)))[0])
+def mmd_numpy(real: np.ndarray, fake: np.ndarray, paired: bool = False) -> float:
+    """KID's statistic on whole sets: the unbiased squared MMD with KID's kernel (x.y / d + 1)^3.
+    `paired`: real[i] and fake[i] belong together (same class), and the cross sum leaves out those
+    pairs, as the within sums leave out an image paired with itself (Gretton et al., 2012, MMD_u^2)."""
+    ones = np.ones((len(real), 1))
+    return float(mmd_of_resamples(real, fake, ones, ones if paired else np.ones((len(fake), 1)), paired)[0])
 
 
-def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray, counts_fake: np.ndarray) -> np.ndarray:
+def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray, counts_fake: np.ndarray, paired: bool = False) -> np.ndarray:
     """mmd_numpy of many resamples at once, each column of `counts_*` saying how often a resample holds each
-    image. The sums over a resample's pairs are quadratic forms of its counts with the kernel matrices,
-    which are built 1024 rows at a time and never whole: memory stays at 1024 x N however many images."""
+    image (paired: one count per pair, the same array for both). The sums over a resample's pairs are
+    quadratic forms of its counts with the kernel matrices, which are built 1024 rows at a time and
+    never whole: memory stays at 1024 x N however many images."""
     dim = real.shape[1]
 
     def pair_sums(a: np.ndarray, b: np.ndarray, counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
@@ -72,7 +76,12 @@ def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray
         n = counts.sum(0)
         return (pair_sums(x, x, counts, counts) - self_pairs) / (n * (n - 1))
 
-    between = pair_sums(real, fake, counts_real, counts_fake) / (counts_real.sum(0) * counts_fake.sum(0))
+    if paired:
+        matched = (((real * fake).sum(1) / dim + 1) ** 3) @ counts_real
+        n = counts_real.sum(0)
+        between = (pair_sums(real, fake, counts_real, counts_fake) - matched) / (n * (n - 1))
+    else:
+        between = pair_sums(real, fake, counts_real, counts_fake) / (counts_real.sum(0) * counts_fake.sum(0))
     return within(real, counts_real) + within(fake, counts_fake) - 2 * between
 
 

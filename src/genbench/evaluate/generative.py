@@ -56,7 +56,7 @@ def run(
     metrics = {"model": model, "seed": seed, "conditional": sample_info.conditional}
     # The first n samples: for a conditional model, drawn for the classes of the n test images.
     fake = features.extract(net, generated["x"][:n], device)
-    metrics |= comparison.compare(params, real, fake, seed)
+    metrics |= comparison.compare(params, real, fake, seed, paired=sample_info.conditional)
     metrics["memorisation"] = memorisation.measure(fake, real, features.extract(net, protocol.train_subset(params, arrays, n), device))
     metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), device)
 

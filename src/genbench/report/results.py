@@ -50,7 +50,7 @@ class Cell:
     def low_high(self) -> tuple[float | None, float | None]:
         """The t-interval across seeds; the interval over images where there is one seed, or where the
         seeds all gave the same value (a model with no randomness: its t-interval would be a point)."""
-        if len(self.values) > 1 and not (self.summary["std"] == 0 and self.intervals[0]):
+        if len(self.values) > 1 and not (len(set(self.values)) == 1 and self.intervals[0]):
             return self.summary["low"], self.summary["high"]
         return tuple(self.intervals[0]) if self.intervals[0] else (None, None)
 
