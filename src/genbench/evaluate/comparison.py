@@ -7,11 +7,7 @@ import torch
 
 from genbench.config import Params
 from genbench.errors import ConfigError
-from genbench.evaluate import features, fidelity, intervals, protocol
-
-
-def real_test_features(params: Params, net, arrays: dict, device: torch.device) -> torch.Tensor:
-    return features.extract(net, protocol.test_subset(params, arrays)[0], device)
+from genbench.evaluate import fidelity, intervals
 
 
 def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, paired: bool = False) -> dict:

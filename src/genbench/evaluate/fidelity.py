@@ -98,11 +98,6 @@ def manifold_membership(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> t
     return _inside(fake, real, k), _inside(real, fake, k)
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:
-    inside_real, inside_fake = manifold_membership(real, fake, k)
-    return float(inside_real.mean()), float(inside_fake.mean())
-
-
 def _inside(points: torch.Tensor, manifold: torch.Tensor, k: int) -> np.ndarray:
     if len(manifold) <= k:
         raise ValueError(f"precision/recall with k={k} needs more than {k} points per set (got {len(manifold)})")

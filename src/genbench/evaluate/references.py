@@ -33,7 +33,7 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
     net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
-    real = comparison.real_test_features(params, net, arrays, device)
+    real = features.extract(net, protocol.test_subset(params, arrays)[0], device)
     n = len(real)
     seed = params.data.seed
 
