@@ -117,6 +117,7 @@ CASES = [
     ("reports/metrics/digits/seed-0/cas/ddpm.json", "an accuracy not a number", edit_json(lambda m: m | {"scores": {"svm": {"accuracy": "high"}}})),
     ("reports/metrics/digits/references.json", "CAS's floor not a number", edit_json(lambda m: m | {"cas_real_train": {"svm": {"accuracy": "high"}}})),
     ("reports/predictions/digits/seed-0/svm.csv", "not a table of classes", lambda raw: b"\xff\xfe"),
+    ("reports/predictions/digits/seed-0/svm.csv", "a prediction missing", lambda raw: raw[:raw.rstrip(b"\n").rfind(b"\n") + 1]),
     ("reports/projections/digits/seed-0/ddpm.npz", "the features missing", edit_arrays(lambda a: a.pop("features"))),
     ("reports/timings/train/digits-svm-seed-0.json", "truncated", truncated),
     ("reports/timings/train/digits-svm-seed-0.json", "fit seconds not a number", edit_json(lambda r: r | {"fit_seconds": "slow"})),

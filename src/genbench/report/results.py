@@ -72,6 +72,7 @@ class Comparison:
     features: dict[str, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)  # generative model -> seed -> real, generated
     resamples: int = 200
     seed: int = 0
+    _per_seed: dict = field(default_factory=dict)  # (key, both rows and cells) -> per-seed p-values: the marks and the pairs table ask twice
 
     def p_value(self, key: str, a: str, b: str, cells: dict[str, Cell]) -> float | None:
         """Two-sided p-value of "rows a and b differ in this column" (module doc); None where no test applies."""
@@ -84,6 +85,12 @@ class Comparison:
 
     def per_seed(self, key: str, a: str, b: str, ca: Cell, cb: Cell) -> list[float | None]:
         """The test on each seed's images: the two rows' replicates of one seed, on the same test images."""
+        pair = (key, *sorted([(a, repr(ca)), (b, repr(cb))]))  # every test here is symmetric
+        if pair not in self._per_seed:
+            self._per_seed[pair] = self._tests_per_seed(key, a, b, ca, cb)
+        return self._per_seed[pair]
+
+    def _tests_per_seed(self, key: str, a: str, b: str, ca: Cell, cb: Cell) -> list[float | None]:
         found = []
         for i, seed in enumerate(ca.seeds):
             if key == "accuracy" and a in self.correct and b in self.correct:
