@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import socket
 import time
 from dataclasses import replace
 
@@ -22,7 +24,7 @@ FILES = mnist_like_files()
 def fake_mnist(monkeypatch, *base_urls: str):
     source = replace(
         MNIST, name="fakemnist", urls=tuple(u.rstrip("/") + "/" for u in base_urls),
-        files=tuple(RawFile(name, sha256(data), len(data)) for name, data in FILES.items()),
+        files=tuple(RawFile(name, sha256(data), len(data), sha256(gzip.decompress(data))) for name, data in FILES.items()),
     )
     monkeypatch.setitem(download.SOURCES, source.name, source)
     monkeypatch.delenv(download.MIRROR_VARIABLE, raising=False)
@@ -38,7 +40,7 @@ def test_fetches_verifies_and_parses(monkeypatch, tmp_path):
         source = fake_mnist(monkeypatch, server.url + "/a")
         download.run(source.name, tmp_path, FAST)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
-    splits = preprocess.read_raw(source, tmp_path)
+    splits = preprocess.read_raw(source, preprocess.raw_paths(source, tmp_path))
     assert splits["train"][0].shape == (120, 28, 28) and splits["test"][1].shape == (40,)
 
 
@@ -60,7 +62,7 @@ def test_wrong_bytes_are_refused_then_the_next_mirror_is_used(monkeypatch, tmp_p
         download.run(source.name, tmp_path, FAST)
     message = capsys.readouterr().err
     name = "t10k-labels-idx1-ubyte.gz"
-    assert f"{name} from {server.url}/bad/{name}: sha256 {sha256(bad['/bad/' + name])}, expected {sha256(FILES[name])}" in message
+    assert f"{name} from {server.url}/bad/{name}: expected the official file's sha256 {sha256(FILES[name])}; found sha256 {sha256(bad['/bad/' + name])}" in message
     assert all((tmp_path / n).read_bytes() == data for n, data in FILES.items())
 
 
@@ -68,7 +70,7 @@ def test_wrong_bytes_everywhere_leave_nothing_under_the_final_name(monkeypatch, 
     bad = {path: data[:-1] + b"Z" for path, data in served("/bad").items()}
     with FileServer(bad) as server:
         source = fake_mnist(monkeypatch, server.url + "/bad")
-        with pytest.raises(DataError, match=r"sha256 [0-9a-f]{64}, expected [0-9a-f]{64}"):
+        with pytest.raises(DataError, match=r"expected the official file's sha256 [0-9a-f]{64}; found sha256 [0-9a-f]{64}"):
             download.run(source.name, tmp_path, FAST)
     assert list(tmp_path.iterdir()) == []
 
@@ -151,15 +153,84 @@ def test_cifar_archive_is_parsed(tmp_path):
     path = tmp_path / "cifar-10-binary.tar.gz"
     data = cifar_archive()
     path.write_bytes(data)
-    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: sha256 [0-9a-f]{64}, expected c4a38c50"):
-        preprocess.read_raw(CIFAR10, tmp_path)  # not the real archive
+    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: expected the official file's sha256 c4a38c50.*; found sha256 [0-9a-f]{64}"):
+        preprocess.raw_paths(CIFAR10, tmp_path)  # not the real archive
     source = replace(CIFAR10, files=(RawFile(path.name, sha256(data), len(data)),))
-    splits = preprocess.read_raw(source, tmp_path)
+    splits = preprocess.read_raw(source, preprocess.raw_paths(source, tmp_path))
     images, labels = splits["train"]
     assert images.shape == (100, 32, 32, 3) and images.dtype == np.uint8 and labels.shape == (100,)
     assert splits["test"][0].shape == (20, 32, 32, 3)
     # The class band is bright in every channel at the rows of its label.
     assert (images[0, labels[0] * 3] == 250).all()
+
+
+def recompressed(data: bytes) -> bytes:
+    again = gzip.compress(gzip.decompress(data), compresslevel=1, mtime=12345)
+    assert again != data
+    return again
+
+
+@pytest.mark.parametrize("form", ["recompressed", "uncompressed"])
+def test_copies_placed_by_hand_are_accepted_by_their_content(monkeypatch, tmp_path, form):
+    source = fake_mnist(monkeypatch, "http://127.0.0.1:9")
+    for name, data in FILES.items():
+        if form == "recompressed":
+            (tmp_path / name).write_bytes(recompressed(data))
+        else:
+            (tmp_path / name.removesuffix(".gz")).write_bytes(gzip.decompress(data))
+    download.run(source.name, tmp_path, FAST)  # would fail on any network access
+    official = tmp_path / "official"
+    for name, data in FILES.items():
+        official.mkdir(exist_ok=True)
+        (official / name).write_bytes(data)
+    splits = preprocess.read_raw(source, preprocess.raw_paths(source, tmp_path))
+    expected = preprocess.read_raw(source, preprocess.raw_paths(source, official))
+    for split in ("train", "test"):
+        assert all(np.array_equal(a, b) for a, b in zip(splits[split], expected[split]))
+
+
+def test_a_copy_matching_neither_hash_is_named_with_both_expected_hashes(monkeypatch, tmp_path):
+    source = fake_mnist(monkeypatch, "http://127.0.0.1:9")
+    name = "t10k-labels-idx1-ubyte.gz"
+    for n, data in FILES.items():
+        (tmp_path / n).write_bytes(data)
+    wrong = gzip.compress(gzip.decompress(FILES[name])[:-1] + b"\x07", mtime=0)
+    (tmp_path / name).write_bytes(wrong)
+    file = next(f for f in source.files if f.name == name)
+    with pytest.raises(DataError) as error:
+        download.run(source.name, tmp_path, DownloadParams(timeout_s=1, retries=0, backoff_s=0))
+    message = str(error.value)
+    assert f"{tmp_path / name}: expected the official file's sha256 {file.sha256} or a decompressed payload of sha256 {file.content_sha256}" in message
+    assert f"found sha256 {sha256(wrong)}, decompressed payload {sha256(gzip.decompress(wrong))}" in message
+    with pytest.raises(DataError, match=f"{name}: expected the official"):
+        preprocess.raw_paths(source, tmp_path)
+
+
+def test_a_mirror_may_serve_a_recompressed_copy_a_public_host_may_not(monkeypatch, tmp_path):
+    again = {path: recompressed(data) for path, data in served("/fakemnist").items()}
+    with FileServer(again) as server:
+        source = fake_mnist(monkeypatch, server.url + "/fakemnist/")
+        with pytest.raises(DataError, match="expected the official file's sha256"):
+            download.run(source.name, tmp_path / "public", FAST)
+        monkeypatch.setenv(download.MIRROR_VARIABLE, server.url)
+        download.run(source.name, tmp_path / "mirror", FAST)
+    assert all((tmp_path / "mirror" / n).read_bytes() == again[f"/fakemnist/{n}"] for n in FILES)
+
+
+def test_a_host_that_does_not_resolve_is_asked_once_and_never_retried(monkeypatch, tmp_path):
+    lookups, sleeps = [], []
+
+    def no_such_host(host, *args, **kwargs):
+        lookups.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    monkeypatch.setattr(download.time, "sleep", sleeps.append)
+    source = fake_mnist(monkeypatch, "http://one.example.invalid/", "http://two.example.invalid/")
+    with pytest.raises(DataError) as error:
+        download.run(source.name, tmp_path, DownloadParams(timeout_s=60, retries=4, backoff_s=2))
+    assert sorted(lookups) == ["one.example.invalid", "two.example.invalid"] and sleeps == []
+    assert "host name does not resolve" in str(error.value) and all(name in str(error.value) for name in FILES)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ def read_archive(path: Path, n_classes: int = 10) -> dict[str, tuple[np.ndarray,
     wanted = {name for names in SPLIT_FILES.values() for name in names}
     contents: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, "r:gz") as archive:
+        with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 _check_member(path, member)
                 if member.name in wanted and member.isfile():

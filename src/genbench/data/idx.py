@@ -1,4 +1,4 @@
-"""The IDX file format of MNIST (http://yann.lecun.com/exdb/mnist/), gzip-compressed.
+"""The IDX file format of MNIST (http://yann.lecun.com/exdb/mnist/), as shipped: gzip-compressed or not.
 
 Written by hand: the format is a 4-byte magic number, one big-endian uint32 per
 dimension, then the raw values, and no maintained library reads it with the
@@ -37,9 +37,11 @@ def write(path: Path, array: np.ndarray) -> None:
 
 
 def read(path: Path) -> np.ndarray:
-    """Read a .gz IDX file of uint8 values, checking the header against the data size."""
+    """Read an IDX file of uint8 values, gzip-compressed or not, checking the header against the data size."""
     try:
-        data = gzip.decompress(Path(path).read_bytes())
+        data = Path(path).read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (OSError, EOFError, zlib.error) as e:

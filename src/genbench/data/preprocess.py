@@ -9,7 +9,7 @@ import numpy as np
 
 from genbench import artifacts, paths
 from genbench.config import Params
-from genbench.data import cifar, idx
+from genbench.data import cifar, idx, rawfiles
 from genbench.data.sources import SOURCES, Source
 from genbench.errors import ConfigError, DataError
 
@@ -23,7 +23,8 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
     from sklearn.model_selection import train_test_split
 
     source = SOURCES[dataset]
-    raw = read_raw(source, raw_dir)
+    located = raw_paths(source, raw_dir)
+    raw = read_raw(source, located)
     if "all" in raw:
         x, y = raw["all"]
         with _explained("data.test_fraction"):
@@ -45,7 +46,7 @@ def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path:
     for name, (images, labels) in splits.items():
         arrays[f"x_{name}"] = _scale(images, source)
         arrays[f"y_{name}"] = labels.astype(np.int64)
-    metadata = _metadata(source, raw_dir, splits, params)
+    metadata = _metadata(source, located, splits, params)
     artifacts.save_npz(data_path, arrays)
     artifacts.write_json(meta_path, metadata)
 
@@ -59,34 +60,44 @@ def _explained(key: str):
         raise ConfigError(f"params.yaml: {key}: {e}") from None
 
 
-def read_raw(source: Source, raw_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{split: (uint8 images (N, H, W[, C]), labels (N,))} as the dataset's hosts ship them."""
-    for file in source.files:  # gzip readers can miss damage past the data they need
-        path = raw_dir / file.name
-        if not path.is_file():
-            raise DataError(f"{path}: file not found; run the download stage first")
-        actual = artifacts.sha256_of(path)
-        if actual != file.sha256:
-            raise DataError(f"{path}: sha256 {actual}, expected {file.sha256}; delete it and run the download stage again")
+def read_raw(source: Source, located: dict[str, Path]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{split: (uint8 images (N, H, W[, C]), labels (N,))} as the dataset's hosts ship them, from `raw_paths`."""
     if source.format == "cifar10-binary":
-        (archive,) = source.raw_files
-        return cifar.read_archive(raw_dir / archive, n_classes=len(source.class_names))
-    return {name: _read_idx_split(source, raw_dir, name) for name in source.splits}
+        (archive,) = located.values()
+        return cifar.read_archive(archive, n_classes=len(source.class_names))
+    return {name: _read_idx_split(source, name, located) for name in source.splits}
 
 
-def _read_idx_split(source: Source, raw_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def raw_paths(source: Source, raw_dir: Path) -> dict[str, Path]:
+    """{registry file name: its verified copy in raw_dir}; the bundled digits' files as written."""
+    if source.bundled:
+        return {name: raw_dir / name for name in source.raw_files}
+    located = {}
+    for file in source.files:  # checked in full: gzip readers can miss damage past the data they need
+        path = rawfiles.locate(raw_dir, file)
+        if path is None:
+            raise DataError(f"{raw_dir / file.name}: file not found; run the download stage first")
+        problem = rawfiles.mismatch(path, file)
+        if problem:
+            raise DataError(f"{problem}; delete it and run the download stage again")
+        located[file.name] = path
+    return located
+
+
+def _read_idx_split(source: Source, split: str, located: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
     files = source.splits[split]
-    images, labels = idx.read(raw_dir / files.images), idx.read(raw_dir / files.labels)
+    images_path, labels_path = located[files.images], located[files.labels]
+    images, labels = idx.read(images_path), idx.read(labels_path)
     height, width, channels = source.image_shape
     expected = (height, width) if channels == 1 else (height, width, channels)
     if images.shape[1:] != expected:
-        raise DataError(f"{raw_dir / files.images}: images of shape {images.shape[1:]}, expected {expected}")
+        raise DataError(f"{images_path}: images of shape {images.shape[1:]}, expected {expected}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise DataError(f"{raw_dir / files.labels}: {labels.shape} labels for {images.shape[0]} images")
+        raise DataError(f"{labels_path}: {labels.shape} labels for {images.shape[0]} images")
     if labels.size and labels.max() >= len(source.class_names):
-        raise DataError(f"{raw_dir / files.labels}: label {labels.max()} outside 0..{len(source.class_names) - 1}")
+        raise DataError(f"{labels_path}: label {labels.max()} outside 0..{len(source.class_names) - 1}")
     if images.size and images.max() > source.pixel_max:
-        raise DataError(f"{raw_dir / files.images}: pixel value {images.max()} above {source.pixel_max}")
+        raise DataError(f"{images_path}: pixel value {images.max()} above {source.pixel_max}")
     return images, labels
 
 
@@ -97,7 +108,7 @@ def _scale(images: np.ndarray, source: Source) -> np.ndarray:
     return (nhwc.transpose(0, 3, 1, 2).astype(np.float32) / source.pixel_max).astype(np.float32)
 
 
-def _metadata(source: Source, raw_dir: Path, splits: dict, params: Params) -> dict:
+def _metadata(source: Source, located: dict[str, Path], splits: dict, params: Params) -> dict:
     height, width, channels = source.image_shape
     return {
         "dataset": source.name,
@@ -108,7 +119,7 @@ def _metadata(source: Source, raw_dir: Path, splits: dict, params: Params) -> di
             for name, (_, labels) in splits.items()
         },
         "sizes": {name: int(len(labels)) for name, (_, labels) in splits.items()},
-        "raw_sha256": {name: artifacts.sha256_of(raw_dir / name) for name in source.raw_files},
+        "raw_sha256": {path.name: artifacts.sha256_of(path) for path in located.values()},
         "seed": params.data.seed,
         "test_fraction": params.data.test_fraction if "all" in source.splits else None,
         "val_fraction": params.data.val_fraction,

@@ -1,7 +1,8 @@
 """The registry of datasets: what each one is, where its raw files come from, how to cite it.
 
 Importing this module is cheap: config.py takes the dataset names from here.
-Checksums and sizes are those of the files as their hosts distribute them.
+Checksums and sizes are those of the files as their hosts distribute them, plus the sha256 of
+each file's decompressed payload where it is recorded (data/rawfiles.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class RawFile:
     name: str
-    sha256: str
+    sha256: str  # of the file as its hosts serve it
     size: int  # bytes
+    # sha256 of the decompressed payload (of the bytes, for a file that is not compressed): a
+    # re-compressed or uncompressed copy is accepted by it. None where not recorded yet.
+    content_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,10 +85,14 @@ MNIST = Source(
     format="idx",
     splits=_mnist_splits(),
     files=(
-        RawFile("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422),
-        RawFile("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881),
-        RawFile("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877),
-        RawFile("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542),
+        RawFile("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422,
+                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        RawFile("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881,
+                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        RawFile("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877,
+                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        RawFile("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542,
+                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     ),
     urls=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
