@@ -8,6 +8,7 @@ a page, however it was restored, shows the timings of the runs that made its inp
 
 from __future__ import annotations
 
+import resource
 import time
 from pathlib import Path
 
@@ -19,8 +20,14 @@ def write(path: Path, command: str, seconds: float, figures: dict) -> None:
     state = git.head_state(ignored=("dvc.lock",))  # DVC rewrites dvc.lock during the very run
     artifacts.write_json(path, {
         "command": command, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": state["commit"], "uncommitted_changes": state["dirty"], **figures,
+        "commit": state["commit"], "uncommitted_changes": state["dirty"], "peak_rss_mb": peak_rss_mb(), **figures,
     })
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set of this process or any child it waited for (Linux reports KiB), in MiB:
+    what `/usr/bin/time -v` calls the maximum resident set size."""
+    return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
 
 
 def read(path: Path) -> dict:

@@ -62,7 +62,8 @@ def run(
 
     module = deep.module_for(model)
     modules, cfg = deep.load(model, model_dir, device)
-    test_images, test_labels = torch.from_numpy(x_compared).to(device), torch.from_numpy(y_compared).to(device)
+    x_bound, y_bound = protocol.bound_subset(params, x_compared, y_compared)
+    test_images, test_labels = torch.from_numpy(x_bound).to(device), torch.from_numpy(y_bound).to(device)
     generator = torch.Generator().manual_seed(seed + 3)
     bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if hasattr(module, "likelihood") else None
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())

@@ -67,3 +67,13 @@ def floor_subset(params: Params, arrays: dict, n: int) -> tuple[np.ndarray, np.n
     """n validation images, chosen by data.seed: held-out real images no model trained on, the floor."""
     chosen = subset(len(arrays["x_val"]), n, params.data.seed + 2, arrays["y_val"])
     return arrays["x_val"][chosen], arrays["y_val"][chosen]
+
+
+def bound_subset(params: Params, x_compared: np.ndarray, y_compared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The compared test images the likelihood bounds are computed on: evaluate.bound_images of them,
+    stratified by class (all of them when it is null or larger)."""
+    n = params.evaluate.bound_images
+    if n is None or n >= len(x_compared):
+        return x_compared, y_compared
+    chosen = subset(len(x_compared), n, params.data.seed + 3, y_compared)
+    return x_compared[chosen], y_compared[chosen]
