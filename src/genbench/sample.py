@@ -20,8 +20,6 @@ from genbench.evaluate import protocol
 from genbench.models import deep
 from genbench.train import loop
 
-CHUNK = 500  # images per sampling call: bounds memory on any device
-
 
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
@@ -43,9 +41,10 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
 
     generator = torch.Generator().manual_seed(seed + 1)
     start = time.perf_counter()
+    chunk = loop.images_per_call(device, *arrays["x_test"].shape[-2:])
     chunks = [
-        module.sample(modules, cfg, labels[i:i + CHUNK].clamp(min=0), generator, sampling).float().cpu()
-        for i in range(0, n, CHUNK)
+        module.sample(modules, cfg, labels[i:i + chunk].clamp(min=0), generator, sampling).float().cpu()
+        for i in range(0, n, chunk)
     ]
     seconds = time.perf_counter() - start
     images = torch.cat(chunks).clamp(0, 1).numpy().astype(np.float32)

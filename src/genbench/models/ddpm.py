@@ -27,7 +27,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from genbench.models.registry import DDPMParams, DDPMSampling
-from genbench.train.loop import Recipe
+from genbench.train.loop import Recipe, images_per_call
 from genbench.views import Context, Grid
 
 TRAJECTORY_FRAMES = 8
@@ -339,7 +339,7 @@ def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, l
 
 @torch.no_grad()
 def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor,
-                      generator: torch.Generator, pixel_max: int, batch: int = 500) -> torch.Tensor:
+                      generator: torch.Generator, pixel_max: int) -> torch.Tensor:
     """The negative variational bound -log p(x|y) <= L per image, in nats (Ho et al., 2020, eq. 5):
     the prior KL at T, the KL of every reverse step against the forward posterior, and the
     decoder's discretised likelihood at t=0 over the data's `pixel_max + 1` levels.
@@ -347,6 +347,7 @@ def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Te
     The reverse steps are those of `ancestral_sample` (EMA weights, clipped x0, posterior variance
     beta-tilde) with the conditional network alone; at t=0, where beta-tilde is 0, the decoder's
     variance is that of t=1, as in Ho et al."""
+    batch = images_per_call(images.device, *images.shape[-2:])
     return torch.cat([
         _variational_bound(modules, cfg, images[i:i + batch], labels[i:i + batch], generator, pixel_max)
         for i in range(0, len(images), batch)

@@ -74,6 +74,16 @@ def configure_torch(device: torch.device, threads: int) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def images_per_call(device: torch.device, height: int, width: int) -> int:
+    """How many images one inference call (sampling, a likelihood bound) takes. On a GPU 500 fill it and
+    bound its memory. On the CPU a call runs fastest while its activations stay in cache, near 32,768
+    pixels: the DDPM took 4.6 ms per image and step at 28x28 in calls of 32 images and 6.8 ms in calls
+    of 256, but at 8x8 0.35 ms in calls of 500 and 0.50 ms in calls of 32."""
+    if device.type != "cpu":
+        return 500
+    return max(1, min(500, 32_768 // (height * width)))
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; full precision on the CPU, where it is what makes runs bitwise repeatable."""
     if device.type == "cuda":
