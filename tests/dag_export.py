@@ -26,11 +26,14 @@ def dvc_graph() -> dict:
     all_outs = {str(out.def_path) for stage in stages for out in stage.outs}
 
     def expand(dep: str) -> list[str]:
-        # A dependency on a folder of other stages' outputs means those outputs (maybe none).
+        # A dependency on a folder of other stages' outputs means those outputs (maybe none);
+        # on a folder no stage writes (the user's own data), the files DVC hashes in it.
         if dep in all_outs or Path(dep).is_file():
             return [dep]
         inside = sorted(out for out in all_outs if out.startswith(dep.rstrip("/") + "/"))
-        return inside if inside or Path(dep).is_dir() else [dep]
+        if inside or not Path(dep).is_dir():
+            return inside or [dep]
+        return sorted(str(p) for p in Path(dep).rglob("*") if p.is_file())
 
     params = load_params("params.yaml")
 

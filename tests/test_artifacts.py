@@ -68,11 +68,13 @@ def test_npz_errors_name_the_file(tmp_path):
         artifacts.load_npz(path, ("x",))
 
 
-def test_idx_round_trip_is_deterministic(tmp_path):
+def test_idx_round_trip_is_deterministic_compressed_or_not(tmp_path):
     images = np.random.default_rng(0).integers(0, 256, size=(5, 8, 8), dtype=np.uint8)
-    idx.write(tmp_path / "a.gz", images)
-    assert idx.encode(images) == (tmp_path / "a.gz").read_bytes()
+    assert idx.encode(images) == idx.encode(images.copy())
+    (tmp_path / "a.gz").write_bytes(idx.encode(images))
+    (tmp_path / "a").write_bytes(gzip.decompress(idx.encode(images)))
     np.testing.assert_array_equal(idx.read(tmp_path / "a.gz"), images)
+    np.testing.assert_array_equal(idx.read(tmp_path / "a"), images)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +92,11 @@ def test_idx_rejects_malformed_files(tmp_path, payload, message):
         idx.read(path)
 
 
-def test_idx_rejects_non_gzip(tmp_path):
+def test_idx_rejects_broken_gzip_and_non_idx_bytes(tmp_path):
     path = tmp_path / "bad.gz"
-    path.write_bytes(b"not gzip at all")
+    path.write_bytes(idx.encode(np.zeros((2, 3), dtype=np.uint8))[:-6])
     with pytest.raises(DataError, match="not a readable gzip file"):
+        idx.read(path)
+    path.write_bytes(b"not gzip at all")
+    with pytest.raises(DataError, match="bad IDX magic number"):
         idx.read(path)

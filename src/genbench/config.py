@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
 
+from genbench.data import own_layout
 from genbench.data.sources import DATASET_NAMES
 from genbench.errors import ConfigError
 from genbench.models.registry import GENERATIVE
@@ -21,7 +22,7 @@ from genbench.schema import DeepModelParams, PositiveFloat, Section
 CLASSIC_MODELS = ("xgboost", "svm", "logreg")
 GENERATIVE_MODELS = tuple(GENERATIVE)
 
-DatasetName = Literal[DATASET_NAMES]
+OWN_DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_]{0,63}$"  # safe in paths, stage names and Snakemake wildcards
 ClassicModelName = Literal[CLASSIC_MODELS]
 GenerativeModelName = Literal[GENERATIVE_MODELS]
 
@@ -36,6 +37,17 @@ class DataParams(Section):
     seed: int = Field(0, ge=0, lt=2**32, description="the splits, and the real images every replicate is compared with")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="share of each class held out as the test set")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="share of the training set held out for validation")
+
+
+class OwnDataset(Section):
+    """A dataset of your own (data/own.py): named in `datasets`, read by its download stage."""
+
+    path: str = Field(description="a folder with one subfolder of PNG or JPEG images per class, or an .npz holding x and y; inside data/own/")
+    channels: Literal[1, 3] = Field(description="1: grey, 3: colour; every image is converted")
+    size: list[Annotated[int, Field(ge=4, le=4096)]] | None = Field(
+        None, min_length=2, max_length=2, description="[height, width] every image is brought to; null: the images' own, which must agree"
+    )
+    fit: Literal["resize", "pad"] = Field("resize", description="how an image reaches `size`: resized, or centred on black (never cropped)")
 
 
 class XGBoostParams(Section):
@@ -135,7 +147,8 @@ class ModelLists(Section):
 
 class Params(Section):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="training replicates; the splits stay fixed (data.seed)")
-    datasets: list[DatasetName] = Field(default_factory=lambda: ["digits"], min_length=1)
+    datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1, description="registry names and names of own_datasets")
+    own_datasets: dict[Annotated[str, Field(pattern=OWN_DATASET_NAME)], OwnDataset] = Field(default_factory=dict)
     models: ModelLists = ModelLists()
     download: DownloadParams = DownloadParams()
     data: DataParams = DataParams()
@@ -151,6 +164,24 @@ class Params(Section):
     @classmethod
     def _unique(cls, names: list[str]) -> list[str]:
         return _require_unique(names)
+
+    @model_validator(mode="after")
+    def _datasets_are_known(self) -> Params:
+        for name in self.datasets:
+            if name not in DATASET_NAMES and name not in self.own_datasets:
+                raise ValueError(
+                    f"datasets: {name!r} is neither a registry dataset ({', '.join(DATASET_NAMES)}) nor a key of own_datasets "
+                    f"({', '.join(self.own_datasets) or 'none'})"
+                )
+        for name in self.own_datasets:
+            if name in DATASET_NAMES:
+                raise ValueError(f"own_datasets.{name}: the name of a registry dataset; choose another")
+        for name, entry in self.own_datasets.items():
+            if name in self.datasets and entry.size:
+                problem = image_size_problem(self, *entry.size)
+                if problem:
+                    raise ValueError(f"own_datasets.{name}.size: {entry.size[0]}x{entry.size[1]}: {problem}")
+        return self
 
     @field_validator("seeds")
     @classmethod
@@ -177,6 +208,24 @@ class Params(Section):
         return value
 
 
+def image_size_problem(params: Params, height: int, width: int) -> str | None:
+    """Why the listed models cannot take images of this size, or None. Every model needs sides of 4 or
+    more; the VAE and the GAN halve each side twice, the DDPM's U-Net once per level below its first."""
+    needs = {}
+    for model in params.models.generative:
+        if model in ("vae", "gan"):
+            needs[model] = 4
+        elif model == "ddpm":
+            needs[model] = 2 ** (len(params.generative.ddpm.channel_multipliers) - 1)
+    failing = {model: n for model, n in needs.items() if height % n or width % n}
+    if min(height, width) >= 4 and not failing:
+        return None
+    step = max([4, *failing.values()])
+    rules = ", ".join(f"{model} needs sides divisible by {n}" for model, n in failing.items()) or "the models need sides of 4 or more"
+    padded = f"{max(4, -(-height // step) * step)}x{max(4, -(-width // step) * step)}"
+    return f"{rules}; declare a size such as {padded} (fit: pad or resize)"
+
+
 def _require_unique(names: list) -> list:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
@@ -201,9 +250,11 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_one_line(path, e)) from None
+    own_layout.check(params, path)
+    return params
 
 
 class _DuplicateKey(Exception):

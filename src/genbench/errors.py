@@ -8,7 +8,8 @@ class GenbenchError(Exception):
 
 
 class ConfigError(GenbenchError):
-    """params.yaml or the command line asks for something not allowed."""
+    """params.yaml or the command line asks for something not allowed, or a dataset of your own that
+    params.yaml names cannot be used as declared."""
 
     exit_code = 2
 

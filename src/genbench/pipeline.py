@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from genbench import cli, code_deps, paths
 from genbench.config import CLASSIC_MODELS, GENERATIVE_MODELS, Params
+from genbench.data import own_layout
 
 D, M, S = "{dataset}", "{model}", "{seed}"
 FEATURE_SEED = "{feature_seed}"  # a value of params.yaml (evaluate.feature_seed), not an axis
@@ -52,6 +53,7 @@ class Group:
     params: tuple[str, ...] = ()  # keys in params.yaml; () with whole_params: the whole file
     whole_params: bool = False
     inputs: tuple[str, ...] = ()  # files and folders made by other groups
+    sources: tuple[str, ...] = ()  # folders the user fills: DVC hashes each, Snakemake lists its files as inputs
     gathers: tuple[str, ...] = ()  # folders: every output of the current DAG inside them
     outputs: tuple[Out, ...] = ()
     loads: tuple[str, ...] = ()  # modules loaded by a computed name; ".*": a whole package
@@ -121,8 +123,8 @@ FEATURES = weights("featurenet", FEATURE_SEED)  # the feature space of FID, KID,
 
 GROUPS: tuple[Group, ...] = (
     Group(
-        "download", "download", "the dataset's raw files, verified by sha256 (files put there by hand are kept)",
-        params=("download",),
+        "download", "download", "the dataset's raw files, verified by sha256 (files put there by hand are kept), or your own images read from data/own/",
+        params=("download", "own_datasets"), sources=(str(own_layout.OWN_ROOT),),
         outputs=(Out(str(paths.raw_dir(D)), "raw", folder=True, persist=True),),
         # Not in Snakemake's cache: raw files may be placed by hand, and a cached output is a link
         # into the shared cache, which such a file would then change for everyone.

@@ -42,6 +42,10 @@ class Rules:
 
     def inputs(self, group: pipeline.Group) -> dict:
         found = {"code": pipeline.code(group)}
+        if group.sources:
+            # Every file, so that an edited or added one reruns the job (a folder's time changes only when its
+            # own entries do); the same files DVC hashes.
+            found["sources"] = sorted(str(p) for folder in group.sources for p in Path(folder).rglob("*") if p.is_file())
         if group.inputs:
             found["data"] = [self.fill_values(path) for path in group.inputs]
         if group.gathers:

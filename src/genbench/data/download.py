@@ -1,4 +1,5 @@
-"""download@D: put a dataset's raw files, verified by sha256, into data/raw/<dataset>/.
+"""download@D: put a dataset's raw files, verified by sha256, into data/raw/<dataset>/
+(a dataset of your own is read from data/own/ instead: data/own.py).
 
 Each file is streamed to `<name>.partial` beside its final name, resumed with an
 HTTP Range request after a dropped connection, retried with backoff on connection
@@ -29,7 +30,7 @@ import numpy as np
 
 from genbench import artifacts, paths
 from genbench.config import DownloadParams, Params
-from genbench.data import idx, rawfiles
+from genbench.data import idx, own, rawfiles
 from genbench.data.sources import SOURCES, RawFile, Source
 from genbench.errors import DataError
 
@@ -50,7 +51,10 @@ class _Unresolvable(Exception):
 
 
 def stage(params: Params, job) -> None:
-    run(job.dataset, paths.raw_dir(job.dataset), params.download)
+    if job.dataset in params.own_datasets:
+        own.ingest(params, job.dataset, paths.raw_dir(job.dataset))
+    else:
+        run(job.dataset, paths.raw_dir(job.dataset), params.download)
 
 
 def run(dataset: str, raw_dir: Path, settings: DownloadParams) -> None:
@@ -216,6 +220,4 @@ def _export_bundled_digits(source: Source, raw_dir: Path) -> None:
         raise AssertionError(f"{source.name} pixel values exceed {source.pixel_max}")
     images, labels = bunch.images.astype(np.uint8), bunch.target.astype(np.uint8)
     split = source.splits["all"]
-    with artifacts.atomic_directory(raw_dir) as staging:
-        idx.write(staging / split.images, images)
-        idx.write(staging / split.labels, labels)
+    artifacts.write_directory(raw_dir, {split.images: idx.encode(images), split.labels: idx.encode(labels)})

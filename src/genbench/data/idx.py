@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
 from genbench.errors import DataError
 
 _UBYTE = 0x08
@@ -30,10 +29,6 @@ def encode(array: np.ndarray) -> bytes:
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
         gz.write(header + np.ascontiguousarray(array).tobytes())
     return buffer.getvalue()
-
-
-def write(path: Path, array: np.ndarray) -> None:
-    artifacts.write_bytes(path, encode(array))
 
 
 def read(path: Path) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 
 from genbench import artifacts, paths
 from genbench.config import Params
-from genbench.data import cifar, idx, rawfiles
+from genbench.data import cifar, idx, own, rawfiles
 from genbench.data.sources import SOURCES, Source
 from genbench.errors import ConfigError, DataError
 
@@ -22,7 +22,7 @@ def stage(params: Params, job) -> None:
 def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path: Path) -> None:
     from sklearn.model_selection import train_test_split
 
-    source = SOURCES[dataset]
+    source = own.ingested_source(dataset, raw_dir) if dataset in params.own_datasets else SOURCES[dataset]
     located = raw_paths(source, raw_dir)
     raw = read_raw(source, located)
     if "all" in raw:
@@ -70,7 +70,7 @@ def read_raw(source: Source, located: dict[str, Path]) -> dict[str, tuple[np.nda
 
 def raw_paths(source: Source, raw_dir: Path) -> dict[str, Path]:
     """{registry file name: its verified copy in raw_dir}; the bundled digits' files as written."""
-    if source.bundled:
+    if source.bundled:  # written by the download stage itself: the bundled digits, or your own images
         return {name: raw_dir / name for name in source.raw_files}
     located = {}
     for file in source.files:  # checked in full: gzip readers can miss damage past the data they need

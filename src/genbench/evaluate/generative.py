@@ -17,7 +17,7 @@ import torch
 
 from genbench import artifacts, paths, records
 from genbench.config import Params
-from genbench.data import splits
+from genbench.data import own, splits
 from genbench.data.sources import SOURCES
 from genbench.errors import DataError
 from genbench.evaluate import comparison, features, intervals, memorisation, protocol
@@ -28,7 +28,7 @@ from genbench.train import loop
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
     return run(
-        params, m, s, SOURCES[d].pixel_max, paths.processed_data(d), paths.processed_meta(d),
+        params, m, s, own.PIXEL_MAX if d in params.own_datasets else SOURCES[d].pixel_max, paths.processed_data(d), paths.processed_meta(d),
         paths.model_dir(d, "featurenet", params.evaluate.feature_seed), paths.model_dir(d, m, s), paths.samples_dir(d, m, s),
         paths.metrics_file(d, m, s), paths.projection_file(d, m, s),
     )
