@@ -14,13 +14,20 @@ def graph(workspace, runner: str) -> dict:
     return json.loads(workspace.run("python", "tests/dag_export.py", runner).stdout)
 
 
-@pytest.mark.parametrize(("params", "n_datasets", "n_seeds"), [("default", 1, 3), ("tiny.yaml", 1, 1), ("two datasets", 2, 3)])
+@pytest.mark.parametrize(("params", "n_datasets", "n_seeds"), [("default", 1, 3), ("tiny.yaml", 1, 1), ("two datasets", 2, 3), ("your own", 2, 1)])
 def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_seeds):
     default = (ROOT / "params.yaml").read_text()
     if params == "default":
         workspace.set_params(default)
     elif params == "two datasets":
         workspace.set_params(default.replace("datasets: [digits]", "datasets: [digits, mnist]"))
+    elif params == "your own":
+        for cls in ("a", "b"):
+            for i in range(13):
+                workspace.path(f"data/own/mine/{cls}/{i}.png").parent.mkdir(parents=True, exist_ok=True)
+                workspace.path(f"data/own/mine/{cls}/{i}.png").write_bytes(b"")  # the graphs look at names only
+        workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, mine]")
+        workspace.edit("params.yaml", "own_datasets: {}", "own_datasets: {mine: {path: data/own/mine, channels: 1, size: [8, 8]}}")
     dvc, snakemake = graph(workspace, "dvc"), graph(workspace, "snakemake")
     assert sorted(dvc["jobs"]) == sorted(snakemake["jobs"])
     for command, job in dvc["jobs"].items():
@@ -39,7 +46,10 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
     # featurenet of seed 0) -> every seed's 3 generative evaluations and the references; references -> report.
     per_seed = 20 + 9 + 3 + 21 + 3 + n_generative
     assert len(dvc["edges"]) == n_datasets * (2 + 2 + n_seeds * per_seed + 1 + 1)
-    assert any("--dataset mnist" in command for command in dvc["jobs"]) == (n_datasets == 2)
+    assert any("--dataset mnist" in command for command in dvc["jobs"]) == (params == "two datasets")
+    own_files = sorted(str(p.relative_to(workspace.root)) for p in workspace.path("data/own").rglob("*") if p.is_file())
+    assert all(set(own_files) <= set(job["deps"]) for command, job in dvc["jobs"].items() if command.startswith("genbench download"))
+    assert len(own_files) == (27 if params == "your own" else 1), "every file of data/own/, its README included"
     assert sorted({m.group(1) for command in dvc["jobs"] for m in [re.search(r"--seed (\d+)", command)] if m}) == [str(s) for s in range(n_seeds)]
 
 

@@ -1,10 +1,13 @@
-"""The whole pipeline on datasets fetched over HTTP: IDX and CIFAR-10 binary files from a loopback mirror."""
+"""The whole pipeline, every model, on images of 28x28x1 and 32x32x3 fetched over HTTP (IDX and CIFAR-10
+binary files from a loopback mirror) and on a folder of your own images."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 
 import browser
 from fake_data import FileServer, cifar_archive, mnist_like_files, register_datasets, sha256
@@ -14,15 +17,43 @@ pytestmark = pytest.mark.pipeline
 
 # A class label that would run if the report did not escape text from the data.
 SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
+OWN_CLASSES = ("circle", "<b>square</b>", "triangle")  # folder names; the second must be shown as text
+DATASETS = ("tinymnist", "tinycifar", "shapes")
+SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
+GENERATIVE = ("vae", "gan", "ddpm")
 
 
-def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
+def draw_shapes(root, per_class: int = 40) -> None:
+    """Three classes of one bright shape each on a dark ground, at two sizes (12 and 20 pixels) and jittered."""
+    rng = np.random.default_rng(0)
+    for label, cls in enumerate(OWN_CLASSES):
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            side = (12, 20)[i % 2]
+            image = Image.new("RGB", (side, side), tuple(int(v) for v in rng.integers(0, 60, 3)))
+            pen = ImageDraw.Draw(image)
+            a, b = rng.integers(0, side // 4, 2), side - 1 - rng.integers(0, side // 4, 2)
+            colour = ((255, 200, 0), (0, 200, 255), (255, 0, 200))[label]
+            if label == 0:
+                pen.ellipse([*a, *b], fill=colour)
+            elif label == 1:
+                pen.rectangle([*a, *b], fill=colour)
+            else:
+                pen.polygon([(a[0], b[1]), (b[0], b[1]), ((a[0] + b[0]) // 2, a[1])], fill=colour)
+            image.save(root / cls / f"{i:03d}.png")
+
+
+def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(workspace):
     mnist_files = mnist_like_files()
     cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
     mnist_classes = (SCRIPT_LABEL, *map(str, range(1, 10)))
     register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)}, {"tinymnist": mnist_classes})
-    workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist, tinycifar]")
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")  # tested elsewhere; saves time
+    draw_shapes(workspace.path("data/own/shapes"))
+    workspace.edit("params.yaml", "datasets: [digits]", f"datasets: [{', '.join(DATASETS)}]")
+    workspace.edit("params.yaml", "own_datasets: {}", "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}")
+    # Every model, with fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
+    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200)):
+        workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
     served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
     # CIFAR's archive is put in place by hand instead: it must be used as it is.
     workspace.path("data/raw/tinycifar").mkdir(parents=True)
@@ -39,8 +70,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
-    # per dataset: download, preprocess, 4 classifiers x (train, evaluate) and the references (floor and ceiling)
-    assert len(ran) == 3 * (2 + 2 * 4 + 1) + 1
+    # per dataset: download, preprocess, the references, 4 classifiers x (train, evaluate), 3 generative models
+    # x (train, sample, evaluate, CAS); then the report
+    assert len(ran) == 3 * (3 + 2 * 4 + 4 * 3) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
@@ -50,25 +82,47 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets(workspace):
     cifar_meta = json.loads(workspace.path("data/processed/tinycifar/meta.json").read_text())
     assert cifar_meta["image_shape"] == [3, 32, 32] and cifar_meta["classes"][0] == "airplane"
     assert cifar_meta["sizes"] == {"train": 90, "val": 10, "test": 20}
+    shapes_meta = json.loads(workspace.path("data/processed/shapes/meta.json").read_text())
+    assert shapes_meta["image_shape"] == [3, 16, 16] and shapes_meta["classes"] == sorted(OWN_CLASSES)
+    assert shapes_meta["sizes"] == {"train": 86, "val": 10, "test": 24}
 
-    for dataset in ("digits", "tinymnist", "tinycifar"):
-        for model in ("xgboost", "svm", "logreg"):
+    for dataset in DATASETS:
+        for model in ("xgboost", "svm", "logreg", "featurenet"):
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
             assert 0 <= metrics["accuracy"] <= 1
+        for model in GENERATIVE:
+            samples = np.load(workspace.path(f"data/samples/{dataset}/seed-0/{model}/samples.npz"))
+            assert samples["x"].shape == (40, *SHAPES[dataset]) and samples["x"].dtype == np.float32
+            assert 0 <= samples["x"].min() and samples["x"].max() <= 1 and samples["x"].std() > 0
+            metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
+            for key in ("fid", "kid", "precision", "recall"):
+                assert np.isfinite(metrics[key]) and all(np.isfinite(metrics[f"{key}_interval"])), (dataset, model, key)
+            if model != "gan":
+                assert np.isfinite(metrics["likelihood"]["bits_per_dim"]) and metrics["likelihood"]["bits_per_dim"] > 0
     classifiers = ["xgboost", "svm", "logreg", "featurenet"]
     page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
-    assert page.models_by_table == {f"{d}/classifiers": classifiers for d in ("digits", "tinymnist", "tinycifar")}
+    assert page.models_by_table == {
+        **{f"{d}/classifiers": classifiers for d in DATASETS}, **{f"{d}/generative": list(GENERATIVE) for d in DATASETS},
+    }
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
+    assert "<b>square</b>" in page.text and "Your own images, from data/own/shapes" in page.text
+
+    # One image of your own edited: its dataset's stages rerun, no other dataset's. The other download
+    # stages run again (data/own/ is an input of each) and find their files unchanged.
+    before = {d: workspace.path(f"data/processed/{d}/data.npz").stat().st_mtime_ns for d in DATASETS}
+    Image.new("RGB", (20, 20), (255, 255, 255)).save(workspace.path("data/own/shapes/circle/007.png"))
+    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"  # offline now: nothing may be fetched again
+    workspace.edit("params.yaml", "retries: 4", "retries: 0")
+    ran = workspace.dvc_repro()
+    downloads = {f"download@{d}" for d in DATASETS}
+    assert downloads <= set(ran) and not [s for s in set(ran) - downloads if s != "report" and "shapes" not in s], ran
+    assert len(ran) == len(downloads) + 2 + 2 * 4 + 4 * 3 + 1, ran
+    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").stat().st_mtime_ns != before[d]] == ["shapes"]
 
     # A model taken out of params leaves the report; nothing but the report reruns.
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost, svm]")
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
-    assert report.count('<table class="summary"') == 3 and 'data-model="logreg"' not in report
+    assert report.count('<table class="summary" data-dataset=') == 6 and 'data-model="logreg"' not in report
     assert report.count('data-model="svm"') == 3
-
-    # Offline now: the downloaded files are verified in place, nothing is fetched again.
-    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"
-    workspace.edit("params.yaml", "retries: 4", "retries: 0")
-    assert sorted(workspace.dvc_repro()) == ["download@digits", "download@tinycifar", "download@tinymnist", "report"]

@@ -108,6 +108,25 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor) -> tuple[float, flo
     return float(inside_real.mean()), float(inside_fake.mean())
 
 
+def test_precision_recall_stay_in_blocks_and_match_the_whole_distance_matrix(monkeypatch):
+    """At 2,500 points per set no distance matrix is larger than 1024 rows (the whole one would be
+    2,500 x 2,500; 10,000 x 10,000 in float64 is 0.8 GB), and the answer is the whole matrix's."""
+    real, fake = gaussian(2500, np.zeros(4), np.eye(4), seed=8), gaussian(2500, np.full(4, 0.5), np.eye(4), seed=9)
+    shapes, cdist = [], torch.cdist
+    monkeypatch.setattr(torch, "cdist", lambda a, b: shapes.append((len(a), len(b))) or cdist(a, b))
+    inside_real, inside_fake = fidelity.manifold_membership(real, fake, k=3)
+    monkeypatch.undo()
+    assert shapes and max(rows for rows, _ in shapes) == 1024
+
+    def whole(points: torch.Tensor, manifold: torch.Tensor) -> np.ndarray:
+        radii = torch.cdist(manifold.double(), manifold.double()).kthvalue(4, dim=1).values
+        return (torch.cdist(points.double(), manifold.double()) <= radii).any(dim=1).numpy()
+
+    np.testing.assert_array_equal(inside_real, whole(fake, real))
+    np.testing.assert_array_equal(inside_fake, whole(real, fake))
+    assert 0.3 < inside_real.mean() < 0.95 and 0.3 < inside_fake.mean() < 0.95
+
+
 def digits_arrays():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split

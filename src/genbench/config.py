@@ -276,9 +276,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def canonical_json(value: Any) -> str:
     """A normalised text of a validated value: 5 and 5.0 give the same string."""
-    if isinstance(value, BaseModel):
-        value = value.model_dump(mode="json")
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=lambda model: model.model_dump(mode="json"))
 
 
 def _one_line(path: Path, error: ValidationError) -> str:

@@ -10,6 +10,7 @@ interval over test images. The classification accuracy score has a stage of its 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ def run(
     samples_dir: Path, metrics_path: Path, projection_path: Path,
 ) -> dict:
     """`pixel_max`: the raw data's largest pixel value; a likelihood over pixel levels needs it.
-    Returns the model's sampler timings, if it has any: they stay out of the metrics."""
+    Returns what the probes cost (the likelihood bound's seconds, the model's sampler timings and
+    their seconds, where it has them): wall-clock figures stay out of the metrics."""
     device = loop.resolve_device(params.train.device)
     loop.configure_torch(device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
@@ -65,15 +67,19 @@ def run(
     x_bound, y_bound = protocol.bound_subset(params, x_compared, y_compared)
     test_images, test_labels = torch.from_numpy(x_bound).to(device), torch.from_numpy(y_bound).to(device)
     generator = torch.Generator().manual_seed(seed + 3)
+    started = time.perf_counter()
     bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if hasattr(module, "likelihood") else None
+    probes = {"likelihood_seconds": time.perf_counter() - started} if bound is not None else {}
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
     # The feature sets too, so the report can pair models on the same resampled real images.
     artifacts.save_npz(projection_path, _projection(real, fake) | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)})
     artifacts.write_json(metrics_path, metrics)
     if not hasattr(module, "sampler_timings"):
-        return {}
+        return probes
     labels = torch.arange(params.evaluate.timing_samples) % len(classes)
-    return {"sampler_timings": module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed)}
+    started = time.perf_counter()
+    probes["sampler_timings"] = module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed)
+    return probes | {"sampler_timing_seconds": time.perf_counter() - started}
 
 
 def _projection(real: torch.Tensor, fake: torch.Tensor) -> dict:
