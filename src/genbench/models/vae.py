@@ -20,6 +20,9 @@ from genbench.views import Context, Grid, one_per_class
 
 RECONSTRUCTIONS = 10
 INTERPOLATIONS = 5  # pairs of test images
+# The IWAE bound decodes this many pixels per call (20,000 digits), so its memory does not grow with the
+# image: decoding 20,000 MNIST images at once held 5.1 GB.
+DECODED_PIXELS_PER_CALL = 20_000 * 8 * 8
 INTERPOLATION_STEPS = 10
 
 
@@ -137,7 +140,7 @@ def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, l
                pixel_max: int, evaluate) -> dict:
     """The importance-weighted bound on the test images, with evaluate.iwae_samples samples each."""
     k = evaluate.iwae_samples
-    nats = -iwae_bound(modules, bound_targets(cfg, images), k, generator)
+    nats = -iwae_bound(modules, bound_targets(cfg, images), k, generator, DECODED_PIXELS_PER_CALL // images[0, 0].numel())
     return {"kind": "iwae", "note": f"{likelihood_note(cfg)}; k={k}", "nats": nats}
 
 
@@ -171,7 +174,7 @@ def bound_targets(cfg: dict, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def iwae_bound(modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator: torch.Generator, decodes_per_call: int = 20_000) -> torch.Tensor:
+def iwae_bound(modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator: torch.Generator, decodes_per_call: int) -> torch.Tensor:
     """Importance-weighted lower bound on log p(x) per image, in nats (Burda et al., 2016):
     log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x). k=1 is the ELBO; it tightens as k grows."""
     vae = modules["vae"].eval()
