@@ -1,9 +1,10 @@
 """A generative model's classification accuracy score against its training time: the checkpoints a
-finished run's training wrote on its way (copied aside while it ran), each put through the run's own
-sample and CAS code, with the run's params.
+finished run's training wrote on its way (copied aside while it ran) and its final weights, each put
+through the run's own sample and CAS code, with the run's params (--n-samples: fewer samples, to
+save time; the train-on-real ceiling is then given at that number too).
 
 Training minutes of a checkpoint at step k: the train stage's seconds times k / steps.
-Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ... [--out FILE]
+Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ... [--n-samples N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from safetensors.torch import save_file
 
 from genbench import paths, sample
 from genbench.config import load_params
+from genbench.data import splits
 from genbench.evaluate import cas
 from genbench.models import deep
+from genbench.train.classic import stratified_cap
 
 
 def main() -> None:
@@ -31,37 +34,42 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoints", nargs="+", type=Path, required=True)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--n-samples", type=int)
     args = parser.parse_args()
     os.chdir(args.run)
     params = load_params("params.yaml")
+    if args.n_samples:
+        params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"n_samples": args.n_samples})})
     d, m, s = args.dataset, args.model, args.seed
     train_seconds = json.loads(paths.timing_file("train", d, m, s).read_text())["seconds"]
     steps = deep.params_for(params, m).steps
-    config = paths.model_dir(d, m, s) / paths.MODEL_CONFIG
-    points = []
-    for checkpoint in args.checkpoints:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    final_dir = paths.model_dir(d, m, s)
+    result = {"dataset": d, "model": m, "seed": s, "n_samples": params.evaluate.n_samples, "points": []}
+    for checkpoint in [*args.checkpoints, None]:
         with tempfile.TemporaryDirectory() as tmp:
-            model_dir, samples_dir = Path(tmp) / "model", Path(tmp) / "samples"
-            model_dir.mkdir()
-            (model_dir / paths.MODEL_CONFIG).write_text(config.read_text())
-            modules = deep.module_for(m).build(json.loads(config.read_text()))
-            for name, module in modules.items():
-                module.load_state_dict(state["modules"][name])
-            save_file(deep.state_of(modules), str(model_dir / paths.WEIGHTS))
+            model_dir, samples_dir, out = final_dir, Path(tmp) / "samples", Path(tmp) / "cas.json"
+            step = steps
+            if checkpoint is not None:
+                state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+                step, model_dir = state["step"], Path(tmp) / "model"
+                model_dir.mkdir()
+                (model_dir / paths.MODEL_CONFIG).write_text((final_dir / paths.MODEL_CONFIG).read_text())
+                modules = deep.module_for(m).build(json.loads((final_dir / paths.MODEL_CONFIG).read_text()))
+                for name, module in modules.items():
+                    module.load_state_dict(state["modules"][name])
+                save_file(deep.state_of(modules), str(model_dir / paths.WEIGHTS))
             sample.run(params, d, m, s, model_dir, paths.processed_data(d), paths.processed_meta(d), samples_dir)
-            out = Path(tmp) / "cas.json"
             cas.run(params, m, s, paths.processed_data(d), paths.processed_meta(d), samples_dir, out)
-            scores = json.loads(out.read_text())["scores"]
-        points.append({
-            "step": state["step"], "training_minutes": train_seconds * state["step"] / steps / 60,
-            "cas_svm": scores["svm"]["accuracy"], "cas_svm_interval": scores["svm"]["accuracy_interval"],
-        })
-        print(json.dumps(points[-1]), flush=True)
-    final = json.loads(paths.cas_file(d, m, s).read_text())["scores"]["svm"]
-    points.append({"step": steps, "training_minutes": train_seconds / 60, "cas_svm": final["accuracy"], "cas_svm_interval": final["accuracy_interval"]})
+            svm = json.loads(out.read_text())["scores"]["svm"]
+        result["points"].append({"step": step, "training_minutes": train_seconds * step / steps / 60,
+                                 "cas_svm": svm["accuracy"], "cas_svm_interval": svm["accuracy_interval"]})
+        print(json.dumps(result["points"][-1]), flush=True)
+    arrays = splits.load(paths.processed_data(d), ("train", "test"))
+    real_x, real_y = stratified_cap(arrays["x_train"], arrays["y_train"], params.evaluate.n_samples, params.data.seed + 3, key="n")
+    result["train_on_real_svm"] = cas.score(params, "svm", real_x, real_y, arrays["x_test"], arrays["y_test"], params.data.seed)["accuracy"]
+    print(f"train-on-real ceiling at {params.evaluate.n_samples} images: {result['train_on_real_svm']:.4f}")
     if args.out:
-        args.out.write_text(json.dumps({"dataset": d, "model": m, "seed": s, "points": points}, indent=2) + "\n")
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.pipeline
 
 # A class label that would run if the report did not escape text from the data.
 SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
-OWN_CLASSES = ("circle", "<b>square</b>", "triangle")  # folder names; the second must be shown as text
+OWN_CLASSES = ("circle", "<b>square", "triangle")  # folder names; the second must be shown as text
 DATASETS = ("tinymnist", "tinycifar", "shapes")
 SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
 GENERATIVE = ("vae", "gan", "ddpm")
@@ -64,7 +64,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         failed = workspace.run("genbench", "download", "--dataset", "tinymnist", check=False)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr and "expected " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
+    assert "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr and "expected the official file's sha256 " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
     assert sorted(p.name for p in workspace.path("data/raw/tinymnist").iterdir()) == [], "nothing under a final name"
 
     with FileServer(served) as server:
@@ -103,10 +103,10 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
     assert page.models_by_table == {
-        **{f"{d}/classifiers": classifiers for d in DATASETS}, **{f"{d}/generative": list(GENERATIVE) for d in DATASETS},
+        **{f"{d}/classifiers": classifiers for d in DATASETS}, **{f"{d}/{kind}": list(GENERATIVE) for d in DATASETS for kind in ("generative", "sample-classes")},
     }
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
-    assert "<b>square</b>" in page.text and "Your own images, from data/own/shapes" in page.text
+    assert "<b>square" in page.text and "Your own images, from data/own/shapes" in page.text
 
     # One image of your own edited: its dataset's stages rerun, no other dataset's. The other download
     # stages run again (data/own/ is an input of each) and find their files unchanged.
@@ -124,5 +124,5 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost, svm]")
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
-    assert report.count('<table class="summary" data-dataset=') == 6 and 'data-model="logreg"' not in report
+    assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="logreg"' not in report
     assert report.count('data-model="svm"') == 3

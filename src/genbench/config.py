@@ -209,14 +209,9 @@ class Params(Section):
 
 
 def image_size_problem(params: Params, height: int, width: int) -> str | None:
-    """Why the listed models cannot take images of this size, or None. Every model needs sides of 4 or
-    more; the VAE and the GAN halve each side twice, the DDPM's U-Net once per level below its first."""
-    needs = {}
-    for model in params.models.generative:
-        if model in ("vae", "gan"):
-            needs[model] = 4
-        elif model == "ddpm":
-            needs[model] = 2 ** (len(params.generative.ddpm.channel_multipliers) - 1)
+    """Why the listed models cannot take images of this size, or None: every model needs sides of 4 or
+    more, and each generative one multiples of its side_multiple()."""
+    needs = {model: getattr(params.generative, model).side_multiple() for model in params.models.generative}
     failing = {model: n for model, n in needs.items() if height % n or width % n}
     if min(height, width) >= 4 and not failing:
         return None

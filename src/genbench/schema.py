@@ -19,3 +19,7 @@ class DeepModelParams(Section):
 
     steps: int = Field(ge=1, le=10_000_000)
     batch_size: int = Field(128, ge=1, le=65_536)
+
+    def side_multiple(self) -> int:
+        """The images' height and width must be multiples of this (a model that halves them n times: 2**n)."""
+        return 1

@@ -49,6 +49,9 @@ class VAEParams(DeepModelParams):
     beta: float = Field(1.0, gt=0)
     likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
 
+    def side_multiple(self) -> int:
+        return 4  # the encoder halves each side twice, the decoder doubles it back
+
 
 class VAESampling(Section):
     temperature: float = Field(1.0, gt=0, le=10, description="scale of the prior's standard deviation; below 1 trades diversity for fidelity")
@@ -62,6 +65,9 @@ class GANParams(DeepModelParams):
     hidden: int = Field(64, ge=4, le=1024)
     conditional: bool = True
     loss: Literal["hinge", "non_saturating"] = "hinge"
+
+    def side_multiple(self) -> int:
+        return 4  # the generator doubles a quarter-size grid twice
 
 
 class GANSampling(Section):
@@ -80,6 +86,9 @@ class DDPMParams(DeepModelParams):
     timesteps: int = Field(1000, ge=2, le=10_000)
     ema_decay: float = Field(0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))")
     p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
+
+    def side_multiple(self) -> int:
+        return 2 ** (len(self.channel_multipliers) - 1)  # the U-Net halves each side once per level below its first
 
 
 class DDPMSampling(Section):
