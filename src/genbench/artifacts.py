@@ -96,17 +96,16 @@ def atomic_directory(path: Path) -> Iterator[Path]:
             shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def write_directory(path: Path, files: Mapping[str, bytes]) -> bool:
+def write_directory(path: Path, files: Mapping[str, bytes]) -> None:
     """Make `path` a folder of exactly these files, atomically; a folder that already is keeps its files
-    and their times, so no runner sees a change. Returns whether anything was written."""
+    and their times, so no runner sees a change."""
     if path.is_dir() and sorted(p.name for p in path.iterdir()) == sorted(files) and all(
         (path / name).read_bytes() == data for name, data in files.items()
     ):
-        return False
+        return
     with atomic_directory(path) as staging:
         for name, data in files.items():
             (staging / name).write_bytes(data)
-    return True
 
 
 def write_bytes(path: Path, data: bytes) -> None:

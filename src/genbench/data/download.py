@@ -63,27 +63,21 @@ def run(dataset: str, raw_dir: Path, settings: DownloadParams) -> None:
         _export_bundled_digits(source, raw_dir)
         return
     raw_dir.mkdir(parents=True, exist_ok=True)
-    mismatches = {f.name: _copy_problem(raw_dir, f) for f in source.files}
     failures: dict[str, str] = {}
     unresolvable_hosts: set[str] = set()
-    for file in (f for f in source.files if mismatches[f.name] != ""):
+    for file in source.files:
+        copy = rawfiles.locate(raw_dir, file)
+        problem = rawfiles.mismatch(copy, file) if copy else None
+        if copy and not problem:
+            continue  # a verified copy is there: kept, nothing fetched
+        if problem:
+            print(f"genbench: {problem}; downloading it again", file=sys.stderr)
         try:
             fetch(file, candidate_urls(source, file), raw_dir / file.name, settings, unresolvable_hosts)
         except DataError as e:
-            failures[file.name] = "; ".join(filter(None, (mismatches[file.name], str(e))))
+            failures[file.name] = "; ".join(filter(None, (problem, str(e))))
     if failures:
         raise DataError(_offline_message(source, raw_dir, failures))
-
-
-def _copy_problem(raw_dir: Path, file: RawFile) -> str | None:
-    """"" when `raw_dir` holds a verified copy of `file`, None when it holds none, else what is wrong with it."""
-    path = rawfiles.locate(raw_dir, file)
-    if path is None:
-        return None
-    problem = rawfiles.mismatch(path, file)
-    if problem:
-        print(f"genbench: {problem}; downloading it again", file=sys.stderr)
-    return problem or ""
 
 
 def candidate_urls(source: Source, file: RawFile) -> list[tuple[str, bool]]:

@@ -18,6 +18,7 @@ import numpy as np
 from genbench.errors import DataError
 
 _UBYTE = 0x08
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def encode(array: np.ndarray) -> bytes:
@@ -35,7 +36,7 @@ def read(path: Path) -> np.ndarray:
     """Read an IDX file of uint8 values, gzip-compressed or not, checking the header against the data size."""
     try:
         data = Path(path).read_bytes()
-        if data[:2] == b"\x1f\x8b":
+        if data[:2] == GZIP_MAGIC:
             data = gzip.decompress(data)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None

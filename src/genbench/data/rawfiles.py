@@ -13,19 +13,15 @@ import zlib
 from pathlib import Path
 
 from genbench import artifacts
+from genbench.data.idx import GZIP_MAGIC
 from genbench.data.sources import RawFile
 
-GZIP_MAGIC = b"\x1f\x8b"
 CHUNK_BYTES = 1 << 20
-
-
-def uncompressed_name(file: RawFile) -> str:
-    return file.name.removesuffix(".gz")
 
 
 def locate(raw_dir: Path, file: RawFile) -> Path | None:
     """The copy of `file` in `raw_dir`: under its official name, else uncompressed without `.gz`; None if neither."""
-    for name in (file.name, uncompressed_name(file)):
+    for name in (file.name, file.name.removesuffix(".gz")):
         if (raw_dir / name).is_file():
             return raw_dir / name
     return None
