@@ -230,6 +230,34 @@ def test_ddpm_bound_with_a_perfect_network_is_the_prior_kl_plus_the_decoder_term
     torch.testing.assert_close(nats, prior - log_p0.flatten(1).sum(1), rtol=1e-6, atol=1e-6)
 
 
+class OffsetOracle(NoiseOracle):
+    """The true noise plus an error that grows with t: every reverse-step KL is positive and differs by t."""
+
+    def forward(self, xt, t, labels):
+        return super().forward(xt, t, labels) + 0.3 * (t.float() / len(self.alpha_bar)).view(-1, 1, 1, 1)
+
+
+def test_stratified_ddpm_bound_is_an_unbiased_estimate_of_the_whole_one():
+    """One timestep per stratum, weighted by the stratum's size, averages to the bound over every timestep;
+    strata of one timestep each are that bound exactly."""
+    timesteps, pixel_max, n = 60, 16, 400
+    cfg = {"schedule": "cosine", "timesteps": timesteps}
+    images = (torch.randint(0, pixel_max + 1, (1, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max).repeat(n, 1, 1, 1)
+    alpha_bar = torch.cumprod(1 - ddpm.make_betas(cfg["schedule"], timesteps), 0)
+    modules = {"ema": torch.optim.swa_utils.AveragedModel(OffsetOracle((2 * images - 1).double(), alpha_bar))}
+    labels = torch.zeros(n, dtype=torch.long)
+
+    def bound(strata):
+        return ddpm.variational_bound(modules, cfg, images, labels, torch.Generator().manual_seed(1), pixel_max, strata)
+
+    whole, stratified = bound(None), bound(8)
+    torch.testing.assert_close(bound(timesteps - 1), whole)
+    assert stratified.std() > 10 * whole.std(), "else the strata's weights are not tested"
+    assert abs(stratified.mean() - whole.mean()) < 4 * stratified.std() / n**0.5
+    edges = ddpm.stratum_edges(1000, 100)
+    assert len(edges) == 101 and edges[0] == 1 and edges[-1] == 1000 and all(a < b for a, b in zip(edges, edges[1:]))
+
+
 def test_ddpm_bound_is_lower_after_training(tmp_path):
     x_train, _, y_train, _ = digits_arrays()
     params = Params(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})

@@ -112,7 +112,9 @@ class EvaluateParams(Section):
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
     bound_images: int | None = Field(None, ge=2, le=1_000_000, description="compared test images the likelihood bounds use, stratified; null: all")
+    bound_timesteps: int | None = Field(100, ge=1, le=1_000_000, description="timesteps per image behind the DDPM bound, one per stratum; null: every one")
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")
+    timing_steps: int = Field(50, ge=1, le=1_000_000, description="network calls each sampler is timed over, scaled to its whole run")
     feature_seed: int = Field(0, ge=0, lt=2**32, description="the featurenet replicate whose features every comparison uses")
     bootstrap_resamples: int = Field(200, ge=20, le=100_000, description="resamples behind each bootstrap interval")
 

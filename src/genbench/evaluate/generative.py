@@ -78,7 +78,7 @@ def run(
         return probes
     labels = torch.arange(params.evaluate.timing_samples) % len(classes)
     started = time.perf_counter()
-    probes["sampler_timings"] = module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed)
+    probes["sampler_timings"] = module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed, params.evaluate.timing_steps)
     return probes | {"sampler_timing_seconds": time.perf_counter() - started}
 
 

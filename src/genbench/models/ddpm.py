@@ -217,17 +217,19 @@ def guided_noise(unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torc
 
 
 @torch.no_grad()
-def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float, on_step=None) -> torch.Tensor:
+def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float, on_step=None,
+                first_steps: int | None = None) -> torch.Tensor:
     """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise.
 
     `on_step(k, x)`, if given, sees x after k steps in [-1, 1] scale (k=0: the start noise).
+    `first_steps` stops after that many steps, for timing: the result is then no image.
     """
     device = labels.device
     x = torch.randn(shape, generator=generator).to(device)
     if on_step:
         on_step(0, x)
     times = torch.linspace(diffusion.timesteps - 1, 0, steps).round().long().tolist()
-    for i, t in enumerate(times):
+    for i, t in enumerate(times[:first_steps]):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
         ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)
@@ -244,11 +246,12 @@ def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int
 
 
 @torch.no_grad()
-def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guidance: float) -> torch.Tensor:
-    """Ancestral DDPM sampling through every timestep, with the posterior variance beta-tilde."""
+def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guidance: float, first_steps: int | None = None) -> torch.Tensor:
+    """Ancestral DDPM sampling through every timestep, with the posterior variance beta-tilde.
+    `first_steps` stops after that many steps, for timing: the result is then no image."""
     device = labels.device
     x = torch.randn(shape, generator=generator).to(device)
-    for t in range(diffusion.timesteps - 1, -1, -1):
+    for t in list(range(diffusion.timesteps - 1, -1, -1))[:first_steps]:
         beta, ab = diffusion.betas[t], diffusion.alpha_bar[t]
         ab_prev = diffusion.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0, device=device)
         eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
@@ -266,16 +269,18 @@ def conditional(cfg: dict) -> bool:
     return True
 
 
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: DDPMSampling) -> torch.Tensor:
-    """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `sampling` names."""
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: DDPMSampling,
+           first_steps: int | None = None) -> torch.Tensor:
+    """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `sampling` names
+    (`first_steps`: only that many of its steps, for timing)."""
     unet = modules["ema"].module.eval()
     device = next(unet.parameters()).device
     diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
     shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
     labels = labels.to(device)
     if sampling.sampler == "ancestral":
-        return ancestral_sample(unet, diffusion, shape, labels, generator, sampling.guidance)
-    return ddim_sample(unet, diffusion, shape, labels, generator, sampling.steps, sampling.eta, sampling.guidance)
+        return ancestral_sample(unet, diffusion, shape, labels, generator, sampling.guidance, first_steps=first_steps)
+    return ddim_sample(unet, diffusion, shape, labels, generator, sampling.steps, sampling.eta, sampling.guidance, first_steps=first_steps)
 
 
 def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
@@ -307,17 +312,22 @@ def views(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, cont
     )]
 
 
-def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, labels: torch.Tensor, seed: int) -> dict:
-    """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same `labels`."""
+def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, labels: torch.Tensor, seed: int,
+                    timed_steps: int) -> dict:
+    """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same `labels`.
+    Every step of a sampler is one network call on the same batch, so each is timed over its first
+    `timed_steps` steps at most and scaled to all of them."""
     device = next(modules["ema"].parameters()).device
     sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": "ddim", "steps": 1}))  # warm-up
     samplers = {}
     for sampler, steps in (("ddim", sampling.steps), ("ancestral", cfg["timesteps"])):
+        timed = min(steps, timed_steps)
         start = time.perf_counter()
-        sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": sampler}))
+        sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": sampler}), first_steps=timed)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        samplers[sampler] = {"steps": steps, "seconds_per_1000": 1000 * (time.perf_counter() - start) / len(labels)}
+        seconds = (time.perf_counter() - start) * steps / timed
+        samplers[sampler] = {"steps": steps, "timed_steps": timed, "seconds_per_1000": 1000 * seconds / len(labels)}
     return {"n_images": len(labels), "device": str(device), "samplers": samplers}
 
 
@@ -334,30 +344,49 @@ def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, l
     """The variational bound on the test images; None where evaluate.ddpm_bound turns it off."""
     if not evaluate.ddpm_bound:
         return None
-    return {"kind": "vlb", "note": bound_note(pixel_max), "nats": variational_bound(modules, cfg, images, labels, generator, pixel_max)}
+    strata = evaluate.bound_timesteps
+    nats = variational_bound(modules, cfg, images, labels, generator, pixel_max, strata)
+    every = strata is None or strata >= cfg["timesteps"] - 1
+    timesteps = "every timestep" if every else f"{strata} stratified timesteps per image, an unbiased estimate"
+    return {"kind": "vlb", "note": f"{bound_note(pixel_max)}; {timesteps}", "nats": nats}
 
 
 @torch.no_grad()
 def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor,
-                      generator: torch.Generator, pixel_max: int) -> torch.Tensor:
+                      generator: torch.Generator, pixel_max: int, strata: int | None = None) -> torch.Tensor:
     """The negative variational bound -log p(x|y) <= L per image, in nats (Ho et al., 2020, eq. 5):
     the prior KL at T, the KL of every reverse step against the forward posterior, and the
     decoder's discretised likelihood at t=0 over the data's `pixel_max + 1` levels.
+
+    With `strata`, the reverse-step KLs of t = 1..T-1 are estimated per image from one timestep drawn
+    in each of `strata` equal ranges, weighted by the range's size: unbiased, and independent across
+    images, so the t-interval over images covers the estimate's noise as well. None: every timestep.
 
     The reverse steps are those of `ancestral_sample` (EMA weights, clipped x0, posterior variance
     beta-tilde) with the conditional network alone; at t=0, where beta-tilde is 0, the decoder's
     variance is that of t=1, as in Ho et al."""
     batch = images_per_call(images.device, *images.shape[-2:])
     return torch.cat([
-        _variational_bound(modules, cfg, images[i:i + batch], labels[i:i + batch], generator, pixel_max)
+        _variational_bound(modules, cfg, images[i:i + batch], labels[i:i + batch], generator, pixel_max, strata)
         for i in range(0, len(images), batch)
     ])
 
 
-def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int) -> torch.Tensor:
+def stratum_edges(timesteps: int, strata: int | None) -> list[int]:
+    """Edges of `strata` ranges that cover t = 1..T-1, geometrically spaced: the reverse-step KLs are
+    largest and vary fastest at small t, so those ranges are single timesteps and later ones wider."""
+    strata = min(strata or timesteps, timesteps - 1)
+    edges = [1]
+    for k in range(1, strata + 1):
+        remaining = strata - k  # leave one timestep at least for each range still to come
+        edges.append(min(max(edges[-1] + 1, round(timesteps ** (k / strata))), timesteps - remaining))
+    return edges
+
+
+def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int, strata: int | None) -> torch.Tensor:
     unet = modules["ema"].module.eval()
-    device = images.device
-    betas = make_betas(cfg["schedule"], cfg["timesteps"]).to(device)
+    device, n, timesteps = images.device, len(images), cfg["timesteps"]
+    betas = make_betas(cfg["schedule"], timesteps).to(device)
     alpha_bar = torch.cumprod(1 - betas, dim=0)
     alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=device), alpha_bar[:-1]])
     posterior_var = betas * (1 - alpha_bar_prev) / (1 - alpha_bar)
@@ -367,24 +396,26 @@ def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int) 
     def per_image(values: torch.Tensor) -> torch.Tensor:
         return values.flatten(1).sum(1)
 
-    def posterior_mean(x0_: torch.Tensor, xt: torch.Tensor, t: int) -> torch.Tensor:
-        return (alpha_bar_prev[t].sqrt() * betas[t] / (1 - alpha_bar[t])) * x0_ + \
-               ((1 - betas[t]).sqrt() * (1 - alpha_bar_prev[t]) / (1 - alpha_bar[t])) * xt
+    def reverse_step(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x_t drawn from q(x_t | x_0), and the forward posterior's mean and the model's at t (one per image)."""
+        ab, ab_prev, beta = (v[t].view(-1, 1, 1, 1) for v in (alpha_bar, alpha_bar_prev, betas))
+        noise = torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device)
+        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+        eps = unet(xt.float(), t, labels).double()
+        x0_predicted = ((xt - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+        weights = (ab_prev.sqrt() * beta / (1 - ab), (1 - beta).sqrt() * (1 - ab_prev) / (1 - ab))
+        return weights[0] * x0 + weights[1] * xt, weights[0] * x0_predicted + weights[1] * xt, log_var[t].view(-1, 1, 1, 1)
 
     # Prior term: KL(q(x_T | x_0) || N(0, I)).
     ab_T = alpha_bar[-1]
     total = per_image(0.5 * (ab_T * x0**2 + (1 - ab_T) - 1 - torch.log(1 - ab_T)))
-    for t in range(cfg["timesteps"] - 1, -1, -1):
-        noise = torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device)
-        xt = alpha_bar[t].sqrt() * x0 + (1 - alpha_bar[t]).sqrt() * noise
-        eps = unet(xt.float(), torch.full((len(images),), t, device=device), labels).double()
-        x0_predicted = ((xt - (1 - alpha_bar[t]).sqrt() * eps) / alpha_bar[t].sqrt()).clamp(-1, 1)
-        mean = posterior_mean(x0_predicted, xt, t)
-        if t > 0:  # two Gaussians with the same variance: KL = squared mean gap / (2 variance)
-            total += per_image((posterior_mean(x0, xt, t) - mean) ** 2 / (2 * log_var[t].exp()))
-        else:
-            total -= per_image(discretised_gaussian_log_likelihood(x0, mean, 0.5 * log_var[0], pixel_max))
-    return total
+    edges = stratum_edges(timesteps, strata)
+    for low, high in zip(edges[:-1], edges[1:]):
+        t = low + (torch.rand(n, generator=generator, dtype=torch.float64) * (high - low)).long().to(device)
+        true_mean, mean, step_log_var = reverse_step(t)  # two Gaussians with one variance: KL = squared mean gap / (2 variance)
+        total += (high - low) * per_image((true_mean - mean) ** 2 / (2 * step_log_var.exp()))
+    _, mean, step_log_var = reverse_step(torch.zeros(n, dtype=torch.long, device=device))
+    return total - per_image(discretised_gaussian_log_likelihood(x0, mean, 0.5 * step_log_var, pixel_max))
 
 
 def discretised_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, pixel_max: int) -> torch.Tensor:

@@ -13,6 +13,7 @@ from torch import nn
 from genbench.config import Params
 from genbench.paths import MODEL_CONFIG, WEIGHTS
 from genbench.errors import DataError
+from genbench.train.loop import memory_format
 
 
 
@@ -61,5 +62,5 @@ def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, n
             module.load_state_dict(state)
         except RuntimeError as e:
             raise DataError(f"{weights_path}: weights do not fit {model}'s {name} ({str(e).splitlines()[0]})") from None
-        module.to(device).eval()
+        module.to(device, memory_format=memory_format(device)).eval()
     return modules, cfg

@@ -19,7 +19,7 @@ and, where the model has them:
 
     views(modules, cfg, sampling, context) -> [Grid]     extra figures of how it generates (genbench/views.py)
     likelihood(modules, cfg, images, labels, generator, pixel_max, evaluate)   {kind, note, nats: per image} or None
-    sampler_timings(modules, cfg, sampling, labels, seed)   {n_images, device, samplers: {name: {steps, seconds_per_1000}}}
+    sampler_timings(modules, cfg, sampling, labels, seed, timed_steps)   {n_images, device, samplers: {name: {steps, seconds_per_1000}}}
 
 Nothing outside the module branches on its name. After registering a model, `genbench dag`
 writes dvc.yaml anew (the Snakefile reads the registry itself).

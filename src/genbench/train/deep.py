@@ -32,12 +32,13 @@ def run(
     loop.configure_torch(device, params.train.threads)
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
-    images = torch.from_numpy(arrays["x_train"]).to(device)  # the datasets are small: keep them on the device
+    # The datasets are small: keep them on the device, in the layout its convolutions run fastest in.
+    images = torch.from_numpy(arrays["x_train"]).to(device).contiguous(memory_format=loop.memory_format(device))
     labels = torch.from_numpy(arrays["y_train"]).to(device)
 
     cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
     torch.manual_seed(seed)
-    modules = {name: m.to(device) for name, m in module.build(cfg).items()}
+    modules = {name: m.to(device, memory_format=loop.memory_format(device)) for name, m in module.build(cfg).items()}
     recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
     run_id = loop.fingerprint(
         canonical_json(settings), str(seed), str(params.train.threads), str(device),

@@ -84,6 +84,13 @@ def images_per_call(device: torch.device, height: int, width: int) -> int:
     return max(1, min(500, 32_768 // (height * width)))
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on the CPU, where oneDNN's convolutions run faster in it (bench/floors.py measures
+    each model's training step in both layouts; the DDPM's forward call on 500 8x8 images took 0.80x
+    the time). Unmeasured on GPUs, so left as it was there."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; full precision on the CPU, where it is what makes runs bitwise repeatable."""
     if device.type == "cuda":
