@@ -10,7 +10,7 @@ The matmul rate is the median of large fp32 matrix products at train.threads thr
 --stages (bench/end_to_end.json of a run), each stage's measured seconds (median over seeds) is set
 against its floor: steps x batch x FLOPs per image / rate, the sampling and bound calls likewise.
 
-Usage: python bench/floors.py [--stages bench/end_to_end.json] [--repeats 5]
+Usage: python bench/floors.py [--stages bench/end_to_end.json (the default)] [--repeats 5] [--out FILE]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def top_operators(call, n: int = 6) -> list[dict]:
 
 def stage_seconds(path: Path | None) -> dict[str, float]:
     """Median over seeds of each stage's seconds, keyed like 'train ddpm'."""
-    if path is None:
+    if path is None or not path.exists():
         return {}
     by_stage: dict[str, list[float]] = {}
     for runner in ("dvc", "snakemake"):
@@ -104,7 +104,7 @@ def stage_seconds(path: Path | None) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=Path, help="bench/end_to_end.json of a run")
+    parser.add_argument("--stages", type=Path, default=ROOT / "bench" / "end_to_end.json", help="bench/end_to_end.json of a run")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "floors.json")
     args = parser.parse_args()

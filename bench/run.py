@@ -5,6 +5,8 @@
   bench/throughput.py   training images/s (DDPM against diffusers) and sampling speed, on the CPU
                         (and with --device cuda on a GPU: throughput-cuda.json)
   bench/end_to_end.py   the default pipeline from a clean clone by DVC and by Snakemake, split by stage
+  bench/floors.py       each deep stage against its floor: FLOPs at this machine's matmul rate
+  bench/loop_overhead.py  the shared training loop against a plain PyTorch loop of the same network
   bench/cache.py        a run that fills Snakemake's between-workflow cache against a clone that restores from it
 
 They measure the committed code in fresh clones where they clone; run on an otherwise idle machine.
@@ -17,12 +19,13 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("startup", "overhead", "throughput", "end_to_end", "cache")
+SCRIPTS = ("startup", "overhead", "throughput", "end_to_end", "floors", "loop_overhead", "cache")
 
 
 def load(name: str) -> dict | None:
@@ -76,6 +79,30 @@ def markdown() -> str:
             cells = [f"{end_to_end[r]['stages_s'].get(stage, float('nan')):.1f}" for r in ("dvc", "snakemake") if r in end_to_end]
             lines.append(f"| `{stage}` | " + " | ".join(cells) + " |")
         lines.append("")
+    if floors := load("floors"):
+        lines += ["## Each deep stage against its floor", "",
+                  f"The floor: the network's FLOPs (torch.utils.flop_counter) at the fp32 matmul rate this machine reaches, "
+                  f"{floors['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s at {floors['threads']} threads.", "",
+                  "| model | training FLOPs per image | step (ms) | step floor (ms) | ratio | step in the default layout (ms) | top operators (share of self time) |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        for model, r in floors["models"].items():
+            top = ", ".join(f"{o['op']} {o['share']:.0%}" for o in r["top_operators"][:3])
+            lines.append(f"| {model} | {r['train_flops_per_image'] / 1e6:.1f} M | {1000 * r['step_seconds']:.1f} | {1000 * r['step_floor_seconds']:.1f} | "
+                         f"{r['step_ratio']:.1f}x | {1000 * r['step_seconds_contiguous_format']:.1f} | {top} |")
+        lines += ["", "| stage | measured (s, median over seeds) | floor (s) | ratio |", "| --- | ---: | ---: | ---: |"]
+        for stage, r in floors["stages"].items():
+            measured = f"{r['measured_s']:.1f}" if r["measured_s"] else ""
+            ratio = f"{r['ratio']:.1f}x" if r["ratio"] else ""
+            lines.append(f"| {stage} | {measured} | {r['floor_s']:.1f} | {ratio} |")
+        lines.append("")
+    if overhead_of_loop := load("loop_overhead"):
+        lines += ["## The shared training loop against a plain PyTorch loop", "",
+                  "The same network, optimizer, loss and random draws, ending with the same weights; medians over alternating runs.", "",
+                  "| model | steps | shared loop (s) | plain loop (s) | ratio |", "| --- | ---: | ---: | ---: | ---: |"]
+        for model in ("featurenet", "vae"):
+            r = overhead_of_loop[model]
+            lines.append(f"| {model} | {r['steps']} | {statistics.median(r['shared_loop_s']):.2f} | {statistics.median(r['plain_loop_s']):.2f} | {r['ratio']:.3f}x |")
+        lines.append("")
     if cache := load("cache"):
         lines += ["## Snakemake's between-workflow cache", "",
                   "`snakemake --profile profiles/local --cache`: a first clone runs every job and fills an empty cache; a second "
@@ -95,7 +122,7 @@ def main() -> None:
     if not args.markdown_only:
         for name in args.only:
             subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
-    merged = {name: load(name) for name in ("startup", "overhead", "throughput-cpu", "throughput-cuda", "end_to_end", "cache") if load(name)}
+    merged = {name: load(name) for name in ("startup", "overhead", "throughput-cpu", "throughput-cuda", "end_to_end", "floors", "loop_overhead", "cache") if load(name)}
     (BENCH / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
     (BENCH / "results.md").write_text(markdown())
     print((BENCH / "results.md").read_text())

@@ -132,12 +132,51 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Workspace:
-    ws = Workspace(copy_project(tmp_path / "repo"))
+def new_workspace(root: Path) -> Workspace:
+    """The project on the tiny params, committed to a fresh git repository."""
+    ws = Workspace(copy_project(root))
     ws.set_params("tiny.yaml")
     ws.run("git", "init", "-q", "-b", "main")
     ws.run("git", "config", "user.email", "tests@genbench.invalid")
     ws.run("git", "config", "user.name", "genbench tests")
     ws.commit("project at test start")
     return ws
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return new_workspace(tmp_path / "repo")
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A workspace after one `dvc repro` of the tiny params, and what that run did."""
+
+    root: Path
+    ran: list[str]  # the stages dvc repro ran
+    executed: list[dict]  # their traces (Workspace.executed)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, worker_id: str) -> FinishedRun:
+    """The tiny pipeline run by `dvc repro` once per test session, for the tests that start from its
+    outputs; the xdist workers share it through a file lock (the first to ask runs it)."""
+    from filelock import FileLock
+
+    session = tmp_path_factory.getbasetemp()
+    shared = session if worker_id == "master" else session.parent  # the workers' folders share a parent
+    record = shared / "tiny-run" / "run.json"
+    with FileLock(str(shared / "tiny-run.lock")):
+        if not record.exists():
+            ws = new_workspace(record.parent / "repo")
+            ran = ws.dvc_repro()
+            record.write_text(json.dumps({"ran": ran, "executed": ws.executed()}))
+    done = json.loads(record.read_text())
+    return FinishedRun(record.parent / "repo", done["ran"], done["executed"])
+
+
+@pytest.fixture
+def finished_workspace(tiny_run: FinishedRun, tmp_path: Path) -> Workspace:
+    """A copy of the tiny run's workspace, its outputs, dvc.lock, DVC cache and git history, for one test to change."""
+    shutil.copytree(tiny_run.root, tmp_path / "finished", symlinks=True)
+    return Workspace(tmp_path / "finished")

@@ -1,7 +1,7 @@
 """Malformed files at every stage boundary: each stage that reads one stops with a line naming it.
 
-One tiny pipeline runs in this process, then each case damages one file, runs every stage that
-dvc.yaml says depends on it, and puts the file back. A stage must exit non-zero with one
+A copy of the tiny pipeline's finished run (conftest.py: tiny_run); each case damages one file,
+runs every stage that dvc.yaml says depends on it, and puts the file back. A stage must exit non-zero with one
 `genbench: error: <file>: ...` line and no traceback, and leave its earlier outputs untouched.
 """
 
@@ -13,14 +13,13 @@ import json
 import os
 import re
 import shlex
-import subprocess
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import copy_project
 from genbench import cli
 
 pytestmark = pytest.mark.faults
@@ -142,33 +141,21 @@ def opens(command: str, relative: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory) -> tuple[Path, dict[str, list[str]], dict[str, list[str]]]:
-    """The tiny pipeline run once, and for each stage command the files it depends on."""
-    root = copy_project(tmp_path_factory.mktemp("malformed"))
-    (root / "params.yaml").write_text((Path(__file__).parent / "params/tiny.yaml").read_text())
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+def pipeline(tiny_run, tmp_path_factory) -> tuple[Path, dict[str, list[str]], dict[str, list[str]]]:
+    """A copy of the tiny pipeline's finished run, and for each stage command the files it depends on."""
+    from dag_export import dvc_graph
+
+    root = tmp_path_factory.mktemp("malformed") / "repo"
+    shutil.copytree(tiny_run.root, root, symlinks=True)
     before = Path.cwd()
     os.chdir(root)
     try:
-        from dag_export import dvc_graph
-
         graph = dvc_graph()
-        order = topological(graph)
-        for command in order:
-            assert cli.main(shlex.split(command)[1:]) == 0, command
     finally:
         os.chdir(before)
-    deps = {command: graph["jobs"][command]["deps"] for command in order}
-    outs = {command: graph["jobs"][command]["outs"] for command in order}
+    deps = {command: job["deps"] for command, job in graph["jobs"].items()}
+    outs = {command: job["outs"] for command, job in graph["jobs"].items()}
     return root, deps, outs
-
-
-def topological(graph: dict) -> list[str]:
-    upstream = {command: {a for a, b in graph["edges"] if b == command} for command in graph["jobs"]}
-    order: list[str] = []
-    while len(order) < len(upstream):
-        order += sorted(c for c, ups in upstream.items() if c not in order and ups <= set(order))
-    return order
 
 
 def snapshot(root: Path, outs: list[str]) -> dict[str, str]:
@@ -177,7 +164,7 @@ def snapshot(root: Path, outs: list[str]) -> dict[str, str]:
 
 
 def test_every_reader_of_a_damaged_file_names_it(pipeline, monkeypatch, capsys):
-    """One test for all cases, so that the pipeline they share runs once and on one worker."""
+    """One test for all cases, so that they share one copy of the run."""
     root, deps, outs = pipeline
     monkeypatch.chdir(root)
     failures, runs = [], 0

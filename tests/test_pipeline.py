@@ -96,9 +96,10 @@ def rendered_at(workspace) -> str:
     return re.search(r'<th>rendered at git commit</th><td class="hash">([0-9a-f]+)</td>', workspace.path("reports/index.html").read_text())[1]
 
 
-def test_dvc_reruns_only_what_a_change_touches(workspace):
-    assert sorted(workspace.dvc_repro()) == ALL_STAGES
-    assert_reads_declared(workspace, workspace.executed())
+def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
+    workspace = finished_workspace
+    assert sorted(tiny_run.ran) == ALL_STAGES
+    assert_reads_declared(workspace, tiny_run.executed)
     assert_quality_floors(workspace)
     report = workspace.path("reports/index.html").read_text()
     assert "real held-out images (floor)" in report and "Gaussian noise (ceiling)" in report
@@ -279,18 +280,15 @@ def on_cluster(workspace, cluster, *args: str, check: bool = True):
     return done
 
 
-def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, tmp_path, slurm):
+def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, finished_workspace, tiny_run, slurm):
     """The tiny pipeline on a real SLURM cluster: one model's job fails and the other branches finish;
     after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
     same hashes in dvc.lock), DVC adopts the outputs, Snakemake replans only what a change touches,
     and off the CPU the deep models' jobs ask SLURM for a GPU."""
-    from conftest import Workspace, copy_project
-
     cluster = slurm.parent
-    by_dvc = Workspace(copy_project(tmp_path / "by-dvc"))
-    by_dvc.path("params.yaml").write_text(workspace.path("params.yaml").read_text())
-    by_dvc.run("git", "init", "-q")
-    assert sorted(by_dvc.dvc_repro()) == ALL_STAGES
+    by_dvc = finished_workspace  # the same project and params, run by `dvc repro`
+    assert by_dvc.path("params.yaml").read_text() == workspace.path("params.yaml").read_text()
+    assert sorted(tiny_run.ran) == ALL_STAGES
 
     # Snakemake's cache works in its local executor only: asked for on the cluster, one line and no job.
     refused = on_cluster(workspace, cluster, "--cache", check=False)
@@ -472,8 +470,8 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         assert pulled.path("reports/index.html").read_bytes() == ws.path("reports/index.html").read_bytes()
 
 
-def test_experiments_params_metrics_and_plots(workspace):
-    workspace.dvc_repro()
+def test_experiments_params_metrics_and_plots(finished_workspace):
+    workspace = finished_workspace
     workspace.commit("baseline")
     workspace.run("dvc", "exp", "run", "-S", "classic.svm.C=1")
 
