@@ -108,21 +108,24 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
     assert "<b>square" in page.text and "Your own images, from data/own/shapes" in page.text
 
-    # One image of your own edited: its dataset's stages rerun, no other dataset's. The other download
-    # stages run again (data/own/ is an input of each) and find their files unchanged.
-    before = {d: workspace.path(f"data/processed/{d}/data.npz").stat().st_mtime_ns for d in DATASETS}
-    Image.new("RGB", (20, 20), (255, 255, 255)).save(workspace.path("data/own/shapes/circle/007.png"))
-    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"  # offline now: nothing may be fetched again
-    workspace.edit("params.yaml", "retries: 4", "retries: 0")
-    ran = workspace.dvc_repro()
-    downloads = {f"download@{d}" for d in DATASETS}
-    assert downloads <= set(ran) and not [s for s in set(ran) - downloads if s != "report" and "shapes" not in s], ran
-    assert len(ran) == len(downloads) + 2 + 2 * 4 + 4 * 3 + 1, ran
-    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").stat().st_mtime_ns != before[d]] == ["shapes"]
-
     # A model taken out of params leaves the report; nothing but the report reruns.
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost, svm]")
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
     assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="logreg"' not in report
     assert report.count('data-model="svm"') == 3
+
+    # One image of your own edited: only its dataset goes stale. Every download stage runs again (data/own/
+    # is an input of each) and the others find their files unchanged, so of the preprocess stages only
+    # that dataset's runs, and DVC then finds its stages stale and no other dataset's.
+    before = {d: workspace.path(f"data/processed/{d}/data.npz").read_bytes() for d in DATASETS}
+    Image.new("RGB", (20, 20), (255, 255, 255)).save(workspace.path("data/own/shapes/circle/007.png"))
+    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"  # offline now: nothing may be fetched again
+    workspace.edit("params.yaml", "retries: 4", "retries: 0")
+    ran = workspace.run("dvc", "repro", *(f"preprocess@{d}" for d in DATASETS)).stdout
+    ran = [line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage '")]
+    assert sorted(ran) == sorted([*(f"download@{d}" for d in DATASETS), "preprocess@shapes"])
+    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").read_bytes() != before[d]] == ["shapes"]
+    stale = json.loads(workspace.run("dvc", "status", "--json").stdout)
+    assert stale and all("shapes" in stage or stage == "report" for stage in stale), sorted(stale)
+    assert {"evaluate_references@shapes", "train@shapes-svm-0", "train_featurenet@shapes-0", "train_generative@shapes-ddpm-0"} <= set(stale)
