@@ -18,6 +18,15 @@ VENV_BIN = Path(sys.executable).parent
 TRACING_BIN = Path(__file__).resolve().parent / "bin"  # a `genbench` that traces each run (tests/bin/genbench)
 
 
+def pytest_configure(config) -> None:
+    """One PyTorch thread in each test process: two xdist workers already share the two cores with the
+    stages they start, and oversubscribed OpenMP threads spin against one another (a test that took
+    6 s alone took 52 s in the suite so)."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @dataclass
 class Workspace:
     """A git + DVC repository holding the project's files, with its own params.yaml."""
