@@ -1,8 +1,9 @@
 """Malformed files at every stage boundary: each stage that reads one stops with a line naming it.
 
 A copy of the tiny pipeline's finished run (conftest.py: tiny_run); each case damages one file,
-runs every stage that dvc.yaml says depends on it, and puts the file back. A stage must exit non-zero with one
-`genbench: error: <file>: ...` line and no traceback, and leave its earlier outputs untouched.
+runs every stage that dvc.yaml says depends on it, and puts the file back. A stage must exit
+non-zero with one `genbench: error: <file>: ...` line and no traceback, and leave its earlier
+outputs untouched.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class EvaluateParams(Section):
     kid_subsets: int = Field(100, ge=1, le=10_000, description="random subsets KID averages over")
     nearest_neighbours: int = Field(3, ge=1, le=100, description="k of the k-NN manifolds of precision/recall")
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
-    ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound (one network call per timestep and image)")
+    ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound")
     bound_images: int | None = Field(None, ge=2, le=1_000_000, description="compared test images the likelihood bounds use, stratified; null: all")
     bound_timesteps: int | None = Field(100, ge=1, le=1_000_000, description="timesteps per image behind the DDPM bound, one per stratum; null: every one")
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")

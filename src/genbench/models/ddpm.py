@@ -359,8 +359,8 @@ def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Te
     decoder's discretised likelihood at t=0 over the data's `pixel_max + 1` levels.
 
     With `strata`, the reverse-step KLs of t = 1..T-1 are estimated per image from one timestep drawn
-    in each of `strata` equal ranges, weighted by the range's size: unbiased, and independent across
-    images, so the t-interval over images covers the estimate's noise as well. None: every timestep.
+    in each of `strata` ranges (stratum_edges), weighted by the range's size: unbiased, and independent
+    across images, so the t-interval over images covers the estimate's noise as well. None: every timestep.
 
     The reverse steps are those of `ancestral_sample` (EMA weights, clipped x0, posterior variance
     beta-tilde) with the conditional network alone; at t=0, where beta-tilde is 0, the decoder's
