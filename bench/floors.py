@@ -57,7 +57,7 @@ def training_step(model: str, params, layout: torch.memory_format):
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(settings.batch_size, *SHAPE).contiguous(memory_format=layout)
     y = torch.arange(settings.batch_size) % 10
-    return (lambda: recipe.step(x, y, generator)), settings.batch_size, modules, cfg
+    return (lambda: recipe.step(x, y, generator)), settings.batch_size, modules
 
 
 def flops_of(call) -> int:
@@ -115,7 +115,7 @@ def main() -> None:
     results = {"threads": params.train.threads, "matmul_flops_per_second": rate, "models": {}, "stages": {}}
     layout = loop.memory_format(torch.device("cpu"))
     for model in MODELS:
-        step, batch, modules, cfg = training_step(model, params, layout)
+        step, batch, _ = training_step(model, params, layout)
         flops = flops_of(step)
         seconds = median_seconds(step, args.repeats)
         contiguous_seconds = median_seconds(training_step(model, params, torch.contiguous_format)[0], args.repeats)
@@ -127,7 +127,7 @@ def main() -> None:
         steps = deep.params_for(params, model).steps
         results["stages"][f"train {model}"] = {"floor_s": steps * flops / rate, "measured_s": measured.get(f"train {model}")}
     # DDPM sampling and bound: network calls on batches of images; guidance doubles each sampling call.
-    _, _, modules, cfg = training_step("ddpm", params, layout)
+    _, _, modules = training_step("ddpm", params, layout)
     unet = modules["unet"].eval()
     x, t, y = torch.rand(500, *SHAPE), torch.zeros(500, dtype=torch.long), torch.arange(500) % 10
     with torch.no_grad():
