@@ -7,7 +7,7 @@ For every deep model with the default params on digits-sized images (1x8x8):
     the loop trains in (channels_last on the CPU) and in the default one;
   - where the time of a step goes: torch.profiler's top operators by self CPU time.
 The matmul rate is the median of large fp32 matrix products at train.threads threads. With
---stages (bench/end_to_end.json of a run), each stage's measured seconds (median over seeds) is set
+--stages (bench/end_to_end.json of a run), each stage's measured seconds (median over seeds and runners) is set
 against its floor: steps x batch x FLOPs per image / rate, the sampling and bound calls likewise.
 
 Usage: python bench/floors.py [--stages bench/end_to_end.json (the default)] [--repeats 5] [--out FILE]
@@ -90,7 +90,7 @@ def top_operators(call, n: int = 6) -> list[dict]:
 
 
 def stage_seconds(path: Path | None) -> dict[str, float]:
-    """Median over seeds of each stage's seconds, keyed like 'train ddpm'."""
+    """Median over seeds and runners of each stage's seconds, keyed like 'train ddpm'."""
     if path is None or not path.exists():
         return {}
     by_stage: dict[str, list[float]] = {}
