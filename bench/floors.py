@@ -53,7 +53,7 @@ def training_step(model: str, params, layout: torch.memory_format):
     cfg = module.config(settings, SHAPE, 10)
     torch.manual_seed(0)
     modules = {name: m.to(memory_format=layout) for name, m in module.build(cfg).items()}
-    recipe = module.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    recipe = module.recipe(modules, settings, loop.execution_on(torch.device("cpu")))
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(settings.batch_size, *SHAPE).contiguous(memory_format=layout)
     y = torch.arange(settings.batch_size) % 10

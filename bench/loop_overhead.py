@@ -46,11 +46,12 @@ def build(model: str, params):
 
 def shared_loop(model: str, params, images, labels) -> tuple[float, dict]:
     modules, settings = build(model, params)
-    recipe = deep.module_for(model).recipe(modules, settings, lambda: loop.autocast(DEVICE))
+    execution = loop.execution_on(DEVICE)
+    recipe = deep.module_for(model).recipe(modules, settings, execution)
     settings_of_loop = loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, 0)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
-        loop.run(model, recipe, images, labels, settings_of_loop, Path(scratch), "bench")
+        loop.run(model, recipe, images, labels, settings_of_loop, Path(scratch), "bench", execution)
         seconds = time.perf_counter() - start
     return seconds, deep.state_of(modules)
 

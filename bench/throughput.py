@@ -37,7 +37,7 @@ def training_rate(model: str, params, device: torch.device, shape, repeats: int,
     cfg = module.config(settings, shape, 10)
     torch.manual_seed(0)
     modules = {k: m.to(device) for k, m in module.build(cfg).items()}
-    recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
+    recipe = module.recipe(modules, settings, loop.execution_on(device))
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(settings.batch_size, *shape, device=device)
     y = (torch.arange(settings.batch_size) % 10).to(device)
@@ -62,7 +62,7 @@ def reference_rate(params, device: torch.device, shape, repeats: int, steps: int
     _, step = reference_ddpm.build(settings, shape, 10, device)
     x = torch.rand(settings.batch_size, *shape, device=device)
     y = (torch.arange(settings.batch_size) % 10).to(device)
-    autocast = lambda: loop.autocast(device)  # noqa: E731  the same precision as genbench's loop
+    autocast = loop.execution_on(device).autocast  # the same precision as genbench's loop
     for _ in range(5):
         step(x, y, autocast)
     rates = []

@@ -42,6 +42,9 @@ def config(folder: Path) -> str:
         f"SlurmdPort={free_port()}",
         "SlurmUser=root",
         "AuthType=auth/munge",
+        # A requeued job waits this long before it may start again (default 120 s).
+        "AuthInfo=cred_expire=5",
+        "SchedulerParameters=sched_interval=1,bf_interval=1",
         # The cgroup plugins enforce memory limits that kill small jobs (each runs two Snakemake processes).
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",

@@ -65,7 +65,7 @@ def learnable_batch(shape=(1, 8, 8), n=64):
 def test_loss_goes_down(model):
     module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
     settings = deep.params_for(TINY, model)
-    recipe = module.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    recipe = module.recipe(modules, settings, loop.execution_on(torch.device("cpu")))
     x, y = learnable_batch()
     generator = torch.Generator().manual_seed(0)
     key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse"}[model]
@@ -111,7 +111,8 @@ def test_guidance_zero_ignores_the_class():
 
 def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
     module, cfg, modules = build("vae", (1, 8, 8))
-    recipe = module.recipe(modules, TINY.generative.vae, lambda: loop.autocast(torch.device("cpu")))
+    execution = loop.execution_on(torch.device("cpu"))
+    recipe = module.recipe(modules, TINY.generative.vae, execution)
     real_step = recipe.step
     calls = []
 
@@ -124,7 +125,7 @@ def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
     x, y = learnable_batch()
     settings = loop.LoopSettings(steps=20, batch_size=8, checkpoint_every=10, log_every=5, seed=0)
     with pytest.raises(loop.TrainingDiverged, match=r"^vae on test: negative_elbo loss is nan at step 7;"):
-        loop.run("vae on test", recipe, x, y, settings, tmp_path, run_id="t")
+        loop.run("vae on test", recipe, x, y, settings, tmp_path, "t", execution)
     assert not (tmp_path / loop.CHECKPOINT).exists()
 
 
@@ -139,10 +140,11 @@ def test_training_logs_in_a_git_repo_without_commits(tmp_path, monkeypatch, dvc_
         (tmp_path / ".dvc" / "config").write_text("")
     monkeypatch.chdir(tmp_path)
     module, cfg, modules = build("vae", (1, 8, 8))
-    recipe = module.recipe(modules, TINY.generative.vae, lambda: loop.autocast(torch.device("cpu")))
+    execution = loop.execution_on(torch.device("cpu"))
+    recipe = module.recipe(modules, TINY.generative.vae, execution)
     x, y = learnable_batch()
     settings = loop.LoopSettings(steps=10, batch_size=8, checkpoint_every=5, log_every=5, seed=0)
-    loop.run("vae on test", recipe, x, y, settings, tmp_path / "scratch", run_id="t")
+    loop.run("vae on test", recipe, x, y, settings, tmp_path / "scratch", "t", execution)
     assert (tmp_path / "scratch" / "live" / "metrics.json").exists()
     assert (tmp_path / ".dvc").exists() == dvc_initialised, "the logger must not run `dvc init`"
     assert not (tmp_path / "dvc.yaml").exists()

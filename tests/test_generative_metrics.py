@@ -165,9 +165,10 @@ def train_small(model: str, params: Params, x_train: np.ndarray, y_train: np.nda
     cfg = module.config(settings, (1, 8, 8), 10)
     torch.manual_seed(0)
     modules = module.build(cfg)
-    recipe = module.recipe(modules, settings, lambda: loop.autocast(torch.device("cpu")))
+    execution = loop.execution_on(torch.device("cpu"))
+    recipe = module.recipe(modules, settings, execution)
     run = loop.LoopSettings(settings.steps, settings.batch_size, checkpoint_every=10_000, log_every=50, seed=0)
-    loop.run(f"{model} for a test", recipe, torch.from_numpy(x_train), torch.from_numpy(y_train), run, scratch, run_id="test")
+    loop.run(f"{model} for a test", recipe, torch.from_numpy(x_train), torch.from_numpy(y_train), run, scratch, "test", execution)
     return modules, cfg
 
 

@@ -249,13 +249,6 @@ def output_files(workspace) -> dict[str, bytes]:
     return files
 
 
-@pytest.fixture
-def slurm(tmp_path):
-    """A one-node SLURM cluster for this test; yields its job-completion log."""
-    with slurm_cluster.running(tmp_path / "slurm") as jobcomp_log:
-        yield jobcomp_log
-
-
 def command_of(stage: str) -> str:
     """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset digits --model vae."""
     rule, _, wildcards = stage.partition("@")

@@ -12,6 +12,7 @@ from genbench.config import Params
 from genbench.evaluate import fidelity, intervals, memorisation, protocol
 from genbench.models import ddpm
 from genbench.report import results
+from genbench.train import loop
 
 
 def test_wilson_interval_matches_its_closed_form():
@@ -112,7 +113,7 @@ def test_the_ema_warms_up_so_the_first_weights_fade():
     With a fixed decay of 0.999 from the first update, 0.999^99 = 91% of it would remain."""
     cfg = ddpm.config(Params().generative.ddpm.model_copy(update={"base_channels": 8}), (1, 8, 8), 10)
     modules = ddpm.build(cfg)
-    ddpm.recipe(modules, Params().generative.ddpm, lambda: torch.autocast("cpu", enabled=False))
+    ddpm.recipe(modules, Params().generative.ddpm, loop.execution_on(torch.device("cpu")))
     unet, ema = modules["unet"], modules["ema"]
     with torch.no_grad():
         for p in unet.parameters():

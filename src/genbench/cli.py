@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genbench.errors import ConfigError, GenbenchError
+from genbench.errors import ConfigError, GenbenchError, Preempted
 
 # Command -> {kind of model it is given -> the module whose stage(params, job) runs it}.
 # A kind is "classic", "featurenet" or "generative"; None for commands without --model.
@@ -32,6 +32,7 @@ STAGES: dict[str, dict[str | None, str]] = {
 TOOLS = {"dag": "genbench.dag", "adopt": "genbench.adopt"}
 UNTIMED = {"report"}  # every other stage writes a timing record, which the report reads
 SEEDED = {"train", "sample", "evaluate", "cas"}  # run once per training replicate: --seed
+DEEP_KINDS = {"featurenet", "generative"}  # trained by the shared loop, on one process or several (train.processes)
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,34 @@ def command_line(command: str, dataset: str | None, model: str | None, seed: int
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     started = time.perf_counter()
+    main_rank = True
     try:
         if args.command in TOOLS:
             return importlib.import_module(TOOLS[args.command]).command(args) or 0
         job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params, getattr(args, "seed", None))
         params = _load(job)
-        figures = importlib.import_module(STAGES[job.command][model_kind(params, job.model)]).stage(params, job) or {}
-        if job.command not in UNTIMED:
-            from genbench import paths, timings
+        kind = model_kind(params, job.model)
+        if job.command == "train" and kind in DEEP_KINDS:
+            from genbench.train import distributed
+
+            if distributed.must_launch(params.train.processes):  # the ranks it starts write the outputs and the timing record
+                return distributed.launch(params.train.processes, sys.argv[1:] if argv is None else argv)
+            main_rank = distributed.current().is_main
+        figures = importlib.import_module(STAGES[job.command][kind]).stage(params, job) or {}
+        if job.command not in UNTIMED and main_rank:
+            from genbench import gpus, paths, timings
 
             timings.write(
                 paths.timing_file(job.command, job.dataset, job.model, job.seed),
-                command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, figures,
+                command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, figures | gpus.record(),
             )
     except GenbenchError as e:
-        print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
+        if main_rank:  # every rank meets the same error; one says it
+            print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
+            if isinstance(e, Preempted):
+                from genbench.train import preemption
+
+                preemption.requeue_if_time_is_up(e.signal_name)
         return e.exit_code
     except KeyboardInterrupt:
         print("genbench: interrupted", file=sys.stderr)

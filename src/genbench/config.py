@@ -86,6 +86,10 @@ class TrainParams(Section):
     threads: int = Field(2, ge=1, le=256, description="CPU threads for torch; CPU results depend on it")
     checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints a killed run resumes from")
     log_every: int = Field(50, ge=1, description="steps between logged loss values")
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="auto: fp32 on the CPU; on a GPU bf16 where it has it, else fp16 with a gradient scaler",
+    )
+    processes: int = Field(1, ge=1, le=1024, description="ranks per deep training job (torch.distributed), each on its share of every batch")
 
 
 class FeatureNetParams(DeepModelParams):
@@ -200,6 +204,15 @@ class Params(Section):
                 f"evaluate.feature_seed: {self.evaluate.feature_seed} is not one of seeds ({', '.join(map(str, self.seeds))}); "
                 "the feature space is the featurenet of one of the seeds"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _batches_split_evenly(self) -> Params:
+        processes = self.train.processes
+        trained = [("featurenet", self.featurenet)] + [(f"generative.{name}", getattr(self.generative, name)) for name in self.models.generative]
+        for key, settings in trained:
+            if settings.batch_size % processes:
+                raise ValueError(f"{key}.batch_size: {settings.batch_size} is not a multiple of train.processes ({processes}); each rank takes an equal share")
         return self
 
     def section(self, dotted_key: str) -> Any:

@@ -24,3 +24,17 @@ class OutputError(GenbenchError):
     def __init__(self, path, reason: str):
         self.reason = reason
         super().__init__(f"{path}: cannot be written ({reason}); nothing was replaced, free space and rerun this stage")
+
+
+# A stage stopped by a signal after saving what it had computed exits with this: EX_TEMPFAIL, "try again".
+REQUEUE_EXIT_CODE = 75
+
+
+class Preempted(GenbenchError):
+    """Training stopped on a signal after saving its checkpoint; rerunning the stage resumes from it."""
+
+    exit_code = REQUEUE_EXIT_CODE
+
+    def __init__(self, message: str, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(message)

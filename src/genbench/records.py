@@ -34,6 +34,8 @@ class TrainInfo(Record):
     max_train_samples: int | None = None
     device: str = "cpu"
     device_name: str = ""
+    precision: str = "fp32"
+    processes: int = Field(1, ge=1)
 
 
 class SampleInfo(Record):

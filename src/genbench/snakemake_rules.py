@@ -86,15 +86,28 @@ class Rules:
         return canonical_json(self.params.section(dotted_key))
 
     def resources(self, group: pipeline.Group) -> dict:
-        """What a job asks a cluster scheduler for (params.yaml: resources); deep jobs also ask for a GPU
-        unless they are told to run on the CPU. Local runs ignore all three."""
+        """What a job asks a cluster scheduler for (params.yaml: resources). Deep jobs also ask for a GPU
+        per process unless they are told to run on the CPU: SLURM gives them, and locally
+        `--resources gpu=K` runs at most K at once (gpus.py gives each its own). A training job of
+        several processes asks SLURM for that many tasks and runs in the batch step (`mpi`), from which
+        `genbench train` starts its ranks with srun."""
         asked = getattr(self.params.resources, group.resources).model_dump()
         if group.resources == "deep":
-            asked["gpu"] = 0 if self.params.train.device == "cpu" else 1
+            processes = self.processes(group)
+            asked["gpu"] = 0 if self.params.train.device == "cpu" else processes
+            asked["cpus_per_task"] = self.params.train.threads
+            if processes > 1:
+                asked |= {"tasks": processes, "mpi": "srun"}
+                if asked["gpu"]:
+                    asked["tasks_per_gpu"] = 1  # else the SLURM executor asks for `tasks` tasks per GPU
         return asked
 
+    def processes(self, group: pipeline.Group) -> int:
+        return self.params.train.processes if group.command == "train" and group.resources == "deep" else 1
+
     def threads(self, group: pipeline.Group) -> int:
-        return self.params.train.threads if group.resources == "deep" else 1
+        """The cores a job takes on the machine that runs it."""
+        return self.params.train.threads * self.processes(group) if group.resources == "deep" else 1
 
     @staticmethod
     def shell(group: pipeline.Group) -> str:

@@ -36,16 +36,17 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"gaussians": ClassGaussians(cfg["n_classes"], tuple(cfg["shape"]))}
 
 
-def recipe(modules: dict[str, nn.Module], settings, autocast) -> Recipe:
+def recipe(modules: dict[str, nn.Module], settings, run) -> Recipe:
     model = modules["gaussians"]
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
 
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        with autocast():
+        x, y = run.share(x, y)
+        with run.autocast():
             loss = -model.log_density(x, y).mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        run.backward(loss)
+        run.step(optimizer)
         return {"nll": loss.detach()}
 
     return Recipe(modules=modules, optimizers={"adam": optimizer}, step=step)

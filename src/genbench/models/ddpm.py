@@ -27,7 +27,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
 from genbench.models.registry import DDPMParams, DDPMSampling
-from genbench.train.loop import Recipe, images_per_call
+from genbench.train.loop import Execution, Recipe, images_per_call
 from genbench.views import Context, Grid
 
 TRAJECTORY_FRAMES = 8
@@ -161,8 +161,9 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"unet": unet, "ema": AveragedModel(unet, use_buffers=True)}
 
 
-def recipe(modules: dict[str, nn.Module], params: DDPMParams, autocast) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: DDPMParams, run: Execution) -> Recipe:
     unet, ema = modules["unet"], modules["ema"]
+    network = run.parallel(unet)
     ema.multi_avg_fn = warmup_ema(params.ema_decay)
     device = next(unet.parameters()).device
     diffusion = Diffusion(params.schedule, params.timesteps).to(device)
@@ -172,17 +173,19 @@ def recipe(modules: dict[str, nn.Module], params: DDPMParams, autocast) -> Recip
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         unet.train()
         n = len(x)
-        t = torch.randint(params.timesteps, (n,), generator=generator).to(device)
-        noise = torch.randn(x.shape, generator=generator).to(device)
-        drop = (torch.rand(n, generator=generator) < params.p_uncond).to(device)
+        t = torch.randint(params.timesteps, (n,), generator=generator)
+        noise = torch.randn(x.shape, generator=generator)
+        drop = torch.rand(n, generator=generator) < params.p_uncond
+        x, y, t, noise, drop = run.share(x, y, t, noise, drop)
         labels = torch.where(drop, torch.full_like(y, null_class), y)
-        with autocast():
-            predicted = unet(diffusion.q_sample(2 * x - 1, t, noise), t, labels)
+        with run.autocast():
+            predicted = network(diffusion.q_sample(2 * x - 1, t, noise), t, labels)
             loss = F.mse_loss(predicted.float(), noise)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        run.backward(loss)
+        run.unscale(optimizer)
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
+        run.step(optimizer)
         ema.update_parameters(unet)
         return {"mse": loss.detach()}
 

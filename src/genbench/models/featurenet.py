@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.config import FeatureNetParams
-from genbench.train.loop import Recipe
+from genbench.train.loop import Execution, Recipe
 
 
 class FeatureNet(nn.Module):
@@ -45,18 +45,20 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"net": FeatureNet(cfg["channels"], cfg["n_classes"], cfg["width"], cfg["feature_dim"])}
 
 
-def recipe(modules: dict[str, nn.Module], params: FeatureNetParams, autocast) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: FeatureNetParams, run: Execution) -> Recipe:
     net = modules["net"]
+    network = run.parallel(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=params.lr, total_steps=params.steps)
 
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         net.train()
-        with autocast():
-            loss = F.cross_entropy(net(x), y)
+        x, y = run.share(x, y)
+        with run.autocast():
+            loss = F.cross_entropy(network(x), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        run.backward(loss)
+        run.step(optimizer)
         schedule.step()
         return {"cross_entropy": loss.detach()}
 

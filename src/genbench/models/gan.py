@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genbench.models.registry import GANParams, GANSampling
-from genbench.train.loop import Recipe
+from genbench.train.loop import Execution, Recipe
 
 
 class Generator(nn.Module):
@@ -69,26 +69,28 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     }
 
 
-def recipe(modules: dict[str, nn.Module], params: GANParams, autocast) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: GANParams, run: Execution) -> Recipe:
     generator_net, discriminator = modules["generator"], modules["discriminator"]
+    generate, discriminate = run.parallel(generator_net), run.parallel(discriminator)
     opt_g = torch.optim.Adam(generator_net.parameters(), lr=params.lr_generator, betas=(0.0, 0.9))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=params.lr_discriminator, betas=(0.0, 0.9))
 
     def step(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         generator_net.train()
-        z = torch.randn(len(x), params.z_dim, generator=rng).to(x.device)
-        with autocast():
-            fake = generator_net(z, y)
-            real_score, fake_score = discriminator(x, y), discriminator(fake.detach(), y)
+        z = torch.randn(len(x), params.z_dim, generator=rng)
+        x, y, z = run.share(x, y, z)
+        with run.autocast():
+            fake = generate(z, y)
+            real_score, fake_score = discriminate(x, y), discriminate(fake.detach(), y)
             loss_d = _discriminator_loss(params.loss, real_score, fake_score)
         opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        with autocast():
-            loss_g = _generator_loss(params.loss, discriminator(fake, y))
+        run.backward(loss_d)
+        run.step(opt_d)
+        with run.autocast():
+            loss_g = _generator_loss(params.loss, discriminate(fake, y))
         opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        run.backward(loss_g)
+        run.step(opt_g)
         return {"discriminator": loss_d.detach(), "generator": loss_g.detach()}
 
     return Recipe(modules=modules, optimizers={"generator": opt_g, "discriminator": opt_d}, step=step)

@@ -11,7 +11,8 @@ The module provides (vae.py, gan.py and ddpm.py are examples):
 
     config(settings, image_shape, n_classes) -> dict      what build() needs, stored with the weights
     build(cfg) -> {name: nn.Module}                      the networks, untrained
-    recipe(modules, settings, autocast) -> Recipe        one training step for the shared loop (train/loop.py)
+    recipe(modules, settings, run) -> Recipe             one training step for the shared loop (train/loop.py; `run`
+                                                         is its Execution: precision, ranks, this rank's share)
     conditional(cfg) -> bool                             whether samples follow the labels asked for
     sample(modules, cfg, labels, generator, sampling)    images in [0, 1], one per label
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench.models.registry import VAEParams, VAESampling
-from genbench.train.loop import Recipe
+from genbench.train.loop import Execution, Recipe
 from genbench.views import Context, Grid, one_per_class
 
 RECONSTRUCTIONS = 10
@@ -66,6 +66,10 @@ class VAE(nn.Module):
             per_pixel = -0.5 * ((x - out) ** 2 + math.log(2 * math.pi))
         return per_pixel.flatten(1).sum(1)
 
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training step's call, the ELBO's terms (DistributedDataParallel wraps forward)."""
+        return self.elbo_terms(x, noise)
+
     def elbo_terms(self, x: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p(x|z), KL(q(z|x) || p(z))) per image, with z = mu + sigma * noise."""
         mu, logvar = self.encode(x)
@@ -84,18 +88,20 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"vae": VAE(cfg["channels"], cfg["height"], cfg["width"], cfg["latent_dim"], cfg["hidden"], cfg["likelihood"])}
 
 
-def recipe(modules: dict[str, nn.Module], params: VAEParams, autocast) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: VAEParams, run: Execution) -> Recipe:
     vae = modules["vae"]
+    network = run.parallel(vae)
     optimizer = torch.optim.Adam(vae.parameters(), lr=params.lr)
 
     def step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        noise = torch.randn(len(x), params.latent_dim, generator=generator).to(x.device)
-        with autocast():
-            log_px, kl = vae.elbo_terms(x, noise)
+        noise = torch.randn(len(x), params.latent_dim, generator=generator)
+        x, noise = run.share(x, noise)
+        with run.autocast():
+            log_px, kl = network(x, noise)
             loss = (params.beta * kl - log_px).mean()
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        run.backward(loss)
+        run.step(optimizer)
         return {"negative_elbo": loss.detach(), "kl": kl.mean().detach()}
 
     return Recipe(modules={"vae": vae}, optimizers={"adam": optimizer}, step=step)

@@ -57,7 +57,8 @@ def _training_devices(params: Params) -> list[dict]:
         for model in ["featurenet", *params.models.generative]:
             for seed in params.seeds:
                 info = records.read(paths.model_dir(dataset, model, seed) / paths.TRAIN_INFO, records.TrainInfo)
-                rows.append({"dataset": dataset, "model": model, "seed": seed, "device": info.device, "name": info.device_name})
+                rows.append({"dataset": dataset, "model": model, "seed": seed, "device": info.device, "name": info.device_name,
+                             "precision": info.precision, "processes": info.processes})
     return rows
 
 

@@ -12,7 +12,7 @@ from genbench import artifacts, paths, records
 from genbench.config import Params, canonical_json
 from genbench.data import splits
 from genbench.models import deep
-from genbench.train import loop
+from genbench.train import distributed, loop, precision
 
 
 def stage(params: Params, job) -> dict:
@@ -28,8 +28,10 @@ def run(
     from safetensors.torch import save
 
     module, settings = deep.module_for(model), deep.params_for(params, model)
-    device = loop.resolve_device(params.train.device)
+    world = distributed.current()
+    device = loop.resolve_device(params.train.device, world)
     loop.configure_torch(device, params.train.threads)
+    execution = loop.Execution(device, precision.Precision(precision.resolve(params.train.precision, device), device), world)
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     # The datasets are small: keep them on the device, in the layout its convolutions run fastest in.
@@ -39,21 +41,31 @@ def run(
     cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
     torch.manual_seed(seed)
     modules = {name: m.to(device, memory_format=loop.memory_format(device)) for name, m in module.build(cfg).items()}
-    recipe = module.recipe(modules, settings, lambda: loop.autocast(device))
-    run_id = loop.fingerprint(
-        canonical_json(settings), str(seed), str(params.train.threads), str(device),
-        artifacts.sha256_of(data_path), inspect.getsource(module), inspect.getsource(loop),
-    )
-    stats = loop.run(
-        f"{model} on {dataset}, seed {seed}", recipe, images, labels,
-        loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed),
-        scratch, run_id,
-    )
+    distributed.start(world, device)
+    try:
+        recipe = module.recipe(modules, settings, execution)
+        run_id = loop.fingerprint(
+            canonical_json(settings), str(seed), str(params.train.threads), device.type,
+            artifacts.sha256_of(data_path), inspect.getsource(module), inspect.getsource(loop),
+        )
+        stats = loop.run(
+            f"{model} on {dataset}, seed {seed}", recipe, images, labels,
+            loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed),
+            scratch, run_id, execution,
+        )
+    finally:
+        distributed.stop(world)
+    if not world.is_main:
+        return stats
 
+    segments = stats.pop("segments")
     with artifacts.atomic_directory(model_dir) as staging:
         artifacts.write_bytes(staging / paths.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
         artifacts.write_json(staging / paths.MODEL_CONFIG, cfg)
-        artifacts.write_json(staging / paths.TRAIN_INFO, {"device": str(device), "device_name": loop.device_name(device), "steps": settings.steps, "n_train": int(len(labels))})
+        artifacts.write_json(staging / paths.TRAIN_INFO, {
+            "device": device.type, "device_name": loop.device_name(device), "precision": segments[-1]["precision"],
+            "processes": world.size, "segments": segments, "steps": settings.steps, "n_train": int(len(labels)),
+        })
     with artifacts.atomic_directory(log_dir) as staging:
         shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
     loop.clear_scratch(scratch)

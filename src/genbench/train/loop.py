@@ -2,15 +2,15 @@
 
 A model supplies a Recipe (its modules, optimisers and one training step); this
 loop draws the batches, checks every loss is finite, logs curves with dvclive,
-and writes a checkpoint every `checkpoint_every` steps. A run killed after a
-checkpoint resumes from it and ends with the same bytes as an uninterrupted run
-on the CPU, because every random number comes from one seeded generator whose
-state is part of the checkpoint.
+and writes a checkpoint every `checkpoint_every` steps and when a signal asks it
+to stop (preemption.py). A run killed after a checkpoint resumes from it and ends
+with the same bytes as an uninterrupted run on the CPU, because every random
+number comes from one seeded generator whose state is part of the checkpoint.
+Across several ranks (distributed.py) every rank draws the same numbers.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import shutil
 import sys
@@ -22,8 +22,11 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from genbench import artifacts
-from genbench.errors import GenbenchError
+from genbench import artifacts, gpus
+from genbench.errors import GenbenchError, Preempted
+from genbench.train import distributed, preemption, precision
+from genbench.train.distributed import World
+from genbench.train.precision import Precision
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -32,9 +35,48 @@ class TrainingDiverged(GenbenchError):
     """A loss became NaN or infinite."""
 
 
+@dataclass(frozen=True)
+class Execution:
+    """What a recipe's step runs with: the device, the precision's autocast and gradient scaler, and
+    across several ranks DistributedDataParallel and this rank's share of each batch."""
+
+    device: torch.device
+    precision: Precision
+    world: World = distributed.SINGLE
+
+    def autocast(self):
+        return self.precision.autocast()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.precision.backward(loss)
+
+    def unscale(self, optimizer: torch.optim.Optimizer) -> None:
+        self.precision.unscale(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        self.precision.step(optimizer)
+
+    def parallel(self, module: nn.Module) -> nn.Module:
+        """Call the module through this in the step; keep the module itself for anything else."""
+        return distributed.parallel(module, self.world)
+
+    def share(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """This rank's rows of each tensor drawn for the whole batch, on the device. Drawing every
+        random number for the whole batch and taking a share keeps the ranks' generators in step and
+        gives them the numbers one process would draw."""
+        return tuple(t[self.world.share(len(t))].to(self.device) for t in tensors)
+
+
+def execution_on(device: torch.device, precision_name: str = "auto") -> Execution:
+    """One process on `device`, in the precision `precision_name` resolves to there."""
+    return Execution(device, Precision(precision.resolve(precision_name, device), device))
+
+
 @dataclass
 class Recipe:
-    """What a model gives the loop. `step(x, y, generator)` runs one optimisation step and returns its losses."""
+    """What a model gives the loop. `step(x, y, generator)` runs one optimisation step on the whole
+    batch (x, y), drawing its random numbers for the whole batch and computing on its share
+    (Execution.share), and returns its losses."""
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
@@ -52,11 +94,16 @@ class LoopSettings:
     seed: int
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, world: World = distributed.SINGLE) -> torch.device:
+    """The device this process computes on; on a machine with GPUs it first claims one (gpus.py)."""
+    if name != "cpu":
+        gpus.claim()
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise GenbenchError("train.device is cuda, but torch sees no CUDA device; use auto or cpu")
+    if name == "cuda" and world.size > 1:
+        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
     return torch.device(name)
 
 
@@ -91,13 +138,6 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full precision on the CPU, where it is what makes runs bitwise repeatable."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def fingerprint(*parts: str | bytes) -> str:
     """Identifies a training run: a checkpoint is resumed only by a run with the same fingerprint."""
     digest = hashlib.sha256()
@@ -123,37 +163,47 @@ def _live_logger(directory: Path, resume: bool):
 
 def run(
     name: str, recipe: Recipe, images: torch.Tensor, labels: torch.Tensor, settings: LoopSettings,
-    scratch: Path, run_id: str,
+    scratch: Path, run_id: str, execution: Execution,
 ) -> dict:
     """Train `recipe` for settings.steps steps; returns timing figures, which the logs leave out (they differ on
-    every run). `images`/`labels` live on the training device."""
+    every run), and the segments of steps by device, precision and processes. `images`/`labels` live on the
+    training device. Only the main rank writes the checkpoint and the logs."""
     from tqdm import tqdm
 
+    world = execution.world
     generator = torch.Generator().manual_seed(settings.seed)
-    start_step = _resume(recipe, generator, scratch, run_id)
-    if start_step:
+    start_step, segments = _resume(recipe, execution, generator, scratch, run_id)
+    if start_step and world.is_main:
         print(f"genbench: {name}: resuming from the checkpoint at step {start_step}", file=sys.stderr)
-    live_dir = scratch / "live"
-    if not start_step:
-        shutil.rmtree(live_dir, ignore_errors=True)
-    _trim_logs(live_dir, start_step)
-    live = _live_logger(live_dir, resume=bool(start_step))
+    if not segments or {k: v for k, v in segments[-1].items() if k != "from_step"} != _segment_of(execution):
+        segments.append({"from_step": start_step, **_segment_of(execution)})
+    live = None
+    if world.is_main:
+        live_dir = scratch / "live"
+        if not start_step:
+            shutil.rmtree(live_dir, ignore_errors=True)
+        _trim_logs(live_dir, start_step)
+        live = _live_logger(live_dir, resume=bool(start_step))
 
     n = len(labels)
     started, images_seen = time.perf_counter(), 0
     window_start, window_images = started, 0
-    with tqdm(total=settings.steps, initial=start_step, desc=name, unit="step", file=sys.stderr, mininterval=1.0) as progress:
+    with preemption.StopRequests() as stop_requests, tqdm(
+        total=settings.steps, initial=start_step, desc=name, unit="step", file=sys.stderr, mininterval=1.0, disable=not world.is_main,
+    ) as progress:
         for step in range(start_step, settings.steps):
             index = torch.randint(n, (settings.batch_size,), generator=generator).to(images.device)
             losses = recipe.step(images[index], labels[index], generator)
-            values = {key: float(value) for key, value in losses.items()}
+            execution.precision.update()
+            means, stop = distributed.agree([float(v) for v in losses.values()], stop_requests.received is not None, world)
+            values = dict(zip(losses, means))
             for key, value in values.items():
                 if value != value or value in (float("inf"), float("-inf")):
                     raise TrainingDiverged(f"{name}: {key} loss is {value} at step {step + 1}; lower the learning rate or check the data")
             images_seen += settings.batch_size
             window_images += settings.batch_size
             done = step + 1
-            if done % settings.log_every == 0 or done == settings.steps:
+            if live and (done % settings.log_every == 0 or done == settings.steps):
                 now = time.perf_counter()
                 rate = window_images / max(now - window_start, 1e-9)
                 window_start, window_images = now, 0
@@ -163,46 +213,72 @@ def run(
                 live.next_step()
                 progress.set_postfix({**{k: f"{v:.4f}" for k, v in values.items()}, "img/s": f"{rate:.0f}"})
             progress.update(1)
-            if done % settings.checkpoint_every == 0 and done < settings.steps:
-                _save_checkpoint(recipe, generator, done, scratch, run_id)
-    live.end()
+            if done == settings.steps:
+                break
+            if stop or done % settings.checkpoint_every == 0:
+                if world.is_main:
+                    _save_checkpoint(recipe, execution, generator, done, segments, scratch, run_id)
+            if stop:
+                distributed.barrier(world)  # no rank leaves before the checkpoint is whole
+                received = stop_requests.received.name if stop_requests.received else "a signal to another rank"
+                raise Preempted(f"{name}: stopped by {received} after step {done}; its checkpoint is saved and a rerun resumes from it", received)
+    if live:
+        live.end()
     seconds = time.perf_counter() - started
-    return {"train_seconds": seconds, "images_per_second": images_seen / max(seconds, 1e-9), "resumed_from_step": start_step}
+    return {"train_seconds": seconds, "images_per_second": images_seen / max(seconds, 1e-9), "resumed_from_step": start_step,
+            "segments": segments}
 
 
-def _save_checkpoint(recipe: Recipe, generator: torch.Generator, step: int, scratch: Path, run_id: str) -> None:
+def _segment_of(execution: Execution) -> dict:
+    return {"device": execution.device.type, "precision": execution.precision.name, "processes": execution.world.size}
+
+
+def _save_checkpoint(
+    recipe: Recipe, execution: Execution, generator: torch.Generator, step: int, segments: list[dict], scratch: Path, run_id: str,
+) -> None:
     state = {
         "run_id": run_id,
         "step": step,
+        "segments": segments,
         "generator": generator.get_state(),
         "modules": {k: m.state_dict() for k, m in recipe.modules.items()},
         "extra": {k: m.state_dict() for k, m in recipe.extra_state.items()},
         "optimizers": {k: o.state_dict() for k, o in recipe.optimizers.items()},
+        "grad_scaler": execution.precision.state_dict(),
     }
     with artifacts.atomic_path(scratch / CHECKPOINT) as tmp:
         torch.save(state, tmp)
 
 
-def _resume(recipe: Recipe, generator: torch.Generator, scratch: Path, run_id: str) -> int:
+def _resume(recipe: Recipe, execution: Execution, generator: torch.Generator, scratch: Path, run_id: str) -> tuple[int, list[dict]]:
+    """The step to start from and the segments before it. Weights and optimiser state are fp32 in every
+    precision and the same on every rank, so a checkpoint resumes in any precision and at any number of
+    processes; the segments record where that changed."""
     path = scratch / CHECKPOINT
     if not path.exists():
-        return 0
+        return 0, []
+    talk = execution.world.is_main
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a damaged or crafted file: start afresh rather than trust it
-        print(f"genbench: ignoring unreadable checkpoint {path} ({type(e).__name__})", file=sys.stderr)
-        return 0
+        if talk:
+            print(f"genbench: ignoring unreadable checkpoint {path} ({type(e).__name__})", file=sys.stderr)
+        return 0, []
     if state.get("run_id") != run_id:
-        print(f"genbench: {path} belongs to other params, data or code; starting afresh", file=sys.stderr)
-        return 0
+        if talk:
+            print(f"genbench: {path} belongs to other params, data or code; starting afresh", file=sys.stderr)
+        return 0, []
     for key, module in recipe.modules.items():
         module.load_state_dict(state["modules"][key])
     for key, module in recipe.extra_state.items():
         module.load_state_dict(state["extra"][key])
     for key, optimizer in recipe.optimizers.items():
         optimizer.load_state_dict(state["optimizers"][key])
+    segments = state["segments"]
+    if segments[-1]["precision"] == execution.precision.name:
+        execution.precision.load_state_dict(state["grad_scaler"])
     generator.set_state(state["generator"])
-    return int(state["step"])
+    return int(state["step"]), segments
 
 
 def _trim_logs(live_dir: Path, step: int) -> None:

@@ -1,0 +1,116 @@
+"""train.processes: a deep training job as two CPU ranks (gloo) follows the one-process run of the
+same global batch, gives the same bytes whichever launcher started it, and its checkpoint resumes at
+another number of processes, which train.json records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+import yaml
+
+from conftest import Workspace
+
+pytestmark = pytest.mark.pipeline
+
+# Both runs draw the same batches and the same noise (the shared generator); they differ only in the
+# order floating-point sums are taken: DDP averages two half-batch gradients where one process sums
+# the whole batch, and batch norms sum two halves' statistics. Training amplifies any rounding
+# difference (fp32: 6e-8 relative), the adversarial GAN and the featurenet at its peak learning rate
+# within tens of steps. So the first steps are held to 1e-3 of the loss's scale: rounding stays below
+# 1e-4 there, while a rank drawing the wrong noise or averaging gradients wrongly moves a loss by
+# percents. The whole curve is held to twice what another summation order in one process, two
+# threads instead of one, does to it (bench/distributed.py measures both).
+FIRST_STEPS, FIRST_STEPS_TOLERANCE, OTHER_ORDER_FACTOR = 4, 1e-3, 2.0
+
+def train(ws, model: str, *launcher: str, check: bool = True):
+    command = [*launcher, "genbench"] if not launcher else [*launcher, "-m", "genbench"]
+    return ws.run(*command, "train", "--dataset", "digits", "--model", model, "--seed", "0", check=check)
+
+
+def set_train(ws, **settings) -> None:
+    params = yaml.safe_load(ws.path("params.yaml").read_text())
+    params["train"] |= settings
+    ws.path("params.yaml").write_text(yaml.safe_dump(params))
+
+
+def curves(root, model: str) -> dict[str, dict[int, float]]:
+    found = {}
+    for tsv in (root / f"reports/training/digits/seed-0/{model}/plots/metrics/loss").glob("*.tsv"):
+        rows = list(csv.DictReader(tsv.open(), delimiter="\t"))
+        found[tsv.stem] = {int(row["step"]): float(row[tsv.stem]) for row in rows}
+    return found
+
+
+def largest_relative_difference(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]], first: int | None = None) -> float:
+    """Over every loss and logged step (or the `first` logged steps), relative to the loss's scale over the run."""
+    assert a.keys() == b.keys() and all(a[k].keys() == b[k].keys() for k in a)
+    return max(
+        abs(a[k][s] - b[k][s]) / max(abs(v) for v in a[k].values())
+        for k in a for s in sorted(a[k])[:first]
+    )
+
+
+def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(finished_workspace, tiny_run):
+    ws = finished_workspace
+    set_train(ws, processes=2)
+    two_threads = Workspace(ws.root.parent / "two-threads")
+    shutil.copytree(tiny_run.root, two_threads.root, symlinks=True)
+    set_train(two_threads, threads=2)
+    for model in ("featurenet", "gan", "ddpm"):
+        train(ws, model)  # genbench starts the two ranks with torchrun's launcher
+        info = json.loads(ws.path(f"data/models/digits/seed-0/{model}/train.json").read_text())
+        assert info["processes"] == 2 and [s["processes"] for s in info["segments"]] == [2]
+        train(two_threads, model)
+        one_process = curves(tiny_run.root, model)
+        two_ranks = largest_relative_difference(one_process, curves(ws.root, model))
+        first_steps = largest_relative_difference(one_process, curves(ws.root, model), first=FIRST_STEPS)
+        other_order = largest_relative_difference(one_process, curves(two_threads.root, model))
+        print(f"{model}: largest relative difference from one process on one thread: two ranks {two_ranks:.2e} "
+              f"(first {FIRST_STEPS} logged steps {first_steps:.2e}), one process on two threads {other_order:.2e}")
+        assert first_steps < FIRST_STEPS_TOLERANCE and two_ranks <= OTHER_ORDER_FACTOR * other_order, model
+
+    weights = ws.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes()
+    timing = json.loads(ws.path("reports/timings/train/digits-ddpm-seed-0.json").read_text())
+    assert timing["command"] == "genbench train --dataset digits --model ddpm --seed 0", "the main rank writes the timing record"
+    ws.run("rm", "-r", "data/models/digits/seed-0/ddpm")
+    train(ws, "ddpm", "torchrun", "--standalone", "--nproc-per-node", "2")  # the ranks started by torchrun itself
+    assert ws.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes() == weights
+
+
+def test_a_signalled_two_rank_run_resumes_as_one_process_and_says_so(finished_workspace, tiny_run):
+    ws = finished_workspace
+    set_train(ws, processes=2, checkpoint_every=20)
+    params = yaml.safe_load(ws.path("params.yaml").read_text())
+    params["generative"]["ddpm"]["steps"] = 400
+    ws.path("params.yaml").write_text(yaml.safe_dump(params))
+    checkpoint = ws.path("data/checkpoints/digits/seed-0/ddpm/checkpoint.pt")
+    launcher = subprocess.Popen(
+        ["genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"],
+        cwd=ws.root, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.02)
+    launcher.send_signal(signal.SIGTERM)  # as to a job preempted on a machine without SLURM: the launcher passes it on
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 75, err[-3000:]
+    stopped_at = torch.load(checkpoint, weights_only=True)["step"]
+    assert 20 <= stopped_at < 400
+    assert err.count(f"stopped by SIGTERM after step {stopped_at}; its checkpoint is saved") == 1, "the main rank says it, once"
+
+    set_train(ws, processes=1)
+    resumed = train(ws, "ddpm")
+    assert f"resuming from the checkpoint at step {stopped_at}" in resumed.stderr
+    info = json.loads(ws.path("data/models/digits/seed-0/ddpm/train.json").read_text())
+    assert info["segments"] == [
+        {"from_step": 0, "device": "cpu", "precision": "fp32", "processes": 2},
+        {"from_step": stopped_at, "device": "cpu", "precision": "fp32", "processes": 1},
+    ]
+    assert not checkpoint.exists()
