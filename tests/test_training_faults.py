@@ -53,26 +53,40 @@ def fresh_copy(prepared: Path, tmp_path: Path, name: str, ddpm_steps: int | None
     return folder
 
 
-def test_killed_training_resumes_to_identical_weights(prepared, tmp_path):
-    straight = fresh_copy(prepared, tmp_path, "straight")
+@pytest.fixture(scope="module")
+def straight_weights(prepared, tmp_path_factory) -> bytes:
+    """The weights of an uninterrupted run."""
+    straight = fresh_copy(prepared, tmp_path_factory.mktemp("straight"), "straight")
     genbench(straight, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0").check_returncode()
+    return (straight / WEIGHTS).read_bytes()
 
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
+def test_interrupted_training_resumes_to_identical_weights(prepared, straight_weights, tmp_path, stop):
+    """SIGKILL loses the steps since the last checkpoint; SIGTERM (what a scheduler sends) ends the step,
+    saves the checkpoint at that step, says so and exits 75, "try again"."""
     interrupted = fresh_copy(prepared, tmp_path, "interrupted")
     process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
     deadline = time.monotonic() + 120
     while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     time.sleep(0.2)  # past the checkpoint, mid-way to the next one
-    process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed; raise its steps"
+    process.send_signal(stop)
+    _, err = process.communicate()
+    assert process.returncode != 0, "the run ended before it could be stopped; raise its steps"
     assert not (interrupted / WEIGHTS).exists()
     checkpoint_step = torch.load(interrupted / CHECKPOINT, weights_only=True)["step"]
     assert 0 < checkpoint_step < 400
+    if stop == signal.SIGTERM:
+        assert process.returncode == 75
+        assert err.decode().splitlines()[-1] == (
+            f"genbench: error: ddpm on digits, seed 0: stopped by SIGTERM after step {checkpoint_step}; its checkpoint is saved and a rerun resumes from it"
+        )
 
     resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
     resumed.check_returncode()
     assert f"resuming from the checkpoint at step {checkpoint_step}" in resumed.stderr
-    assert (interrupted / WEIGHTS).read_bytes() == (straight / WEIGHTS).read_bytes()
+    assert (interrupted / WEIGHTS).read_bytes() == straight_weights
     assert not (interrupted / CHECKPOINT).exists(), "a finished run leaves no checkpoint behind"
 
 
