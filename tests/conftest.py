@@ -185,19 +185,6 @@ def tiny_run(tmp_path_factory, worker_id: str) -> FinishedRun:
 
 
 @pytest.fixture
-def slurm(tmp_path, tmp_path_factory, worker_id: str):
-    """A one-node SLURM cluster for this test; yields its job-completion log. One at a time: the
-    cluster's configuration lives at a fixed path, so a second test's cluster waits for the first."""
-    import slurm_cluster
-    from filelock import FileLock
-
-    session = tmp_path_factory.getbasetemp()
-    with FileLock(str((session if worker_id == "master" else session.parent) / "slurm.lock")):
-        with slurm_cluster.running(tmp_path / "slurm") as jobcomp_log:
-            yield jobcomp_log
-
-
-@pytest.fixture
 def finished_workspace(tiny_run: FinishedRun, tmp_path: Path) -> Workspace:
     """A copy of the tiny run's workspace, its outputs, dvc.lock, DVC cache and git history, for one test to change."""
     shutil.copytree(tiny_run.root, tmp_path / "finished", symlinks=True)

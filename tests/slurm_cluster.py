@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +32,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def config(folder: Path) -> str:
+def config(folder: Path, spool: Path) -> str:
     cpus = os.cpu_count() or 1
     memory = int(re.search(r"RealMemory=(\d+)", subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout)[1])
     return "\n".join([
@@ -42,9 +43,10 @@ def config(folder: Path) -> str:
         f"SlurmdPort={free_port()}",
         "SlurmUser=root",
         "AuthType=auth/munge",
-        # A requeued job waits this long before it may start again (default 120 s).
-        "AuthInfo=cred_expire=5",
-        "SchedulerParameters=sched_interval=1,bf_interval=1",
+        # A requeued job waits this long before it may start again (default 120 s); it is also how long a job
+        # step's credential lasts, so not much less.
+        "AuthInfo=cred_expire=10",
+        "SchedulerParameters=sched_interval=1,bf_interval=1",  # a requeued job starts as soon as it may
         # The cgroup plugins enforce memory limits that kill small jobs (each runs two Snakemake processes).
         "ProctrackType=proctrack/linuxproc",
         "TaskPlugin=task/none",
@@ -56,7 +58,7 @@ def config(folder: Path) -> str:
         "JobCompType=jobcomp/filetxt",
         f"JobCompLoc={folder / 'jobcomp.log'}",
         f"StateSaveLocation={folder / 'state'}",
-        f"SlurmdSpoolDir={folder / 'spool'}",
+        f"SlurmdSpoolDir={spool}",
         f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
         f"SlurmdPidFile={folder / 'slurmd.pid'}",
         f"SlurmctldLogFile={folder / 'slurmctld.log'}",
@@ -72,9 +74,11 @@ def running(folder: Path) -> Iterator[Path]:
     """Start the cluster with its files in `folder`; yield the job-completion log."""
     missing = [d for d in DAEMONS if shutil.which(d) is None and not Path(f"/usr/sbin/{d}").exists()]
     assert not missing, f"SLURM is not installed ({', '.join(missing)}); `make test` installs it (needs root)"
-    for sub in ("state", "spool"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    (folder / "slurm.conf").write_text(config(folder))
+    (folder / "state").mkdir(parents=True, exist_ok=True)
+    # slurmstepd makes a Unix socket per job step in the spool folder, and such a path may not exceed
+    # 108 bytes: under a deep test folder, jobs from the tenth on could not start (and, requeueable, were held).
+    spool = Path(tempfile.mkdtemp(prefix="slurmd-"))
+    (folder / "slurm.conf").write_text(config(folder, spool))
     DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
     previous = DEFAULT_CONF.read_bytes() if DEFAULT_CONF.is_file() and not DEFAULT_CONF.is_symlink() else None
     DEFAULT_CONF.unlink(missing_ok=True)
@@ -94,6 +98,7 @@ def running(folder: Path) -> Iterator[Path]:
         DEFAULT_CONF.unlink(missing_ok=True)
         if previous is not None:
             DEFAULT_CONF.write_bytes(previous)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def _stop(pid: int, grace: float = 10) -> None:

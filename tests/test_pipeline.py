@@ -14,6 +14,7 @@ import yaml
 
 import browser
 import slurm_cluster
+import slurm_training
 from conftest import assert_reads_declared
 from fake_data import FileServer, mnist_like_files, register_datasets
 
@@ -238,6 +239,13 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
 TIMED = re.compile(r"^reports/timings/|^reports/index\.html$")
 
 
+@pytest.fixture
+def slurm(tmp_path):
+    """A one-node SLURM cluster for this test; yields its job-completion log."""
+    with slurm_cluster.running(tmp_path / "slurm") as jobcomp_log:
+        yield jobcomp_log
+
+
 def output_files(workspace) -> dict[str, bytes]:
     """Every file of every output that dvc.lock records (not Snakemake's markers, which .dvcignore hides from DVC)."""
     files = {}
@@ -279,11 +287,12 @@ def on_cluster(workspace, cluster, *args: str, check: bool = True):
     return done
 
 
-def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, finished_workspace, tiny_run, slurm):
+def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, finished_workspace, tiny_run, slurm, tmp_path):
     """The tiny pipeline on a real SLURM cluster: one model's job fails and the other branches finish;
     after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
     same hashes in dvc.lock), DVC adopts the outputs, Snakemake replans only what a change touches,
-    and off the CPU the deep models' jobs ask SLURM for a GPU."""
+    and off the CPU the deep models' jobs ask SLURM for a GPU. Then a two-task training job is
+    signalled and requeued, and ends with the bytes of an uninterrupted run (tests/slurm_training.py)."""
     cluster = slurm.parent
     by_dvc = finished_workspace  # the same project and params, run by `dvc repro`
     assert by_dvc.path("params.yaml").read_text() == workspace.path("params.yaml").read_text()
@@ -381,6 +390,9 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     workspace.edit("params.yaml", "  device: cpu", "  device: auto")
     asked = on_cluster(workspace, cluster, "data/models/digits/seed-0/featurenet/weights.safetensors", check=False)
     assert asked.returncode != 0 and "--gpus=1" in asked.stderr and "Invalid generic resource" in asked.stderr
+
+    # Preemption and data-parallel training, on the same cluster (tests/slurm_training.py).
+    slurm_training.signal_then_requeue_a_two_task_training_job(workspace, tmp_path, cluster)
 
 
 def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(workspace, tmp_path):

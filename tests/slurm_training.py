@@ -1,7 +1,8 @@
 """Deep training on the real one-node SLURM cluster (tests/slurm_cluster.py): a data-parallel job of two
 tasks, sent SLURM's time-limit signal and later requeued by `scontrol requeue`, comes back each time,
 resumes from its checkpoint and ends with the bytes of an uninterrupted run that torchrun's launcher
-started on this machine."""
+started on this machine. Part of tests/test_pipeline.py's SLURM test, which has the cluster running:
+a second cluster would wait for the first to stop."""
 
 from __future__ import annotations
 
@@ -11,14 +12,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
 import slurm_cluster
 from conftest import Workspace
-
-pytestmark = pytest.mark.pipeline
 
 MODEL_DIR = "data/models/digits/seed-0/ddpm"
 CHECKPOINT = "data/checkpoints/digits/seed-0/ddpm/checkpoint.pt"
@@ -27,7 +25,8 @@ CHECKPOINT = "data/checkpoints/digits/seed-0/ddpm/checkpoint.pt"
 def two_ranks_long_enough_to_interrupt(ws: Workspace) -> None:
     params = yaml.safe_load(ws.path("params.yaml").read_text())
     params["train"] |= {"processes": 2, "checkpoint_every": 20}
-    params["generative"]["ddpm"]["steps"] = 800
+    params["train"]["device"] = "cpu"
+    params["generative"]["ddpm"]["steps"] = 500
     ws.path("params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -60,10 +59,10 @@ def wait_until(condition, what: str, snakemake: subprocess.Popen, cluster: Path,
     raise AssertionError(f"no {what} within {timeout} s\n{snakemake.stderr.read() if snakemake.poll() is not None else ''}\n{slurm_cluster.state(cluster)}")
 
 
-def test_a_two_task_job_signalled_then_requeued_resumes_to_the_bytes_of_an_uninterrupted_run(finished_workspace, tmp_path, slurm):
-    ws, cluster = finished_workspace, slurm.parent
+def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cluster: Path) -> None:
+    """The workspace holds a finished tiny run; prints the timeline of signals, checkpoints and restarts."""
     two_ranks_long_enough_to_interrupt(ws)
-    reference = Workspace(tmp_path / "reference")
+    reference = Workspace(scratch / "reference")
     shutil.copytree(ws.root, reference.root, symlinks=True)
     reference.run("genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")  # torchrun's launcher, uninterrupted
 
@@ -102,12 +101,12 @@ def test_a_two_task_job_signalled_then_requeued_resumes_to_the_bytes_of_an_unint
     print("\n".join(f"{seconds:6.1f} s  {event}" for seconds, event in timeline))
     assert snakemake.returncode == 0, f"{err[-6000:]}\n{slurm_cluster.state(cluster)}"
 
-    job_log = "".join(p.read_text() for p in ws.path(".snakemake/slurm_logs").rglob("*.log"))
+    job_log = "".join(p.read_text() for p in ws.path(".snakemake/slurm_logs/rule_train_generative/digits_0_ddpm").glob("*.log"))
     stops = re.findall(r"stopped by (SIGUSR1|SIGTERM) after step (\d+)", job_log)
     resumes = [int(step) for step in re.findall(r"resuming from the checkpoint at step (\d+)", job_log)]
     assert [signal for signal, _ in stops] == ["SIGUSR1", "SIGTERM"], job_log[-4000:]
     assert resumes == [int(step) for _, step in stops], "each run resumes where the one before stopped"
-    assert first <= resumes[0] < second <= resumes[1] < 800
+    assert first <= resumes[0] < second <= resumes[1] < 500
     for name in ("weights.safetensors", "train.json", "config.json"):
         assert ws.path(f"{MODEL_DIR}/{name}").read_bytes() == reference.path(f"{MODEL_DIR}/{name}").read_bytes(), name
     assert not ws.path(CHECKPOINT).exists()
