@@ -8,6 +8,7 @@
   bench/floors.py       each deep stage against its floor: FLOPs at this machine's matmul rate
   bench/loop_overhead.py  the shared training loop against a plain PyTorch loop of the same network
   bench/cache.py        a run that fills Snakemake's between-workflow cache against a clone that restores from it
+  bench/distributed.py  two ranks (train.processes: 2) against one process: throughput and loss curves
 
 They measure the committed code in fresh clones where they clone; run on an otherwise idle machine.
 Usage: python bench/run.py [--only NAME ...] [--markdown-only]
@@ -25,7 +26,7 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SCRIPTS = ("startup", "overhead", "throughput", "end_to_end", "floors", "loop_overhead", "cache")
+SCRIPTS = ("startup", "overhead", "throughput", "end_to_end", "floors", "loop_overhead", "cache", "distributed")
 
 
 def load(name: str) -> dict | None:
@@ -111,6 +112,18 @@ def markdown() -> str:
         for params, r in cache.items():
             lines.append(f"| `{params}` | {r['repeats']} | {r['cold_median_s']:.1f} | {r['restored_median_s']:.1f} | {r['speedup']:.1f}x |")
         lines.append("")
+    if distributed := load("distributed"):
+        one, two = "one process, two threads", "two ranks, one thread each"
+        lines += ["## Two ranks against one process", "",
+                  f"`train.processes: 2` (gloo, one thread each) against one process of two threads, {distributed['steps']} steps at the "
+                  f"default batch sizes, medians of {distributed['repeats']} alternating runs. The loss differences are the largest over "
+                  "the run, relative to each loss's largest value, from one process on one thread.", "",
+                  "| model | one process (img/s) | two ranks (img/s) | ratio | loss difference: two ranks | loss difference: two threads |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for model, r in distributed["models"].items():
+            medians, drift = r["median_images_per_second"], r["largest_loss_difference_from_one_thread"]
+            lines.append(f"| {model} | {medians[one]:.0f} | {medians[two]:.0f} | {r['two_ranks_over_one_process']:.2f}x | {drift[two]:.1e} | {drift[one]:.1e} |")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -122,7 +135,7 @@ def main() -> None:
     if not args.markdown_only:
         for name in args.only:
             subprocess.run([sys.executable, str(BENCH / f"{name}.py")], check=True)
-    merged = {name: load(name) for name in ("startup", "overhead", "throughput-cpu", "throughput-cuda", "end_to_end", "floors", "loop_overhead", "cache") if load(name)}
+    merged = {name: load(name) for name in ("startup", "overhead", "throughput-cpu", "throughput-cuda", "end_to_end", "floors", "loop_overhead", "cache", "distributed") if load(name)}
     (BENCH / "results.json").write_text(json.dumps(merged, indent=2) + "\n")
     (BENCH / "results.md").write_text(markdown())
     print((BENCH / "results.md").read_text())

@@ -88,7 +88,7 @@ def _torchrun(processes: int, argv: list[str]) -> int:
         elastic_launch(config, sys.executable)("-m", "genbench", *argv)
     except ChildFailedError as failed:
         codes = {failure.exitcode for failure in failed.failures.values()}
-        return REQUEUE_EXIT_CODE if REQUEUE_EXIT_CODE in codes else 1
+        return REQUEUE_EXIT_CODE if REQUEUE_EXIT_CODE in codes else max(max(codes), 1)  # a rank killed by a signal has a negative code
     except SignalException:
         return REQUEUE_EXIT_CODE
     return 0
