@@ -46,7 +46,7 @@ def run(
         recipe = module.recipe(modules, settings, execution)
         run_id = loop.fingerprint(
             canonical_json(settings), str(seed), str(params.train.threads), device.type,
-            artifacts.sha256_of(data_path), inspect.getsource(module), inspect.getsource(loop),
+            artifacts.sha256_of(data_path), *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
         )
         stats = loop.run(
             f"{model} on {dataset}, seed {seed}", recipe, images, labels,
