@@ -24,8 +24,9 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from genbench.config import load_params
-from genbench.models import deep
+from genbench import device
+from genbench.validate import load_params
+from genbench.models import base, deep
 from genbench.models.ddpm import stratum_edges
 from genbench.train import loop
 
@@ -49,7 +50,7 @@ def matmul_rate(repeats: int, size: int = 1024) -> float:
 
 
 def training_step(model: str, params, layout: torch.memory_format):
-    module, settings = deep.module_for(model), deep.params_for(params, model)
+    module, settings = base.module_of(model), base.settings(params, model)
     cfg = module.config(settings, SHAPE, 10)
     torch.manual_seed(0)
     modules = {name: m.to(memory_format=layout) for name, m in module.build(cfg).items()}
@@ -109,11 +110,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "floors.json")
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
-    loop.configure_torch(torch.device("cpu"), params.train.threads)
+    device.configure_torch(torch.device("cpu"), params.train.threads)
     rate = matmul_rate(args.repeats)
     measured = stage_seconds(args.stages)
     results = {"threads": params.train.threads, "matmul_flops_per_second": rate, "models": {}, "stages": {}}
-    layout = loop.memory_format(torch.device("cpu"))
+    layout = device.memory_format(torch.device("cpu"))
     for model in MODELS:
         step, batch, _ = training_step(model, params, layout)
         flops = flops_of(step)
@@ -124,7 +125,7 @@ def main() -> None:
             "step_floor_seconds": flops / rate, "step_ratio": seconds * rate / flops, "top_operators": top_operators(step),
             "layout": str(layout), "step_seconds_contiguous_format": contiguous_seconds,
         }
-        steps = deep.params_for(params, model).steps
+        steps = base.settings(params, model).steps
         results["stages"][f"train {model}"] = {"floor_s": steps * flops / rate, "measured_s": measured.get(f"train {model}")}
     # DDPM sampling and bound: network calls on batches of images; guidance doubles each sampling call.
     _, _, modules = training_step("ddpm", params, layout)

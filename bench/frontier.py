@@ -19,11 +19,11 @@ import torch
 from safetensors.torch import save_file
 
 from genbench import paths, sample
-from genbench.config import load_params
+from genbench.validate import load_params
 from genbench.data import splits
 from genbench.evaluate import cas
-from genbench.models import deep
-from genbench.train.classic import stratified_cap
+from genbench.models import base, deep
+from genbench.models.classic import stratified_cap
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
         params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"n_samples": args.n_samples})})
     d, m, s = args.dataset, args.model, args.seed
     train_seconds = json.loads(paths.timing_file("train", d, m, s).read_text())["seconds"]
-    steps = deep.params_for(params, m).steps
+    steps = base.settings(params, m).steps
     final_dir = paths.model_dir(d, m, s)
     result = {"dataset": d, "model": m, "seed": s, "n_samples": params.evaluate.n_samples, "points": []}
     for checkpoint in [*args.checkpoints, None]:
@@ -54,7 +54,7 @@ def main() -> None:
                 step, model_dir = state["step"], Path(tmp) / "model"
                 model_dir.mkdir()
                 (model_dir / paths.MODEL_CONFIG).write_text((final_dir / paths.MODEL_CONFIG).read_text())
-                modules = deep.module_for(m).build(json.loads((final_dir / paths.MODEL_CONFIG).read_text()))
+                modules = base.module_of(m).build(json.loads((final_dir / paths.MODEL_CONFIG).read_text()))
                 for name, module in modules.items():
                     module.load_state_dict(state["modules"][name])
                 save_file(deep.state_of(modules), str(model_dir / paths.WEIGHTS))

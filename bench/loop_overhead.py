@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from genbench.config import load_params
-from genbench.models import deep
+from genbench import device
+from genbench.validate import load_params
+from genbench.models import base, deep
 from genbench.train import loop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,21 +34,21 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    images = torch.from_numpy(data.images / 16).float().unsqueeze(1).contiguous(memory_format=loop.memory_format(DEVICE))
+    images = torch.from_numpy(data.images / 16).float().unsqueeze(1).contiguous(memory_format=device.memory_format(DEVICE))
     return images, torch.from_numpy(data.target).long()
 
 
 def build(model: str, params):
-    module, settings = deep.module_for(model), deep.params_for(params, model)
+    module, settings = base.module_of(model), base.settings(params, model)
     torch.manual_seed(0)
-    modules = {k: m.to(memory_format=loop.memory_format(DEVICE)) for k, m in module.build(module.config(settings, (1, 8, 8), 10)).items()}
+    modules = {k: m.to(memory_format=device.memory_format(DEVICE)) for k, m in module.build(module.config(settings, (1, 8, 8), 10)).items()}
     return modules, settings
 
 
 def shared_loop(model: str, params, images, labels) -> tuple[float, dict]:
     modules, settings = build(model, params)
     execution = loop.execution_on(DEVICE)
-    recipe = deep.module_for(model).recipe(modules, settings, execution)
+    recipe = base.module_of(model).recipe(modules, settings, execution)
     settings_of_loop = loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, 0)
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "loop_overhead.json")
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
-    loop.configure_torch(DEVICE, params.train.threads)
+    device.configure_torch(DEVICE, params.train.threads)
     images, labels = digits()
     results = {"threads": params.train.threads}
     for model in ("featurenet", "vae"):
@@ -103,7 +104,7 @@ def main() -> None:
             plain.append(seconds)
             if any(not torch.equal(shared_weights[k], plain_weights[k]) for k in shared_weights):
                 raise SystemExit(f"{model}: the two loops ended with different weights, so they did not run the same computation")
-        steps = deep.params_for(params, model).steps
+        steps = base.settings(params, model).steps
         results[model] = {"steps": steps, "shared_loop_s": shared, "plain_loop_s": plain,
                           "ratio": statistics.median(shared) / statistics.median(plain)}
         print(f"{model}: shared loop {statistics.median(shared):.2f} s, plain loop {statistics.median(plain):.2f} s "

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench.config import load_params
+from genbench.validate import load_params
 from genbench.data import splits
-from genbench.train.classic import fit, flatten, single_threaded_blas
+from genbench.models.classic import fit_named, flatten, single_threaded_blas
 
 
 def score(params_path: str, data_path: str, model: str, setting: dict) -> dict:
@@ -31,7 +31,7 @@ def score(params_path: str, data_path: str, model: str, setting: dict) -> dict:
     params = params.model_copy(update={"classic": params.classic.model_copy(update={model: section.model_copy(update=setting)})})
     arrays = splits.load(Path(data_path), ("train", "val"))
     start = time.perf_counter()
-    estimator, info = fit(params, model, arrays["x_train"], arrays["y_train"], seed=params.seeds[0])
+    estimator, info = fit_named(params, model, arrays["x_train"], arrays["y_train"], seed=params.seeds[0])
     with single_threaded_blas():
         predicted = estimator.predict(flatten(arrays["x_val"]))
     correct = int(np.sum(predicted == arrays["y_val"]))

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
-from genbench.config import load_params
-from genbench.models import deep
+from genbench import device as runtime
+from genbench.validate import load_params
+from genbench.models import base, deep
 from genbench.train import loop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def synchronize(device: torch.device) -> None:
 
 
 def training_rate(model: str, params, device: torch.device, shape, repeats: int, steps: int = 20) -> float:
-    module, settings = deep.module_for(model), deep.params_for(params, model)
+    module, settings = base.module_of(model), base.settings(params, model)
     cfg = module.config(settings, shape, 10)
     torch.manual_seed(0)
     modules = {k: m.to(device) for k, m in module.build(cfg).items()}
@@ -77,8 +78,8 @@ def reference_rate(params, device: torch.device, shape, repeats: int, steps: int
 
 
 def sampling_seconds_per_1000(model: str, params, device: torch.device, shape, n: int = 200, **override) -> float:
-    module, sampling = deep.module_for(model), deep.sampling_for(params, model).model_copy(update=override)
-    cfg = module.config(deep.params_for(params, model), shape, 10)
+    module, sampling = base.module_of(model), base.sampling(params, model).model_copy(update=override)
+    cfg = module.config(base.settings(params, model), shape, 10)
     modules = {k: m.to(device).eval() for k, m in module.build(cfg).items()}
     labels = torch.arange(n) % 10
     synchronize(device)
@@ -95,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(ROOT / "params.yaml")
     device = torch.device(args.device)
-    loop.configure_torch(device, params.train.threads)
+    runtime.configure_torch(device, params.train.threads)
     shape = (1, 8, 8)
     results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {params.train.threads} threads"}
     for model in MODELS:

@@ -9,9 +9,12 @@ import zipfile
 import numpy as np
 import pytest
 
-from genbench.config import Params
 from genbench.errors import DataError
-from genbench.models.classic import module_for
+from genbench.models import base
+from genbench.models.base import module_of as module_for
+from genbench.validate import whole_schema
+
+Params = whole_schema()  # every model's section typed
 
 
 @pytest.fixture(scope="module")
@@ -27,21 +30,21 @@ def toy_data():
 def test_save_load_round_trip_is_exact_and_deterministic(tmp_path, toy_data, model):
     x, y = toy_data
     module = module_for(model)
-    params = Params(classic={"xgboost": {"n_estimators": 5, "n_jobs": 1}})
+    settings = base.settings(Params(classic={"xgboost": {"n_estimators": 5, "n_jobs": 1}}), model, module)
     first, second = tmp_path / "a", tmp_path / "b"
     for folder in (first, second):
         folder.mkdir()
-        module.save(module.build(params, 0).fit(x, y), folder)
+        module.save(module.build(settings, 0).fit(x, y), folder)
     files = sorted(p.name for p in first.iterdir())
     assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
     restored = module.load(first)
-    reference = module.build(params, 0).fit(x, y)
+    reference = module.build(settings, 0).fit(x, y)
     np.testing.assert_array_equal(restored.predict(x), reference.predict(x))
 
 
 def test_skops_refuses_a_crafted_type(tmp_path, toy_data):
     module = module_for("svm")
-    module.save(module.build(Params(), 0).fit(*toy_data), tmp_path)
+    module.save(module.build(module.Params(), 0).fit(*toy_data), tmp_path)
     path = tmp_path / "model.skops"
     with zipfile.ZipFile(path) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}

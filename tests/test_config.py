@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from genbench.config import ConfigError, canonical_json, load_params
+from genbench.config import ConfigError, canonical_json
+from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,7 @@ def test_default_params_file_is_valid():
         ("own_datasets: {mnist: {path: data/own/m, channels: 1}}", "own_datasets.mnist: the name of a registry dataset; choose another"),
         ("own_datasets: {'my set': {path: data/own/m, channels: 1}}", "own_datasets.my set.[key]: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_]{0,63}$' (got 'my set')"),
         ("own_datasets: {m: {path: data/own/m, channels: 2}}", "own_datasets.m.channels: Input should be 1 or 3 (got 2)"),
-        ("datasets: [m]\nown_datasets: {m: {path: data/own/m, channels: 1, size: [30, 30]}}",
+        ("datasets: [m]\nmodels: {generative: [vae, gan, ddpm]}\nown_datasets: {m: {path: data/own/m, channels: 1, size: [30, 30]}}",
          "own_datasets.m.size: 30x30: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs sides divisible by 4; declare a size such as 32x32 (fit: pad or resize)"),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),
         ("models: {classic: [svm, svm]}", "models.classic: names must be unique; repeated: svm (got ['svm', 'svm'])"),

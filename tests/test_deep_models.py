@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from genbench.config import Params
-from genbench.models import ddpm, deep
+from genbench.models import base, ddpm, deep
+from genbench.validate import whole_schema
 from genbench.train import loop
 
-TINY = Params.model_validate({
+TINY = whole_schema().model_validate({
     "featurenet": {"steps": 60, "batch_size": 16, "width": 8, "feature_dim": 16},
     "generative": {
         "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
@@ -24,8 +24,8 @@ MODELS = ["featurenet", "vae", "gan", "ddpm"]
 
 
 def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
-    module = deep.module_for(model)
-    cfg = module.config(deep.params_for(TINY, model), shape, n_classes)
+    module = base.module_of(model)
+    cfg = module.config(base.settings(TINY, model), shape, n_classes)
     torch.manual_seed(0)
     return module, cfg, module.build(cfg)
 
@@ -41,7 +41,7 @@ def test_shapes_and_dtypes(model, shape):
         assert net(x).shape == (4, 10) and net(x).dtype == torch.float32
         assert net.features(x).shape == (4, cfg["feature_dim"])
         return
-    images = module.sample(modules, cfg, y, generator, deep.sampling_for(TINY, model))
+    images = module.sample(modules, cfg, y, generator, base.sampling(TINY, model))
     assert images.shape == (4, *shape) and images.dtype == torch.float32
     assert 0 <= images.min() and images.max() <= 1
     if model == "vae":
@@ -64,7 +64,7 @@ def learnable_batch(shape=(1, 8, 8), n=64):
 @pytest.mark.parametrize("model", MODELS)
 def test_loss_goes_down(model):
     module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
-    settings = deep.params_for(TINY, model)
+    settings = base.settings(TINY, model)
     recipe = module.recipe(modules, settings, loop.execution_on(torch.device("cpu")))
     x, y = learnable_batch()
     generator = torch.Generator().manual_seed(0)
@@ -174,18 +174,17 @@ def test_a_pickle_in_place_of_the_weights_is_refused_and_does_not_run(tmp_path, 
 
 def test_sampling_settings_shape_the_draws():
     from genbench.models import gan, vae
-    from genbench.models.registry import GANSampling, VAESampling
 
     labels = torch.arange(6) % 10
     _, cfg, modules = build("vae", (1, 8, 8))
-    cold = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), VAESampling(temperature=1e-6))
+    cold = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), vae.Sampling(temperature=1e-6))
     prior_mean = modules["vae"].mean_image(torch.zeros(1, cfg["latent_dim"]))
     torch.testing.assert_close(cold, prior_mean.expand_as(cold), atol=1e-5, rtol=0)
-    warm = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), VAESampling(temperature=1.0))
+    warm = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), vae.Sampling(temperature=1.0))
     assert warm.std(0).mean() > 10 * cold.std(0).mean()
 
     z = gan._truncated_normal((20_000,), 0.5, torch.Generator().manual_seed(0))
     assert z.abs().max() <= 0.5 and 0.25 < float(z.std()) < 0.32  # a normal cut at +-0.5 has spread 0.286
     _, cfg, modules = build("gan", (1, 8, 8))
-    draw = lambda truncation: gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), GANSampling(truncation=truncation))  # noqa: E731
+    draw = lambda truncation: gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), gan.Sampling(truncation=truncation))  # noqa: E731
     assert torch.equal(draw(0.5), draw(0.5)) and not torch.equal(draw(0.5), draw(None))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from genbench import artifacts
-from genbench.config import Params
+from genbench import artifacts, pipeline
+from genbench.validate import whole_schema
 from genbench.evaluate import cas, comparison, features, fidelity, intervals
 from genbench.models import ddpm, featurenet, vae
 from genbench.train import loop
@@ -90,7 +90,7 @@ def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monke
     monkeypatch.setattr(intervals, "bootstrap_two_sets", lambda statistic, r, f, *a: seen.append((statistic.__name__, r, f)) or [0.0, 0.0])
     monkeypatch.setattr(comparison, "kid_interval", lambda r, f, *a: seen.append(("kid_interval", r, f)) or [0.0, 0.0])
     real, fake = extracted[:20], extracted[20:]
-    comparison.compare(Params(), real, fake, seed=0)
+    comparison.compare(whole_schema()(), real, fake, seed=0)
     assert sorted(name for name, *_ in seen) == ["fid", "fid_numpy", "kid", "kid_interval", "pr"]
     assert all(torch.equal(torch.as_tensor(r), real) and torch.equal(torch.as_tensor(f), fake) for _, r, f in seen)
 
@@ -137,7 +137,7 @@ def digits_arrays():
     return x_train, x_test, y_train.astype(np.int64), y_test.astype(np.int64)
 
 
-@pytest.mark.parametrize("model", cas.CAS_MODELS)
+@pytest.mark.parametrize("model", pipeline.CAS_MODELS)
 def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_path, model):
     from genbench.evaluate import classic as evaluate_classic
     from genbench.train import classic as train_classic
@@ -147,10 +147,12 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
     empty = np.zeros((0, 1, 8, 8), np.float32)
     artifacts.save_npz(data, {"x_train": x_train, "y_train": y_train, "x_val": empty, "y_val": np.zeros(0, np.int64),
                               "x_test": x_test, "y_test": y_test})
-    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8]})
-    params = Params(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
+    source = {"title": "digits", "license": "", "citation": "", "homepage": ""}
+    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8], "pixel_max": 16, "source": source})
+    params = whole_schema()(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
     train_classic.run(params, model, 0, data, meta, tmp_path / "model")
-    evaluate_classic.run(params, model, 0, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv")
+    evaluate_classic.run(params, "digits", model, 0, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv",
+                         tmp_path / "figures.npz")
     train_on_real = artifacts.read_json(tmp_path / "metrics.json")["accuracy"]
 
     scored = cas.score(params, model, x_train, y_train, x_test, y_test, seed=0)
@@ -175,7 +177,7 @@ def train_small(model: str, params: Params, x_train: np.ndarray, y_train: np.nda
 @pytest.fixture(scope="module")
 def trained_vae(tmp_path_factory):
     x_train, x_test, y_train, _ = digits_arrays()
-    params = Params(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
+    params = whole_schema()(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
     modules, cfg = train_small("vae", params, x_train, y_train, tmp_path_factory.mktemp("vae"))
     return modules, cfg, vae.bound_targets(cfg, torch.from_numpy(x_test[:150]))
 
@@ -261,8 +263,8 @@ def test_stratified_ddpm_bound_is_an_unbiased_estimate_of_the_whole_one():
 
 def test_ddpm_bound_is_lower_after_training(tmp_path):
     x_train, _, y_train, _ = digits_arrays()
-    params = Params(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})
-    untrained_params = Params(generative={"ddpm": params.generative.ddpm.model_dump() | {"steps": 1}})
+    params = whole_schema()(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})
+    untrained_params = whole_schema()(generative={"ddpm": params.generative.ddpm.model_dump() | {"steps": 1}})
     x, y = torch.from_numpy(x_train[:64]), torch.from_numpy(y_train[:64])
 
     def bits_per_dim(modules, cfg) -> float:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.config import load_params
+from genbench.validate import load_params
 from genbench.data import idx, own, preprocess
 from genbench.errors import ConfigError
 
@@ -90,9 +90,6 @@ def test_pad_centres_each_image_on_black_and_never_crops(in_tmp):
          r"data/own/shapes/red/05.png: cannot be read as an image"),
         (lambda root: draw(root / "red/05.png", (16, 12), (255, 0, 0)), "channels: 3",
          r"data/own/shapes/red/05.png: 16x12, but data/own/shapes/blue/00.png is 12x12; images of mixed sizes need own_datasets.shapes.size"),
-        (lambda root: [draw(p, (10, 10), (9, 9, 9)) for p in root.rglob("*.png")], "channels: 1, size: null",
-         r"data/own/shapes: images of 10x10: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs sides divisible by 4; "
-         r"declare a size such as 12x12 \(fit: pad or resize\) under own_datasets.shapes"),
     ],
 )
 def test_images_that_cannot_be_used_are_named_before_anything_is_written(in_tmp, spoil, entry, says):
@@ -103,6 +100,18 @@ def test_images_that_cannot_be_used_are_named_before_anything_is_written(in_tmp,
     with pytest.raises(ConfigError, match=says):
         own.ingest(params, "shapes", in_tmp / "raw")
     assert not (in_tmp / "raw").exists()
+
+
+def test_images_of_their_own_size_that_a_model_cannot_take_stop_every_stage_after_the_download(in_tmp):
+    """With size: null the download stage finds the images' size; from then on the params check refuses it."""
+    root = in_tmp / "data/own/shapes"
+    shapes_folder(root, sizes=((10, 10),))
+    params = params_for(in_tmp, "path: data/own/shapes, channels: 1, size: null", "models: {generative: [vae, gan, ddpm]}\n")
+    own.ingest(params, "shapes", in_tmp / "data/raw/shapes")
+    says = (r"^data/own/shapes: images of 10x10: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs sides "
+            r"divisible by 4; declare a size such as 12x12 \(fit: pad or resize\) under own_datasets.shapes$")
+    with pytest.raises(ConfigError, match=says):
+        load_params(in_tmp / "params.yaml")
 
 
 def test_an_npz_of_grey_floats_becomes_colour_at_the_declared_size(in_tmp):

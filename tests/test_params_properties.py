@@ -21,11 +21,14 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from genbench import cli
-from genbench.config import CLASSIC_MODELS, GENERATIVE_MODELS, load_params
+from genbench.models import registry
+from genbench.models.base import Kind
+from genbench.validate import load_params
 from genbench.errors import ConfigError
 
 pytestmark = pytest.mark.faults
 
+CLASSIC_MODELS, GENERATIVE_MODELS = registry.names(Kind.CLASSIC), registry.names(Kind.GENERATIVE)
 TINY = yaml.safe_load((Path(__file__).parent / "params/tiny.yaml").read_text())
 STAGES = [
     ["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"],

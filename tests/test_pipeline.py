@@ -199,7 +199,7 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     assert dvc_changed_stages(workspace) == []
     assert_page_shows_the_timing_records(workspace)  # restored page and restored records belong together
 
-    workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+    workspace.edit("src/genbench/models/svm.py", '"""Support', '"""The support')
     assert dvc_changed_stages(workspace) == sorted(set(SVM_AND_REPORT) - {"report"}), "the SVM's code, also run by CAS"
     ran = workspace.dvc_repro()
     assert {"train@digits-svm-0", "evaluate@digits-svm-0"} <= set(ran)
@@ -381,7 +381,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
     assert workspace.snakemake_planned() == SAMPLING_AND_REPORT
 
-    workspace.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+    workspace.edit("src/genbench/models/svm.py", '"""Support', '"""The support')
     planned = workspace.snakemake_planned()
     assert {"train@digits-svm-0", "evaluate@digits-svm-0"} <= set(planned)
     assert not any("xgboost" in job or "logreg" in job for job in planned)
@@ -423,9 +423,9 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             "download@{}", "preprocess@{}", "train@{}-svm-0", "evaluate@{}-svm-0", "train@{}-logreg-0", "evaluate@{}-logreg-0",
             "train_featurenet@{}-0", "evaluate_featurenet@{}-0", "evaluate_references@{}",
         ) + ["genbench report"])
-        # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 3 each,
+        # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 4 each,
         # featurenet 6 + 3, references 2.
-        assert len(list(cache.iterdir())) == 2 * 24
+        assert len(list(cache.iterdir())) == 2 * 26
         models = {d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
         assert models["digits"] != models["tinymnist"], "else a collision could not be seen"
 
@@ -447,11 +447,11 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         second.run("snakemake", "--profile", "profiles/local", "--cache")
         assert executed(second) == sorted(per_dataset("train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"])
 
-        second.edit("src/genbench/models/classic/svm.py", '"""Support', '"""The support')
+        second.edit("src/genbench/models/svm.py", '"""Support', '"""The support')
         second.run("snakemake", "--profile", "profiles/local", "--cache")
         # The floor of the classification accuracy score, in the references, trains the SVM too, so it reads its code.
         assert executed(second) == sorted(per_dataset("train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}") + ["genbench report"])
-        assert len(list(cache.iterdir())) == 2 * 24 + 2 * 5 + 2 * 7, "new results are new entries"
+        assert len(list(cache.iterdir())) == 2 * 26 + 2 * 6 + 2 * 8, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
     # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a

@@ -10,7 +10,8 @@ import threading
 import pytest
 import torch
 
-from genbench.errors import ConfigError, Preempted
+from genbench.errors import ConfigError
+from genbench.train.preemption import Preempted
 from genbench.train import loop, precision
 from test_deep_models import TINY, build, learnable_batch
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.config import Params
+from genbench.validate import whole_schema
 from genbench.evaluate import fidelity, intervals, memorisation, protocol
 from genbench.models import ddpm
 from genbench.report import results
@@ -111,9 +111,9 @@ def test_accuracy_marks_come_from_mcnemar_on_the_same_images():
 def test_the_ema_warms_up_so_the_first_weights_fade():
     """A network that holds one value for an update, then another for 99: the average forgets the first.
     With a fixed decay of 0.999 from the first update, 0.999^99 = 91% of it would remain."""
-    cfg = ddpm.config(Params().generative.ddpm.model_copy(update={"base_channels": 8}), (1, 8, 8), 10)
+    cfg = ddpm.config(whole_schema()().generative.ddpm.model_copy(update={"base_channels": 8}), (1, 8, 8), 10)
     modules = ddpm.build(cfg)
-    ddpm.recipe(modules, Params().generative.ddpm, loop.execution_on(torch.device("cpu")))
+    ddpm.recipe(modules, whole_schema()().generative.ddpm, loop.execution_on(torch.device("cpu")))
     unet, ema = modules["unet"], modules["ema"]
     with torch.no_grad():
         for p in unet.parameters():
@@ -137,7 +137,7 @@ def split_arrays(n_test=300, n_val=120, n_train=500):
 
 def test_samples_are_drawn_for_the_classes_of_the_test_images_they_are_compared_with():
     arrays = split_arrays()
-    params = Params(evaluate={"n_samples": 100})
+    params = whole_schema()(evaluate={"n_samples": 100})
     x, y = protocol.test_subset(params, arrays)
     assert len(x) == protocol.eval_size(params, arrays) == 100
     assert np.array_equal(protocol.sample_labels(params, arrays, conditional=True), y), "one rule: the same class mix"
@@ -147,7 +147,7 @@ def test_samples_are_drawn_for_the_classes_of_the_test_images_they_are_compared_
     # The floor is held-out images, as many as the compared ones, none a model trained on.
     floor, _ = protocol.floor_subset(params, arrays, len(x))
     assert len(floor) == len(x) and all(any(np.array_equal(f, v) for v in arrays["x_val"]) for f in floor)
-    assert protocol.eval_size(Params(evaluate={"n_samples": 1000}), arrays) == 120, "never more than the validation split holds"
+    assert protocol.eval_size(whole_schema()(evaluate={"n_samples": 1000}), arrays) == 120, "never more than the validation split holds"
 
 
 def test_memorisation_share_is_one_for_copies_and_about_half_for_held_out_images():

@@ -1,8 +1,9 @@
-"""`genbench <stage>`: one thin subcommand per pipeline stage.
+"""`genbench <stage>`: one thin subcommand per pipeline stage, built from the spec (pipeline.py).
 
-Each stage's code is loaded by name from the module in STAGES, so a stage imports only
-what it runs (pipeline.py derives each stage's source files from that module's imports),
-and `genbench --help` and argument errors answer at once.
+A stage imports only what it runs: its module is loaded by name from the spec's group, and a
+model's module by its name, so pipeline.py derives each stage's source files from the imports of
+this module and of those. The whole params file is checked first (genbench/validate.py), in a way
+that adds nothing to them. `genbench --help` and argument errors answer at once.
 """
 
 from __future__ import annotations
@@ -14,25 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from genbench.errors import ConfigError, GenbenchError, Preempted
+from genbench import pipeline
+from genbench.errors import ConfigError, GenbenchError
 
-# Command -> {kind of model it is given -> the module whose stage(params, job) runs it}.
-# A kind is "classic", "featurenet" or "generative"; None for commands without --model.
-STAGES: dict[str, dict[str | None, str]] = {
-    "download": {None: "genbench.data.download"},
-    "preprocess": {None: "genbench.data.preprocess"},
-    "train": {"classic": "genbench.train.classic", "featurenet": "genbench.train.deep", "generative": "genbench.train.deep"},
-    "sample": {"generative": "genbench.sample"},
-    "evaluate": {"classic": "genbench.evaluate.classic", "featurenet": "genbench.evaluate.featurenet", "generative": "genbench.evaluate.generative"},
-    "references": {None: "genbench.evaluate.references"},
-    "cas": {"generative": "genbench.evaluate.cas"},
-    "report": {None: "genbench.report.build"},
-}
 # Commands that are not pipeline stages: the module whose command(args) runs it.
-TOOLS = {"dag": "genbench.dag", "adopt": "genbench.adopt"}
-UNTIMED = {"report"}  # every other stage writes a timing record, which the report reads
-SEEDED = {"train", "sample", "evaluate", "cas"}  # run once per training replicate: --seed
-DEEP_KINDS = {"featurenet", "generative"}  # trained by the shared loop, on one process or several (train.processes)
+TOOLS = {
+    "dag": ("genbench.dag", "not a stage: write dvc.yaml from the pipeline's spec (src/genbench/pipeline.py)"),
+    "adopt": ("genbench.adopt", "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`"),
+    "reach": ("genbench.reach", "not a stage: the stages of the DAG an edit to a file reruns, for both runners"),
+}
+PARAMS_CHECK = "genbench.validate"  # loaded by name: see check_params
 
 
 @dataclass(frozen=True)
@@ -44,53 +36,57 @@ class Job:
     model: str | None
     params_path: Path
     seed: int | None = None
-
-
-def command_line(command: str, dataset: str | None, model: str | None, seed: int | str | None = None) -> str:
-    """A stage's command as dvc.yaml and the Snakefile spell it."""
-    words = ["genbench", command]
-    for option, value in (("dataset", dataset), ("model", model), ("seed", seed)):
-        if value is not None:
-            words += [f"--{option}", str(value)]
-    return " ".join(words)
+    argv: tuple[str, ...] = ()  # the command line's words after `genbench`, for a stage that starts itself again
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(words)
     started = time.perf_counter()
-    main_rank = True
     try:
         if args.command in TOOLS:
-            return importlib.import_module(TOOLS[args.command]).command(args) or 0
-        job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params, getattr(args, "seed", None))
+            return importlib.import_module(TOOLS[args.command][0]).command(args) or 0
+        job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params, getattr(args, "seed", None),
+                  tuple(words))
+        check_params(job.params_path)
         params = _load(job)
-        kind = model_kind(params, job.model)
-        if job.command == "train" and kind in DEEP_KINDS:
-            from genbench.train import distributed
-
-            if distributed.must_launch(params.train.processes):  # the ranks it starts write the outputs and the timing record
-                return distributed.launch(params.train.processes, sys.argv[1:] if argv is None else argv)
-            main_rank = distributed.current().is_main
-        figures = importlib.import_module(STAGES[job.command][kind]).stage(params, job) or {}
-        if job.command not in UNTIMED and main_rank:
-            from genbench import gpus, paths, timings
+        result = importlib.import_module(_group(job).entry).stage(params, job)
+        if isinstance(result, int):  # run by other processes, which wrote its timing record
+            return result
+        if job.command not in pipeline.UNTIMED:
+            from genbench import paths, timings
 
             timings.write(
                 paths.timing_file(job.command, job.dataset, job.model, job.seed),
-                command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, figures | gpus.record(),
+                pipeline.command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, result or {},
             )
     except GenbenchError as e:
-        if main_rank:  # every rank meets the same error; one says it
+        if not e.quiet:
             print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
-            if isinstance(e, Preempted):
-                from genbench.train import preemption
-
-                preemption.requeue_if_time_is_up(e.signal_name)
+            e.after_reporting()
         return e.exit_code
     except KeyboardInterrupt:
         print("genbench: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def check_params(path: Path) -> None:
+    """The whole params file against every registered model and dataset (genbench/validate.py).
+
+    Its verdict only stops a stage; it never changes what the stage computes. So none of the code it
+    runs is one of the stage's source files: it is loaded by name, between two audit events (the
+    tests' trace of what a stage reads leaves out what is opened between them), and the genbench
+    modules it imports are forgotten afterwards, so that what the stage then loads is what it runs."""
+    before = set(sys.modules)
+    sys.audit("genbench.params_check", "begin")
+    try:
+        importlib.import_module(PARAMS_CHECK).check(path)
+    finally:
+        for name in set(sys.modules) - before:
+            if name.split(".")[0] == "genbench":
+                del sys.modules[name]
+        sys.audit("genbench.params_check", "end")
 
 
 def _one_line(message: str) -> str:
@@ -102,28 +98,22 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)")
     commands = parser.add_subparsers(title="stages", metavar="STAGE", required=True, dest="command")
-
-    def stage(name: str, help: str, dataset: bool = True) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        if dataset:
+    for command, help in pipeline.COMMANDS.items():
+        groups = [g for g in pipeline.GROUPS if g.command == command]
+        sub = commands.add_parser(command, help=help, description=help)
+        if any(g.per_dataset for g in groups):
             sub.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
-        if set(STAGES.get(name, {})) - {None}:
+        if any(g.kind for g in groups):
             sub.add_argument("--model", required=True, help="a name from params.yaml: models")
-        if name in SEEDED:
+        if any(g.per_seed for g in groups):
             sub.add_argument("--seed", required=True, type=int, help="a training replicate from params.yaml: seeds")
-        return sub
-
-    stage("download", "put a dataset's raw files into data/raw/<dataset>/")
-    stage("preprocess", "split and scale a dataset into data/processed/<dataset>/")
-    stage("train", "train one model on one dataset")
-    stage("sample", "draw images from one trained generative model")
-    stage("evaluate", "evaluate one trained model against its dataset's test split")
-    stage("references", "score real training images and noise as generative models are scored")
-    stage("cas", "classification accuracy score of the class-conditional models' samples, and of real images")
-    stage("report", "render reports/index.html from every metrics file", dataset=False)
-    dag = stage("dag", "not a stage: write dvc.yaml from the pipeline's spec (src/genbench/pipeline.py)", dataset=False)
-    dag.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the first difference if dvc.yaml is stale")
-    stage("adopt", "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`", dataset=False)
+    for command, (_, help) in TOOLS.items():
+        tool = commands.add_parser(command, help=help, description=help)
+        if command == "dag":
+            tool.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the first difference if dvc.yaml is stale")
+        if command == "reach":
+            tool.add_argument("files", nargs="+", type=Path, help="files of the repository, such as src/genbench/train/loop.py")
+            tool.add_argument("--runner", choices=("dvc", "snakemake"), default="dvc", help="whose graph to read (default: dvc)")
     return parser
 
 
@@ -134,7 +124,7 @@ def _load(job: Job):
     if job.dataset is not None and job.dataset not in params.datasets:
         raise ConfigError(f"--dataset {job.dataset!r}: not in {job.params_path} datasets ({', '.join(params.datasets)})")
     if job.model is not None:
-        allowed = [m for kind in STAGES[job.command] for m in models_of_kind(params, kind)]
+        allowed = [model for group in pipeline.GROUPS if group.command == job.command for model in _models(params, group)]
         if job.model not in allowed:
             raise ConfigError(f"--model {job.model!r}: not one of {job.params_path}'s models for this stage ({', '.join(allowed)})")
     if job.seed is not None and job.seed not in params.seeds:
@@ -142,12 +132,18 @@ def _load(job: Job):
     return params
 
 
-def models_of_kind(params, kind: str | None) -> list[str]:
-    return {"classic": list(params.models.classic), "featurenet": ["featurenet"], "generative": list(params.models.generative)}.get(kind, [])
+def _models(params, group: pipeline.Group) -> list[str]:
+    return [group.model] if group.model else list(getattr(params.models, group.models)) if group.models else []
 
 
-def model_kind(params, model: str | None) -> str | None:
-    return next((kind for kind in ("classic", "featurenet", "generative") if model in models_of_kind(params, kind)), None)
+def _group(job: Job) -> pipeline.Group:
+    """The spec's group that runs this job: where a command has a group per kind of model, the one of the model's kind."""
+    groups = [g for g in pipeline.GROUPS if g.command == job.command]
+    if len(groups) == 1:
+        return groups[0]
+    # The model's own module, by name (each of these groups loads it too): its KIND picks the group.
+    kind = importlib.import_module(f"genbench.models.{job.model}").KIND.value
+    return next(g for g in groups if g.kind == kind)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,13 @@
 """The source files a stage runs: the import closure of its modules inside src/genbench, read statically.
 
+`group_files` gives each group of the spec (pipeline.py) its files: those of the command line
+(genbench.cli), of the module the group runs and of the modules it loads by name. For a model axis,
+one file per model is written with {model} in its path, and whatever else any registered model of
+that kind needs is listed for all of them.
+
 Every `import genbench...` and `from genbench... import ...` counts, at the top of a module or
-inside a function, so the closure may hold more than one run loads (an extra rerun), never less.
+inside a function, so the closure may hold more than one run loads (an extra rerun), never less;
+only imports under `if TYPE_CHECKING:`, which no run executes, are left out.
 A module found counts with its packages' __init__.py files, and a package with the files it ships
 beside its code (the report's templates). Modules loaded by a computed name are not seen here:
 the spec (pipeline.py) names them. The pipeline tests check both against what each stage really
@@ -16,6 +22,28 @@ from pathlib import Path
 
 PACKAGE = "genbench"
 SOURCE_ROOT = Path(__file__).resolve().parent.parent  # src/
+CLI = "genbench.cli"
+
+
+def group_files(group) -> list[str]:
+    """A pipeline.Group's source files, with {model} in the one file each model has of its own."""
+    from genbench import pipeline
+    from genbench.models import registry
+    from genbench.models.base import Kind
+
+    def files(model: str | None) -> list[str]:
+        loads = [name.replace(pipeline.M, model) if model else name for name in group.loads]
+        return closure([CLI, group.entry, *loads])
+
+    if not group.models:
+        return files(group.model)
+    own = [f"src/{name.replace('.', '/')}.py" for name in group.loads if pipeline.M in name]  # e.g. src/genbench/models/{model}.py
+    needs = {model: set(files(model)) for model in registry.names(Kind(group.models))}
+    shared = set().union(*needs.values())
+    for model in needs:
+        # A model's own file is left to the template, unless another model's code imports it too.
+        shared -= {f.replace(pipeline.M, model) for f in own if not any(f.replace(pipeline.M, model) in other for m, other in needs.items() if m != model)}
+    return sorted(shared) + own
 
 
 def closure(modules: list[str]) -> list[str]:
@@ -76,7 +104,7 @@ def _imports(module: str) -> tuple[str, ...]:
     path = _file(module)
     package = module if _is_package(module) else module.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -85,6 +113,16 @@ def _imports(module: str) -> tuple[str, ...]:
             # `from genbench import paths` imports a module; `from genbench.x import name` may name one.
             found += [f"{base}.{alias.name}" for alias in node.names if _exists(f"{base}.{alias.name}")]
     return tuple(sorted({name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}))
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of the tree but those under `if TYPE_CHECKING:`, which only type checkers run."""
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            yield from (n for child in node.orelse for n in ast.walk(child))
+            continue
+        yield node
+        yield from _runtime_nodes(node)
 
 
 def _absolute(name: str | None, level: int, package: str) -> str:

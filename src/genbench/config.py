@@ -1,7 +1,10 @@
-"""The schema of params.yaml.
+"""The schema of params.yaml's shared sections, and the file read by it.
 
-Every stage validates the whole file before doing any work, so a typo stops the
-pipeline at once with one line naming the key, the bad value and what is allowed.
+A model's own sections (classic.<name>, featurenet, generative.<name>, sampling.<name>) are kept
+here as given: each model's module owns their schema (models/base.py: settings), so that a stage
+reads the schema of its own model only. Before any stage works, the whole file is checked against
+every registered model's schema (genbench/validate.py), so a typo anywhere stops the pipeline at
+once with one line naming the key, the bad value and what is allowed.
 """
 
 from __future__ import annotations
@@ -11,20 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from genbench.data import own_layout
-from genbench.data.sources import DATASET_NAMES
 from genbench.errors import ConfigError
-from genbench.models.registry import GENERATIVE
-from genbench.schema import DeepModelParams, PositiveFloat, Section
-
-CLASSIC_MODELS = ("xgboost", "svm", "logreg")
-GENERATIVE_MODELS = tuple(GENERATIVE)
+from genbench.schema import Section
 
 OWN_DATASET_NAME = r"^[A-Za-z0-9][A-Za-z0-9_]{0,63}$"  # safe in paths, stage names and Snakemake wildcards
-ClassicModelName = Literal[CLASSIC_MODELS]
-GenerativeModelName = Literal[GENERATIVE_MODELS]
+MODEL_NAME = r"^[a-z][a-z0-9_]{0,63}$"  # a module name under genbench/models/
+ModelName = Annotated[str, Field(pattern=MODEL_NAME)]
+# A model's section as given; its schema lives in its module.
+ModelSection = dict[str, Any]
 
 
 class DownloadParams(Section):
@@ -50,35 +49,6 @@ class OwnDataset(Section):
     fit: Literal["resize", "pad"] = Field("resize", description="how an image reaches `size`: resized, or centred on black (never cropped)")
 
 
-class XGBoostParams(Section):
-    n_estimators: int = Field(300, ge=1, le=10_000)
-    max_depth: int = Field(4, ge=1, le=32)
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    subsample: float = Field(1.0, gt=0, le=1)
-    colsample_bytree: float = Field(1.0, gt=0, le=1)
-    n_jobs: int = Field(2, ge=1, description="threads; results do not depend on it")
-
-
-class SVMParams(Section):
-    C: PositiveFloat = 10.0
-    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
-    gamma: PositiveFloat | Literal["scale", "auto"] = "scale"
-    max_train_samples: int | None = Field(
-        20_000, ge=1, description="stratified cap on training images (keeps MNIST and CIFAR-10 tractable); null uses all"
-    )
-
-
-class LogRegParams(Section):
-    C: PositiveFloat = 1.0
-    max_iter: int = Field(2000, ge=1)
-
-
-class ClassicParams(Section):
-    xgboost: XGBoostParams = XGBoostParams()
-    svm: SVMParams = SVMParams()
-    logreg: LogRegParams = LogRegParams()
-
-
 class TrainParams(Section):
     """Shared by every deep model's training stage."""
 
@@ -90,23 +60,6 @@ class TrainParams(Section):
         "auto", description="auto: fp32 on the CPU; on a GPU bf16 where it has it, else fp16 with a gradient scaler",
     )
     processes: int = Field(1, ge=1, le=1024, description="ranks per deep training job (torch.distributed), each on its share of every batch")
-
-
-class FeatureNetParams(DeepModelParams):
-    steps: int = Field(1500, ge=1, le=10_000_000)
-    lr: PositiveFloat = 0.003
-    weight_decay: float = Field(5e-4, ge=0)
-    width: int = Field(32, ge=4, le=512)
-    feature_dim: int = Field(128, ge=2, le=4096)
-
-
-# One section per registered generative model (models/registry.py), defaults filled in.
-GenerativeParams = create_model(
-    "GenerativeParams", __base__=Section, **{name: (entry.train, entry.train()) for name, entry in GENERATIVE.items()}
-)
-SamplingParams = create_model(
-    "SamplingParams", __base__=Section, **{name: (entry.sampling, entry.sampling()) for name, entry in GENERATIVE.items()}
-)
 
 
 class EvaluateParams(Section):
@@ -142,8 +95,10 @@ class ResourcesParams(Section):
 
 
 class ModelLists(Section):
-    classic: list[ClassicModelName] = Field(default_factory=lambda: list(CLASSIC_MODELS))
-    generative: list[GenerativeModelName] = Field(default_factory=lambda: list(GENERATIVE_MODELS))
+    """Which registered models run: those listed (the deep classifier always runs: its features are the feature space)."""
+
+    classic: list[ModelName] = Field(default_factory=list)
+    generative: list[ModelName] = Field(default_factory=list)
 
     @field_validator("classic", "generative")
     @classmethod
@@ -158,11 +113,11 @@ class Params(Section):
     models: ModelLists = ModelLists()
     download: DownloadParams = DownloadParams()
     data: DataParams = DataParams()
-    classic: ClassicParams = ClassicParams()
+    classic: dict[str, ModelSection] = Field(default_factory=dict)
     train: TrainParams = TrainParams()
-    featurenet: FeatureNetParams = FeatureNetParams()
-    generative: GenerativeParams = GenerativeParams()
-    sampling: SamplingParams = SamplingParams()
+    featurenet: ModelSection = Field(default_factory=dict)
+    generative: dict[str, ModelSection] = Field(default_factory=dict)
+    sampling: dict[str, ModelSection] = Field(default_factory=dict)
     evaluate: EvaluateParams = EvaluateParams()
     resources: ResourcesParams = ResourcesParams()
 
@@ -170,24 +125,6 @@ class Params(Section):
     @classmethod
     def _unique(cls, names: list[str]) -> list[str]:
         return _require_unique(names)
-
-    @model_validator(mode="after")
-    def _datasets_are_known(self) -> Params:
-        for name in self.datasets:
-            if name not in DATASET_NAMES and name not in self.own_datasets:
-                raise ValueError(
-                    f"datasets: {name!r} is neither a registry dataset ({', '.join(DATASET_NAMES)}) nor a key of own_datasets "
-                    f"({', '.join(self.own_datasets) or 'none'})"
-                )
-        for name in self.own_datasets:
-            if name in DATASET_NAMES:
-                raise ValueError(f"own_datasets.{name}: the name of a registry dataset; choose another")
-        for name, entry in self.own_datasets.items():
-            if name in self.datasets and entry.size:
-                problem = image_size_problem(self, *entry.size)
-                if problem:
-                    raise ValueError(f"own_datasets.{name}.size: {entry.size[0]}x{entry.size[1]}: {problem}")
-        return self
 
     @field_validator("seeds")
     @classmethod
@@ -206,34 +143,12 @@ class Params(Section):
             )
         return self
 
-    @model_validator(mode="after")
-    def _batches_split_evenly(self) -> Params:
-        processes = self.train.processes
-        trained = [("featurenet", self.featurenet)] + [(f"generative.{name}", getattr(self.generative, name)) for name in self.models.generative]
-        for key, settings in trained:
-            if settings.batch_size % processes:
-                raise ValueError(f"{key}.batch_size: {settings.batch_size} is not a multiple of train.processes ({processes}); each rank takes an equal share")
-        return self
-
     def section(self, dotted_key: str) -> Any:
-        """The validated value at a dotted key such as "classic.svm"."""
+        """The value at a dotted key such as "classic.svm": validated for a shared section, as given for a model's."""
         value: Any = self
         for part in dotted_key.split("."):
-            value = getattr(value, part)
+            value = value.get(part, {}) if isinstance(value, dict) else getattr(value, part)
         return value
-
-
-def image_size_problem(params: Params, height: int, width: int) -> str | None:
-    """Why the listed models cannot take images of this size, or None: every model needs sides of 4 or
-    more, and each generative one multiples of its side_multiple()."""
-    needs = {model: getattr(params.generative, model).side_multiple() for model in params.models.generative}
-    failing = {model: n for model, n in needs.items() if height % n or width % n}
-    if min(height, width) >= 4 and not failing:
-        return None
-    step = max([4, *failing.values()])
-    rules = ", ".join(f"{model} needs sides divisible by {n}" for model, n in failing.items()) or "the models need sides of 4 or more"
-    padded = f"{max(4, -(-height // step) * step)}x{max(4, -(-width // step) * step)}"
-    return f"{rules}; declare a size such as {padded} (fit: pad or resize)"
 
 
 def _require_unique(names: list) -> list:
@@ -244,6 +159,12 @@ def _require_unique(names: list) -> list:
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
+    """The shared sections validated, the models' sections as given (a stage validates its own model's)."""
+    return validate_document(Params, read_document(path), Path(path))
+
+
+def read_document(path: Path | str) -> dict:
+    """params.yaml as a mapping, or one line saying why it is not one."""
     path = Path(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
@@ -259,12 +180,14 @@ def load_params(path: Path | str = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML{line}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return raw
+
+
+def validate_document(schema: type[Params], raw: dict, path: Path) -> Params:
     try:
-        params = Params.model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(_one_line(path, e)) from None
-    own_layout.check(params, path)
-    return params
+        raise ConfigError(one_line(schema, path, e)) from None
 
 
 class _DuplicateKey(Exception):
@@ -289,14 +212,14 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=lambda model: model.model_dump(mode="json"))
 
 
-def _one_line(path: Path, error: ValidationError) -> str:
+def one_line(schema: type[BaseModel], path: Path, error: ValidationError) -> str:
     problems = error.errors(include_url=False)
     first = problems[0]
     key = ".".join(str(p) for p in first["loc"])
     if not key:  # a rule across sections: its message names the keys
         message = first["msg"].removeprefix("Value error, ")
     elif first["type"] == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(first["loc"][:-1]))
+        allowed = ", ".join(_allowed_keys(schema, first["loc"][:-1]))
         message = f"{key}: unknown key; allowed keys here: {allowed}"
     else:
         message = f"{key}: {first['msg'].removeprefix('Value error, ')} (got {_short(first.get('input'))})"
@@ -304,8 +227,8 @@ def _one_line(path: Path, error: ValidationError) -> str:
     return f"{path}: {message}{more}"
 
 
-def _allowed_keys(parent_loc: tuple) -> list[str]:
-    model: type[BaseModel] = Params
+def _allowed_keys(schema: type[BaseModel], parent_loc: tuple) -> list[str]:
+    model = schema
     for part in parent_loc:
         annotation = model.model_fields[part].annotation
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):

@@ -5,6 +5,10 @@ class GenbenchError(Exception):
     """A problem with the user's input; the message says what and where."""
 
     exit_code = 1
+    quiet = False  # said by another process of the same job (the main rank of a distributed run)
+
+    def after_reporting(self) -> None:
+        """What follows the printed line (a requeue after a preemption)."""
 
 
 class ConfigError(GenbenchError):
@@ -28,13 +32,3 @@ class OutputError(GenbenchError):
 
 # A stage stopped by a signal after saving what it had computed exits with this: EX_TEMPFAIL, "try again".
 REQUEUE_EXIT_CODE = 75
-
-
-class Preempted(GenbenchError):
-    """Training stopped on a signal after saving its checkpoint; rerunning the stage resumes from it."""
-
-    exit_code = REQUEUE_EXIT_CODE
-
-    def __init__(self, message: str, signal_name: str):
-        self.signal_name = signal_name
-        super().__init__(message)

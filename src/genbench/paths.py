@@ -14,6 +14,7 @@ from pathlib import Path
 WEIGHTS, MODEL_CONFIG, TRAIN_INFO = "weights.safetensors", "config.json", "train.json"
 SAMPLES, SAMPLE_INFO, VIEWS = "samples.npz", "sample.json", "views.npz"
 
+OWN_DATA = Path("data/own")  # datasets of your own (data/own.py): a dependency of every download stage in both runners
 REPORT = Path("reports/index.html")
 REPORT_FIGURES = Path("reports/figures")  # the report's figures as files, also inline in the page
 RESULTS_CSV = Path("reports/results.csv")  # every figure of the page, one row per dataset, model, seed and metric
@@ -63,6 +64,11 @@ def projection_file(dataset: str, model: str, seed: int | str) -> Path:
 
 def predictions_file(dataset: str, model: str, seed: int | str) -> Path:
     return Path("reports/predictions") / dataset / replicate(seed) / f"{model}.csv"
+
+
+def model_figures_file(dataset: str, model: str, seed: int | str) -> Path:
+    """The figures a classic model draws of itself once fitted (its figures() hook; views.PixelMap), for the report."""
+    return Path("reports/model-figures") / dataset / replicate(seed) / f"{model}.npz"
 
 
 def samples_dir(dataset: str, model: str, seed: int | str) -> Path:

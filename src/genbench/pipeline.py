@@ -10,24 +10,33 @@ features every comparison uses (evaluate.feature_seed). From here:
 - the Snakefile defines one rule per group (genbench/snakemake_rules.py);
 - tests/test_dag.py proves the two runners build the same jobs, files, settings and edges.
 
-A group's source files are derived, never typed: the import closure (code_deps.py) of the
-command-line module and of the module the command runs (cli.STAGES), plus the modules it loads
-by name (`loads`). For a model axis, one file per model is written with {model} in its path,
-and whatever else any one model needs is listed for all of them.
+A group's source files are derived, never typed (code_deps.py: group_files): the import closure
+of the command-line module, of the module the group runs (`entry`) and of the modules it loads by
+name (`loads`). The command line (genbench/cli.py) is built from the groups too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from genbench import cli, code_deps, paths
-from genbench.config import CLASSIC_MODELS, GENERATIVE_MODELS, Params
-from genbench.data import own_layout
+from genbench import paths
+from genbench.config import Params
 
 D, M, S = "{dataset}", "{model}", "{seed}"
 FEATURE_SEED = "{feature_seed}"  # a value of params.yaml (evaluate.feature_seed), not an axis
-# What each model axis runs over: the params list, and the models its code may be (the registered ones).
-MODEL_LISTS = {"classic": CLASSIC_MODELS, "generative": GENERATIVE_MODELS}
+# Commands whose stages write no timing record: the report reads them all.
+UNTIMED = {"report"}
+# Each command's help in `genbench --help`.
+COMMANDS = {
+    "download": "put a dataset's raw files into data/raw/<dataset>/",
+    "preprocess": "split and scale a dataset into data/processed/<dataset>/",
+    "train": "train one model on one dataset",
+    "sample": "draw images from one trained generative model",
+    "evaluate": "evaluate one trained model against its dataset's test split",
+    "references": "score real training images and noise as generative models are scored",
+    "cas": "classification accuracy score of the class-conditional models' samples, and of real images",
+    "report": "render reports/index.html from every metrics file",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Out:
 class Group:
     name: str
     command: str  # the genbench subcommand
+    entry: str  # the module whose stage(params, job) runs it
     doc: str
     models: str | None = None  # "classic" or "generative": the model axis and its params list (models.<this>)
     model: str | None = None  # a fixed model the command names (featurenet's groups)
@@ -62,8 +72,8 @@ class Group:
 
     @property
     def kind(self) -> str | None:
-        """The kind of model cli.STAGES dispatches on."""
-        return self.models or ("featurenet" if self.model == "featurenet" else None)
+        """The kind of model (models.base.Kind's value) the command dispatches on to this group; None without one."""
+        return self.models or ("classifier" if self.model else None)
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -76,17 +86,26 @@ class Group:
 
     @property
     def shell(self) -> str:
-        return cli.command_line(self.command, *self.names)
+        return command_line(self.command, *self.names)
 
     @property
     def timing(self) -> str | None:
         """Where the stage's timing record goes (genbench/timings.py); None for the report, which reads them."""
-        return None if self.command in cli.UNTIMED else str(paths.timing_file(self.command, *self.names))
+        return None if self.command in UNTIMED else str(paths.timing_file(self.command, *self.names))
 
     @property
     def all_outputs(self) -> tuple[Out, ...]:
         """The declared outputs and the timing record."""
         return self.outputs + ((Out(self.timing, "timing"),) if self.timing else ())
+
+
+def command_line(command: str, dataset: str | None, model: str | None, seed: int | str | None = None) -> str:
+    """A stage's command as dvc.yaml and the Snakefile spell it."""
+    words = ["genbench", command]
+    for option, value in (("dataset", dataset), ("model", model), ("seed", seed)):
+        if value is not None:
+            words += [f"--{option}", str(value)]
+    return " ".join(words)
 
 
 def _deep_model_outputs(model: str) -> tuple[Out, ...]:
@@ -118,52 +137,58 @@ def weights(model: str, seed: str = S) -> tuple[str, ...]:
     return str(paths.model_dir(D, model, seed) / paths.WEIGHTS), str(paths.model_dir(D, model, seed) / paths.MODEL_CONFIG)
 
 
-FEATURES = weights("featurenet", FEATURE_SEED)  # the feature space of FID, KID, precision, recall
+# The models the DAG gives a role of their own, the one place outside their modules and the registry that names them:
+FEATURE_SPACE = "featurenet"  # the classifier whose features every generative comparison uses (FID, KID, precision, recall)
+CAS_MODELS = ("svm", "xgboost")  # the classic models the classification accuracy score fits, with the real baselines' params
+FEATURES = weights(FEATURE_SPACE, FEATURE_SEED)
+CAS_CODE = tuple(f"genbench.models.{model}" for model in CAS_MODELS)
+CAS_PARAMS = tuple(f"classic.{model}" for model in CAS_MODELS)
 
 
 GROUPS: tuple[Group, ...] = (
     Group(
-        "download", "download", "the dataset's raw files, verified by sha256 (files put there by hand are kept), or your own images read from data/own/",
-        params=("download", "own_datasets"), sources=(str(own_layout.OWN_ROOT),),
+        "download", "download", "genbench.data.download", "the dataset's raw files, verified by sha256 (files put there by hand are kept), or your own images read from data/own/",
+        params=("download", "own_datasets"), sources=(str(paths.OWN_DATA),),
         outputs=(Out(str(paths.raw_dir(D)), "raw", folder=True, persist=True),),
         # Not in Snakemake's cache: raw files may be placed by hand, and a cached output is a link
         # into the shared cache, which such a file would then change for everyone.
         cache=False,
     ),
     Group(
-        "preprocess", "preprocess", "seeded stratified splits, pixels scaled to [0, 1]",
+        "preprocess", "preprocess", "genbench.data.preprocess", "seeded stratified splits, pixels scaled to [0, 1]",
         params=("data",), inputs=(str(paths.raw_dir(D)),),
         outputs=(Out(DATA[0], "data"), Out(DATA[1], "meta")),
     ),
     Group(
-        "train", "train", "the classic baselines on the flattened training split, once per seed",
+        "train", "train", "genbench.train.classic", "the classic baselines on the flattened training split, once per seed",
         models="classic", per_seed=True, params=(f"classic.{M}",), inputs=DATA,
         outputs=(Out(str(paths.model_dir(D, M, S)), "model", folder=True),),
-        loads=(f"genbench.models.classic.{M}",),
+        loads=(f"genbench.models.{M}",),
     ),
     Group(
-        "evaluate", "evaluate", "the classic baselines on the test split, with intervals",
+        "evaluate", "evaluate", "genbench.evaluate.classic", "the classic baselines on the test split, with intervals",
         models="classic", per_seed=True, params=("evaluate.bootstrap_resamples",), inputs=(*DATA, str(paths.model_dir(D, M, S))),
-        outputs=_classifier_outputs(M),
-        loads=(f"genbench.models.classic.{M}",),
+        outputs=(*_classifier_outputs(M), Out(str(paths.model_figures_file(D, M, S)), "figures")),
+        loads=(f"genbench.models.{M}",),
     ),
     Group(
-        "train_featurenet", "train", "the deep classifier, once per seed; one replicate is the generative models' feature space",
-        model="featurenet", per_seed=True, params=("train", "featurenet"), inputs=DATA, outputs=_deep_model_outputs("featurenet"),
-        loads=("genbench.models.featurenet",), resources="deep",
+        "train_featurenet", "train", "genbench.train.deep", "the deep classifier, once per seed; one replicate is the generative models' feature space",
+        model=FEATURE_SPACE, per_seed=True, params=("train", FEATURE_SPACE), inputs=DATA, outputs=_deep_model_outputs(FEATURE_SPACE),
+        loads=(f"genbench.models.{FEATURE_SPACE}",), resources="deep",
     ),
     Group(
-        "evaluate_featurenet", "evaluate", "the deep classifier on the test split, with intervals",
-        model="featurenet", per_seed=True, params=(*RUNTIME, "evaluate.bootstrap_resamples"), inputs=(*DATA, *weights("featurenet")), outputs=_classifier_outputs("featurenet"),
-        loads=("genbench.models.featurenet",), resources="deep",
+        "evaluate_featurenet", "evaluate", "genbench.evaluate.featurenet", "the deep classifier on the test split, with intervals",
+        model=FEATURE_SPACE, per_seed=True, params=(*RUNTIME, "evaluate.bootstrap_resamples"), inputs=(*DATA, *weights(FEATURE_SPACE)),
+        outputs=_classifier_outputs(FEATURE_SPACE),
+        loads=(f"genbench.models.{FEATURE_SPACE}",), resources="deep",
     ),
     Group(
-        "train_generative", "train", "the generative models, by the shared training loop, once per seed",
+        "train_generative", "train", "genbench.train.deep", "the generative models, by the shared training loop, once per seed",
         models="generative", per_seed=True, params=("train", f"generative.{M}"), inputs=DATA, outputs=_deep_model_outputs(M),
         loads=(f"genbench.models.{M}",), resources="deep",
     ),
     Group(
-        "sample", "sample", "images drawn from each trained generative model, and the figures it shows of itself",
+        "sample", "sample", "genbench.sample", "images drawn from each trained generative model, and the figures it shows of itself",
         # Conditional models draw the classes of the test images they are compared with (data.seed picks those).
         models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"sampling.{M}"),
         inputs=(*DATA, *weights(M)),
@@ -175,33 +200,33 @@ GROUPS: tuple[Group, ...] = (
         loads=(f"genbench.models.{M}",), resources="deep",
     ),
     Group(
-        "evaluate_generative", "evaluate", "FID, KID, precision and recall in featurenet space with intervals, class statistics, likelihood bounds",
+        "evaluate_generative", "evaluate", "genbench.evaluate.generative", "FID, KID, precision and recall in featurenet space with intervals, class statistics, likelihood bounds",
         models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
         inputs=(*DATA, *FEATURES, *weights(M), str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
         outputs=(Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"), Out(str(paths.projection_file(D, M, S)), "projection")),
-        loads=(f"genbench.models.{M}", "genbench.models.featurenet"), resources="deep",
+        loads=(f"genbench.models.{M}", f"genbench.models.{FEATURE_SPACE}"), resources="deep",
     ),
     Group(
-        "evaluate_references", "references", "held-out real images and noise, scored like the generative models: the floor and the ceiling",
+        "evaluate_references", "references", "genbench.evaluate.references", "held-out real images and noise, scored like the generative models: the floor and the ceiling",
         # CAS's floor: the classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
-        params=(*RUNTIME, "data.seed", "evaluate", "classic.svm", "classic.xgboost"),
+        params=(*RUNTIME, "data.seed", "evaluate", *CAS_PARAMS),
         inputs=(*DATA, *FEATURES),
         outputs=(Out(str(paths.references_file(D)), "metrics", kind="metrics"),),
-        loads=("genbench.models.featurenet", "genbench.models.classic.*"), resources="deep",
+        loads=(f"genbench.models.{FEATURE_SPACE}", *CAS_CODE), resources="deep",
     ),
     Group(
-        "cas", "cas", "classification accuracy score of a class-conditional model's samples",
+        "cas", "cas", "genbench.evaluate.cas", "classification accuracy score of a class-conditional model's samples",
         # The classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
-        models="generative", per_seed=True, params=("classic.svm", "classic.xgboost"),
+        models="generative", per_seed=True, params=CAS_PARAMS,
         inputs=(*DATA, str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
         outputs=(Out(str(paths.cas_file(D, M, S)), "metrics", kind="metrics"),),
-        loads=("genbench.models.classic.*",),
+        loads=CAS_CODE,
     ),
     Group(
-        "report", "report", "every metrics file, figure and timing record rendered into one HTML page, and the results table",
+        "report", "report", "genbench.report.build", "every metrics file, figure and timing record rendered into one HTML page, and the results table",
         per_dataset=False, whole_params=True,
         gathers=("data/processed", "data/models", "data/samples", "reports/metrics", "reports/predictions", "reports/projections", "reports/training",
-                 str(paths.TIMINGS)),
+                 "reports/model-figures", str(paths.TIMINGS)),
         outputs=(
             Out(str(paths.REPORT), "page", snakemake_report={"caption": "index.rst", "category": "Report"}),
             Out(str(paths.RESULTS_CSV), "results_csv"),
@@ -216,25 +241,6 @@ GROUPS: tuple[Group, ...] = (
         cache=False,
     ),
 )
-
-
-def code(group: Group) -> list[str]:
-    """The group's source files, with {model} in the one file each model has of its own."""
-    entry = cli.STAGES[group.command][group.kind]
-
-    def files(model: str | None) -> list[str]:
-        loads = [name.replace(M, model) if model else name for name in group.loads]
-        return code_deps.closure(["genbench.cli", entry, *loads])
-
-    if not group.models:
-        return files(group.model)
-    own = [f"src/{name.replace('.', '/')}.py" for name in group.loads if M in name]  # e.g. src/genbench/models/{model}.py
-    needs = {model: set(files(model)) for model in MODEL_LISTS[group.models]}
-    shared = set().union(*needs.values())
-    for model in needs:
-        # A model's own file is left to the template, unless another model's code imports it too.
-        shared -= {f.replace(M, model) for f in own if not any(f.replace(M, model) in other for m, other in needs.items() if m != model)}
-    return sorted(shared) + own
 
 
 @dataclass(frozen=True)

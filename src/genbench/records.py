@@ -20,11 +20,22 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
 
 
+class DatasetSource(Record):
+    """Where a dataset comes from and how to cite it."""
+
+    title: str
+    license: str
+    citation: str
+    homepage: str
+
+
 class DatasetMeta(Record):
     """data/processed/<dataset>/meta.json"""
 
     classes: list[str] = Field(min_length=2)
     image_shape: list[Annotated[int, Field(ge=1)]] = Field(min_length=3, max_length=3)
+    pixel_max: int = Field(ge=1)  # raw pixel values ran from 0 to this
+    source: DatasetSource
 
 
 class TrainInfo(Record):

@@ -13,35 +13,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts, paths, records, views
+from genbench import artifacts, device, gpus, paths, records, views
 from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import protocol
-from genbench.models import deep
-from genbench.train import loop
+from genbench.models import base, deep
 
 
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
-    return run(params, d, m, s, paths.model_dir(d, m, s), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s))
+    return run(params, d, m, s, paths.model_dir(d, m, s), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s)) | gpus.record()
 
 
 def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> dict:
     """Draw and save the samples; returns the sampling time, which stays out of the outputs."""
-    device = loop.resolve_device(params.train.device)
-    loop.configure_torch(device, params.train.threads)
+    on = device.prepare(params.train.device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
-    module = deep.module_for(model)
-    modules, cfg = deep.load(model, model_dir, device)
-    sampling = deep.sampling_for(params, model)
+    module = base.module_of(model)
+    modules, cfg = deep.load(model, model_dir, on)
+    sampling = base.sampling(params, model, module)
     n = params.evaluate.n_samples
     conditional = module.conditional(cfg)
     labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
 
     generator = torch.Generator().manual_seed(seed + 1)
     start = time.perf_counter()
-    chunk = loop.images_per_call(device, *arrays["x_test"].shape[-2:])
+    chunk = device.images_per_call(on, *arrays["x_test"].shape[-2:])
     chunks = [
         module.sample(modules, cfg, labels[i:i + chunk].clamp(min=0), generator, sampling).float().cpu()
         for i in range(0, n, chunk)
@@ -52,10 +50,10 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
     def test_split() -> tuple[np.ndarray, np.ndarray]:
         return arrays["x_test"], arrays["y_test"]
 
-    context = views.Context(dataset, classes, device, torch.Generator().manual_seed(seed + 4), test_split)
-    grids = module.views(modules, cfg, sampling, context) if hasattr(module, "views") else []
+    context = views.Context(dataset, classes, on, torch.Generator().manual_seed(seed + 4), test_split)
+    grids = module.views(modules, cfg, sampling, context) if base.has(module, base.Capability.VIEWS) else []
     with artifacts.atomic_directory(out_dir) as staging:
         artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)})
         views.save(staging / paths.VIEWS, grids)
-        artifacts.write_json(staging / paths.SAMPLE_INFO, {"n_samples": n, "conditional": conditional, "device": str(device)})
+        artifacts.write_json(staging / paths.SAMPLE_INFO, {"n_samples": n, "conditional": conditional, "device": str(on)})
     return {"seconds_per_1000": 1000 * seconds / n}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from genbench import pipeline
+from genbench import code_deps, pipeline, validate
 from genbench.config import Params, canonical_json, load_params
 
 CAPTIONS = Path("src/genbench/report/captions")  # Snakemake's report captions, relative to the Snakefile
@@ -18,7 +18,7 @@ CAPTIONS = Path("src/genbench/report/captions")  # Snakemake's report captions, 
 # but not the software environment unless it comes from conda or a container: as a param of every
 # cached rule, an upgrade cannot be served a result computed by the old version.
 COMPUTE_LIBRARIES = (
-    "numpy", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "torch", "torchmetrics",
+    "numpy", "scipy", "scikit-learn", "xgboost-cpu", "torch", "torchmetrics",
     "safetensors", "skops", "dvclive", "pillow", "matplotlib",
 )
 
@@ -27,6 +27,7 @@ class Rules:
     groups = pipeline.GROUPS
 
     def __init__(self, params_path: str = "params.yaml"):
+        validate.check(params_path)  # the whole file, before any job is planned
         self.params: Params = load_params(params_path)
         self.software = canonical_json(installed_versions(COMPUTE_LIBRARIES))
 
@@ -41,7 +42,7 @@ class Rules:
         return found
 
     def inputs(self, group: pipeline.Group) -> dict:
-        found = {"code": pipeline.code(group)}
+        found = {"code": code_deps.group_files(group)}
         if group.sources:
             # Every file, so that an edited or added one reruns the job (a folder's time changes only when its
             # own entries do); the same files DVC hashes.
@@ -123,6 +124,6 @@ def installed_versions(names: tuple[str, ...]) -> dict[str, str]:
     for name in names:
         try:
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:  # XGBoost installs as xgboost or as xgboost-cpu
+        except metadata.PackageNotFoundError:
             pass
     return versions

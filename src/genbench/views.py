@@ -1,8 +1,9 @@
-"""Figures a generative model asks the report to draw: grids of images with their labels.
+"""Figures a model asks the report to draw: grids of images with their labels, and maps of pixels.
 
-A model's `views()` returns Grids when its samples are drawn; the sample stage stores them in
-views.npz and the report draws each one, so the report runs no model's code. Strings are stored
-as numpy unicode arrays, which load without pickle.
+A generative model's `views()` returns Grids when its samples are drawn; the sample stage stores
+them in views.npz. A classic model's `figures()` returns PixelMaps of the fitted model; its evaluate
+stage stores them. The report draws each one, so the report runs no model's code. Strings are
+stored as numpy unicode arrays, which load without pickle.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ class Grid:
     alt: str
     column_labels: list[str] = field(default_factory=list)
     x_label: str = ""
+
+
+@dataclass(frozen=True)
+class PixelMap:
+    """One value per pixel, drawn in the image's shape. Saved as reports/figures/<dataset>/<name>-<model>.png."""
+
+    name: str
+    values: np.ndarray  # (H, W)
+    title: str
+    label: str  # what the colour scale measures
+    caption: str
+    alt: str
 
 
 @dataclass(frozen=True)
@@ -84,3 +97,27 @@ def load(path: Path, image_shape: tuple[int, ...]) -> list[Grid]:
             raise DataError(f"{path}: grid {prefix} is named {name!r}; expected lower-case letters, digits and dashes")
         grids.append(Grid(name, images, row_labels.tolist(), title, caption, alt, column_labels.tolist(), x_label))
     return grids
+
+
+def save_maps(path: Path, maps: list[PixelMap]) -> None:
+    arrays = {}
+    for i, pixel_map in enumerate(maps):
+        if not NAME.fullmatch(pixel_map.name):
+            raise ValueError(f"map name {pixel_map.name!r}: lower-case letters, digits and dashes only")
+        arrays[f"{i:03d}.values"] = np.asarray(pixel_map.values, dtype=np.float64)
+        arrays[f"{i:03d}.text"] = np.array([pixel_map.name, pixel_map.title, pixel_map.label, pixel_map.caption, pixel_map.alt], dtype=str)
+    artifacts.save_npz(path, arrays)
+
+
+def load_maps(path: Path, image_shape: tuple[int, ...]) -> list[PixelMap]:
+    """The maps of a figures file, each checked before it is drawn: (H, W) finite values of the dataset's image size."""
+    maps = []
+    for prefix in sorted({key.split(".")[0] for key in artifacts.npz_keys(path)}):
+        values, text = artifacts.load_npz(path, (f"{prefix}.values", f"{prefix}.text")).values()
+        if values.shape != tuple(image_shape[-2:]) or not np.isfinite(values).all() or text.shape != (5,):
+            raise DataError(f"{path}: map {prefix} has values of shape {values.shape}; expected {tuple(image_shape[-2:])} finite numbers")
+        name, title, label, caption, alt = text.tolist()
+        if not NAME.fullmatch(name):
+            raise DataError(f"{path}: map {prefix} is named {name!r}; expected lower-case letters, digits and dashes")
+        maps.append(PixelMap(name, values, title, label, caption, alt))
+    return maps

@@ -10,10 +10,28 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from genbench.train.loop import Recipe
+from genbench.models.base import Capability, Kind, Recipe
+from genbench.schema import DeepModelParams, PositiveFloat, Section
 from genbench.views import Context, Grid
+
+KIND = Kind.GENERATIVE
+CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD})
+
+
+class Params(DeepModelParams):
+    """generative.toy"""
+
+    steps: int = Field(60, ge=1)
+    lr: PositiveFloat = 0.05
+
+
+class Sampling(Section):
+    """sampling.toy"""
+
+    temperature: float = Field(1.0, gt=0)
 
 
 class ClassGaussians(nn.Module):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from genbench import artifacts
-from genbench.config import OwnDataset, Params, image_size_problem
+from genbench import paths
+from genbench.config import OwnDataset, Params
 from genbench.data import idx, own_layout
 from genbench.data.sources import Source, Split
 from genbench.errors import ConfigError, DataError
@@ -37,9 +38,6 @@ def ingest(params: Params, name: str, raw_dir: Path) -> None:
     counts = {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
     own_layout.check_counts(name, root, counts, params.data.test_fraction, params.data.val_fraction)
     height, width = images.shape[1:3]
-    problem = image_size_problem(params, height, width)
-    if problem:
-        raise ConfigError(f"{root}: images of {height}x{width}: {problem} under own_datasets.{name}")
     description = {"dataset": name, "source": str(root), "classes": classes, "image_shape": [height, width, entry.channels]}
     files = {
         IMAGES: idx.encode(images.squeeze(-1) if entry.channels == 1 else images),
@@ -56,6 +54,15 @@ def source(name: str, origin: str, image_shape: tuple[int, int, int], classes: l
         pixel_max=PIXEL_MAX, format="idx", license="as set by their owner", citation="", homepage="",
         splits={"all": Split(IMAGES, LABELS)},
     )
+
+
+def description(name: str) -> dict | None:
+    """What the download stage found in an own dataset (its source, classes and image shape); None before it ran."""
+    path = paths.raw_dir(name) / CLASSES
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def ingested_source(name: str, raw_dir: Path) -> Source:

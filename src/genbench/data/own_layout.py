@@ -11,8 +11,7 @@ import os
 from pathlib import Path
 
 from genbench.errors import ConfigError
-
-OWN_ROOT = Path("data/own")  # a dependency of every download stage in both runners (pipeline.py)
+from genbench.paths import OWN_DATA as OWN_ROOT
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 

@@ -112,6 +112,9 @@ def _metadata(source: Source, located: dict[str, Path], splits: dict, params: Pa
     height, width, channels = source.image_shape
     return {
         "dataset": source.name,
+        # What later stages and the report say of the dataset, so that none of them reads the registry.
+        "source": {"title": source.title, "license": source.license, "citation": source.citation, "homepage": source.homepage},
+        "pixel_max": source.pixel_max,
         "image_shape": [channels, height, width],
         "classes": list(source.class_names),
         "counts": {

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths, records
+from genbench import artifacts, paths, pipeline, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import ConfigError
 from genbench.evaluate import intervals
-from genbench.train.classic import fit, flatten, single_threaded_blas
+from genbench.models import classic
 
-CAS_MODELS = ("svm", "xgboost")
 
 
 def stage(params: Params, job) -> None:
@@ -44,7 +43,7 @@ def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path,
 
 def scores(params: Params, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
     """Each CAS classifier's test accuracy when fitted on (images, labels) with the real model's params."""
-    return {name: score(params, name, images, labels, x_test, y_test, seed) for name in CAS_MODELS}
+    return {name: score(params, name, images, labels, x_test, y_test, seed) for name in pipeline.CAS_MODELS}
 
 
 def score(params: Params, model: str, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
@@ -52,8 +51,7 @@ def score(params: Params, model: str, images: np.ndarray, labels: np.ndarray, x_
     missing = sorted(set(np.unique(y_test).tolist()) - set(np.unique(labels).tolist()))
     if missing:
         raise ConfigError(f"params.yaml: evaluate.n_samples: {len(labels)} images leave out classes {missing}; CAS needs every class")
-    estimator, info = fit(params, model, images, labels, seed)
-    with single_threaded_blas():
-        predicted = estimator.predict(flatten(x_test))
+    estimator, info = classic.fit_named(params, model, images, labels, seed)
+    predicted = classic.predict(estimator, x_test)
     correct = int(np.sum(predicted == y_test))
     return {"accuracy": correct / len(y_test), "accuracy_interval": intervals.wilson(correct, len(y_test)), "n_train": info["n_train"], "n_test": len(y_test)}

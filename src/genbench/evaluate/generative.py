@@ -16,69 +16,68 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts, paths, records
+from genbench import artifacts, device, gpus, paths, pipeline, records
 from genbench.config import Params
-from genbench.data import own, splits
-from genbench.data.sources import SOURCES
+from genbench.data import splits
 from genbench.errors import DataError
 from genbench.evaluate import comparison, features, intervals, memorisation, protocol
-from genbench.models import deep
-from genbench.train import loop
+from genbench.models import base, deep
+from genbench.models.base import Capability
 
 
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
     return run(
-        params, m, s, own.PIXEL_MAX if d in params.own_datasets else SOURCES[d].pixel_max, paths.processed_data(d), paths.processed_meta(d),
-        paths.model_dir(d, "featurenet", params.evaluate.feature_seed), paths.model_dir(d, m, s), paths.samples_dir(d, m, s),
+        params, m, s, paths.processed_data(d), paths.processed_meta(d),
+        paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), paths.model_dir(d, m, s), paths.samples_dir(d, m, s),
         paths.metrics_file(d, m, s), paths.projection_file(d, m, s),
-    )
+    ) | gpus.record()
 
 
 def run(
-    params: Params, model: str, seed: int, pixel_max: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
+    params: Params, model: str, seed: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
     samples_dir: Path, metrics_path: Path, projection_path: Path,
 ) -> dict:
-    """`pixel_max`: the raw data's largest pixel value; a likelihood over pixel levels needs it.
-    Returns what the probes cost (the likelihood bound's seconds, the model's sampler timings and
+    """Returns what the probes cost (the likelihood bound's seconds, the model's sampler timings and
     their seconds, where it has them): wall-clock figures stay out of the metrics."""
-    device = loop.resolve_device(params.train.device)
-    loop.configure_torch(device, params.train.threads)
-    classes = records.read(meta_path, records.DatasetMeta).classes
+    on = device.prepare(params.train.device, params.train.threads)
+    meta = records.read(meta_path, records.DatasetMeta)
+    classes, pixel_max = meta.classes, meta.pixel_max  # a likelihood over pixel levels needs the raw data's largest value
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
     generated = artifacts.load_npz(samples_dir / paths.SAMPLES, ("x", "y"))
     sample_info = records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo)
-    net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
+    net = deep.load(pipeline.FEATURE_SPACE, featurenet_dir, on)[0]["net"]
     x_compared, y_compared = protocol.test_subset(params, arrays)
     n = len(x_compared)
-    real = features.extract(net, x_compared, device)
+    real = features.extract(net, x_compared, on)
     _check_samples(samples_dir, generated, arrays["x_test"].shape[1:], len(classes), n)
     if sample_info.conditional and not np.array_equal(generated["y"][:n], y_compared):
         raise DataError(f"{samples_dir / paths.SAMPLES}: the samples were not drawn for the compared test images' classes; rerun the sample stage")
     metrics = {"model": model, "seed": seed, "conditional": sample_info.conditional}
     # The first n samples: for a conditional model, drawn for the classes of the n test images.
-    fake = features.extract(net, generated["x"][:n], device)
+    fake = features.extract(net, generated["x"][:n], on)
     metrics |= comparison.compare(params, real, fake, seed, paired=sample_info.conditional)
-    metrics["memorisation"] = memorisation.measure(fake, real, features.extract(net, protocol.train_subset(params, arrays, n), device))
-    metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), device)
+    metrics["memorisation"] = memorisation.measure(fake, real, features.extract(net, protocol.train_subset(params, arrays, n), on))
+    metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), on)
 
-    module = deep.module_for(model)
-    modules, cfg = deep.load(model, model_dir, device)
+    module = base.module_of(model)
+    modules, cfg = deep.load(model, model_dir, on)
     x_bound, y_bound = protocol.bound_subset(params, x_compared, y_compared)
-    test_images, test_labels = torch.from_numpy(x_bound).to(device), torch.from_numpy(y_bound).to(device)
+    test_images, test_labels = torch.from_numpy(x_bound).to(on), torch.from_numpy(y_bound).to(on)
     generator = torch.Generator().manual_seed(seed + 3)
     started = time.perf_counter()
-    bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if hasattr(module, "likelihood") else None
+    has_likelihood = base.has(module, Capability.LIKELIHOOD)
+    bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if has_likelihood else None
     probes = {"likelihood_seconds": time.perf_counter() - started} if bound is not None else {}
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
     # The feature sets too, so the report can pair models on the same resampled real images.
     artifacts.save_npz(projection_path, _projection(real, fake) | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)})
     artifacts.write_json(metrics_path, metrics)
-    if not hasattr(module, "sampler_timings"):
+    if not base.has(module, Capability.SAMPLER_TIMINGS):
         return probes
     labels = torch.arange(params.evaluate.timing_samples) % len(classes)
     started = time.perf_counter()
-    probes["sampler_timings"] = module.sampler_timings(modules, cfg, deep.sampling_for(params, model), labels, seed, params.evaluate.timing_steps)
+    probes["sampler_timings"] = module.sampler_timings(modules, cfg, base.sampling(params, model, module), labels, seed, params.evaluate.timing_steps)
     return probes | {"sampler_timing_seconds": time.perf_counter() - started}
 
 
@@ -106,10 +105,10 @@ def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_cla
     artifacts.check_labels(path, "y", y, len(x), n_classes)
 
 
-def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, device: torch.device) -> dict:
+def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, on: torch.device) -> dict:
     """The featurenet's classes for the samples: how evenly they spread over the classes, and for
     conditional models how often they show the class they were drawn for."""
-    predicted = features.classify(net, images, device)
+    predicted = features.classify(net, images, on)
     counts = np.bincount(predicted, minlength=n_classes)
     shares = counts / counts.sum()
     entropy = float(-sum(p * math.log2(p) for p in shares if p > 0)) + 0.0  # + 0.0: no "-0.0"

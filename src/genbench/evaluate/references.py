@@ -13,41 +13,40 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths, records
+from genbench import artifacts, device, gpus, paths, pipeline, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import cas, comparison, features, intervals, memorisation, protocol
 from genbench.models import deep
-from genbench.train import loop
-from genbench.train.classic import stratified_cap
+from genbench.models.classic import stratified_cap
 
 
-def stage(params: Params, job) -> None:
+def stage(params: Params, job) -> dict:
     d = job.dataset
-    run(params, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, "featurenet", params.evaluate.feature_seed), paths.references_file(d))
+    run(params, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), paths.references_file(d))
+    return gpus.record()
 
 
 def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, metrics_path: Path) -> None:
-    device = loop.resolve_device(params.train.device)
-    loop.configure_torch(device, params.train.threads)
+    on = device.prepare(params.train.device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
-    net = deep.load("featurenet", featurenet_dir, device)[0]["net"]
-    real = features.extract(net, protocol.test_subset(params, arrays)[0], device)
+    net = deep.load(pipeline.FEATURE_SPACE, featurenet_dir, on)[0]["net"]
+    real = features.extract(net, protocol.test_subset(params, arrays)[0], on)
     n = len(real)
     seed = params.data.seed
 
-    held_out = features.extract(net, protocol.floor_subset(params, arrays, n)[0], device)
+    held_out = features.extract(net, protocol.floor_subset(params, arrays, n)[0], on)
     rng = np.random.default_rng(intervals.derived_seed(seed, 5))
     x_train = arrays["x_train"]
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
     floor = comparison.compare(params, real, held_out, seed)
-    floor["memorisation"] = memorisation.measure(held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), device))
+    floor["memorisation"] = memorisation.measure(held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on))
     # As many real training images as a model's samples, stratified so that every class is there.
     real_x, real_y = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, seed + 3, key="evaluate.n_samples")
     artifacts.write_json(metrics_path, {
         "real_heldout_vs_test": floor,
-        "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, device), seed),
+        "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, on), seed),
         "cas_real_train": cas.scores(params, real_x, real_y, arrays["x_test"], arrays["y_test"], seed),
         "noise": f"Gaussian pixels, mean {x_train.mean():.3f} and std {x_train.std():.3f} of the training images, clipped to [0, 1]",
     })

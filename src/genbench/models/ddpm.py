@@ -20,17 +20,50 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from genbench.models.registry import DDPMParams, DDPMSampling
-from genbench.train.loop import Execution, Recipe, images_per_call
+from pydantic import Field
+
+from genbench.device import images_per_call
+from genbench.models.base import Capability, Execution, Kind, Recipe
+from genbench.schema import DeepModelParams, PositiveFloat, Section
 from genbench.views import Context, Grid
 
+KIND = Kind.GENERATIVE
+CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD, Capability.SAMPLER_TIMINGS})
 TRAJECTORY_FRAMES = 8
+
+
+class Params(DeepModelParams):
+    """generative.ddpm"""
+
+    steps: int = Field(1200, ge=1, le=10_000_000)
+    lr: PositiveFloat = 2e-3
+    base_channels: int = Field(32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels")
+    channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=lambda: [1, 2, 2], min_length=1, max_length=3)
+    blocks_per_level: int = Field(1, ge=1, le=8)
+    schedule: Literal["linear", "cosine"] = "cosine"
+    timesteps: int = Field(1000, ge=2, le=10_000)
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))")
+    p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
+
+    def side_multiple(self) -> int:
+        return 2 ** (len(self.channel_multipliers) - 1)  # the U-Net halves each side once per level below its first
+
+
+class Sampling(Section):
+    """sampling.ddpm"""
+
+    sampler: Literal["ddim", "ancestral"] = "ddim"
+    steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
+    eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
+    guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
+
 
 # ---------------------------------------------------------------- the UNet
 
@@ -148,7 +181,7 @@ class Diffusion(nn.Module):
 # ---------------------------------------------------------------- training
 
 
-def config(params: DDPMParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     return {
         "channels": shape[0], "height": shape[1], "width": shape[2], "n_classes": n_classes, "base_channels": params.base_channels,
         "channel_multipliers": list(params.channel_multipliers), "blocks_per_level": params.blocks_per_level,
@@ -161,7 +194,7 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"unet": unet, "ema": AveragedModel(unet, use_buffers=True)}
 
 
-def recipe(modules: dict[str, nn.Module], params: DDPMParams, run: Execution) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
     unet, ema = modules["unet"], modules["ema"]
     network = run.parallel(unet)
     ema.multi_avg_fn = warmup_ema(params.ema_decay)
@@ -272,7 +305,7 @@ def conditional(cfg: dict) -> bool:
     return True
 
 
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: DDPMSampling,
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling,
            first_steps: int | None = None) -> torch.Tensor:
     """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `sampling` names
     (`first_steps`: only that many of its steps, for timing)."""
@@ -287,7 +320,7 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
 
 
 def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
-               sampling: DDPMSampling, frames: int) -> tuple[torch.Tensor, list[int]]:
+               sampling: Sampling, frames: int) -> tuple[torch.Tensor, list[int]]:
     """DDIM's x at `frames` evenly spaced steps from the start noise to the image: (len(labels), frames, C, H, W) in [0, 1]."""
     unet = modules["ema"].module.eval()
     device = next(unet.parameters()).device
@@ -304,7 +337,7 @@ def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, g
     return torch.stack(kept, dim=1), kept_steps
 
 
-def views(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, context: Context) -> list[Grid]:
+def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context: Context) -> list[Grid]:
     """The denoising trajectory of one sample per class."""
     frames, steps = trajectory(modules, cfg, torch.arange(len(context.classes)), context.generator, sampling, TRAJECTORY_FRAMES)
     return [Grid(
@@ -315,7 +348,7 @@ def views(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, cont
     )]
 
 
-def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: DDPMSampling, labels: torch.Tensor, seed: int,
+def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, labels: torch.Tensor, seed: int,
                     timed_steps: int) -> dict:
     """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same `labels`.
     Every step of a sampler is one network call on the same batch, so each is timed over its first

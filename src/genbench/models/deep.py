@@ -1,34 +1,17 @@
-"""Where a deep model's code, params and trained weights are found."""
+"""A deep model's trained weights: saved as safetensors beside the config that builds its networks, and loaded back."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
-from types import ModuleType
 
 import torch
 from torch import nn
 
-from genbench.config import Params
-from genbench.paths import MODEL_CONFIG, WEIGHTS
+from genbench.device import memory_format
 from genbench.errors import DataError
-from genbench.train.loop import memory_format
-
-
-
-def module_for(model: str) -> ModuleType:
-    return importlib.import_module(f"genbench.models.{model}")
-
-
-def params_for(params: Params, model: str):
-    """The section its training reads: featurenet, or generative.<model>."""
-    return params.featurenet if model == "featurenet" else getattr(params.generative, model)
-
-
-def sampling_for(params: Params, model: str):
-    """The section a generative model's sampling reads: sampling.<model>."""
-    return getattr(params.sampling, model)
+from genbench.models.base import module_of
+from genbench.paths import MODEL_CONFIG, WEIGHTS
 
 
 def state_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
@@ -52,7 +35,7 @@ def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, n
     except (SafetensorError, OSError, ValueError) as e:
         raise DataError(f"{weights_path}: not a readable safetensors file ({e})") from None
     try:
-        modules = module_for(model).build(cfg)
+        modules = module_of(model).build(cfg)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise DataError(f"{config_path}: these settings do not build a {model} ({type(e).__name__}: {e}); rerun the train stage") from None
     for name, module in modules.items():

@@ -11,8 +11,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.config import FeatureNetParams
-from genbench.train.loop import Execution, Recipe
+from pydantic import Field
+
+from genbench.models.base import Capability, Execution, Kind, Recipe
+from genbench.schema import DeepModelParams, PositiveFloat
+
+KIND = Kind.CLASSIFIER
+CAPABILITIES: frozenset[Capability] = frozenset()
+
+
+class Params(DeepModelParams):
+    """featurenet"""
+
+    steps: int = Field(1500, ge=1, le=10_000_000)
+    lr: PositiveFloat = 0.003
+    weight_decay: float = Field(5e-4, ge=0)
+    width: int = Field(32, ge=4, le=512)
+    feature_dim: int = Field(128, ge=2, le=4096)
 
 
 class FeatureNet(nn.Module):
@@ -37,7 +52,7 @@ class FeatureNet(nn.Module):
         return self.head(self.features(x))
 
 
-def config(params: FeatureNetParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     return {"channels": shape[0], "n_classes": n_classes, "width": params.width, "feature_dim": params.feature_dim}
 
 
@@ -45,7 +60,7 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"net": FeatureNet(cfg["channels"], cfg["n_classes"], cfg["width"], cfg["feature_dim"])}
 
 
-def recipe(modules: dict[str, nn.Module], params: FeatureNetParams, run: Execution) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
     net = modules["net"]
     network = run.parallel(net)
     optimizer = torch.optim.AdamW(net.parameters(), lr=params.lr, weight_decay=params.weight_decay)
@@ -63,4 +78,3 @@ def recipe(modules: dict[str, nn.Module], params: FeatureNetParams, run: Executi
         return {"cross_entropy": loss.detach()}
 
     return Recipe(modules={"net": net}, optimizers={"adamw": optimizer}, step=step, extra_state={"schedule": schedule})
-

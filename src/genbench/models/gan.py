@@ -8,13 +8,43 @@ Sampling may truncate the noise (sampling.gan.truncation), trading diversity for
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genbench.models.registry import GANParams, GANSampling
-from genbench.train.loop import Execution, Recipe
+from pydantic import Field
+
+from genbench.models.base import Capability, Execution, Kind, Recipe
+from genbench.schema import DeepModelParams, PositiveFloat, Section
+
+KIND = Kind.GENERATIVE
+CAPABILITIES: frozenset[Capability] = frozenset()
+
+
+class Params(DeepModelParams):
+    """generative.gan"""
+
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    lr_generator: PositiveFloat = 2e-4
+    lr_discriminator: PositiveFloat = 2e-4
+    z_dim: int = Field(64, ge=1, le=1024)
+    hidden: int = Field(64, ge=4, le=1024)
+    conditional: bool = True
+    loss: Literal["hinge", "non_saturating"] = "hinge"
+
+    def side_multiple(self) -> int:
+        return 4  # the generator doubles a quarter-size grid twice
+
+
+class Sampling(Section):
+    """sampling.gan"""
+
+    truncation: float | None = Field(
+        None, gt=0, le=10, description="truncation trick: latent components beyond this are drawn again; null draws from the full prior"
+    )
 
 
 class Generator(nn.Module):
@@ -56,7 +86,7 @@ class Discriminator(nn.Module):
         return out
 
 
-def config(params: GANParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     channels, height, width = shape
     return {"channels": channels, "height": height, "width": width, "z_dim": params.z_dim, "hidden": params.hidden,
             "n_classes": n_classes, "conditional": params.conditional}
@@ -69,7 +99,7 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     }
 
 
-def recipe(modules: dict[str, nn.Module], params: GANParams, run: Execution) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
     generator_net, discriminator = modules["generator"], modules["discriminator"]
     generate, discriminate = run.parallel(generator_net), run.parallel(discriminator)
     opt_g = torch.optim.Adam(generator_net.parameters(), lr=params.lr_generator, betas=(0.0, 0.9))
@@ -111,7 +141,7 @@ def conditional(cfg: dict) -> bool:
 
 
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: GANSampling) -> torch.Tensor:
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling) -> torch.Tensor:
     net = modules["generator"].eval()
     device = next(net.parameters()).device
     if sampling.truncation is None:

@@ -9,14 +9,40 @@ z ~ N(0, T^2 I) with the temperature T of sampling.vae (1: the prior itself).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench.models.registry import VAEParams, VAESampling
-from genbench.train.loop import Execution, Recipe
+from pydantic import Field
+
+from genbench.models.base import Capability, Execution, Kind, Recipe
+from genbench.schema import DeepModelParams, PositiveFloat, Section
 from genbench.views import Context, Grid, one_per_class
+
+KIND = Kind.GENERATIVE
+CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD})
+
+
+class Params(DeepModelParams):
+    """generative.vae"""
+
+    steps: int = Field(3000, ge=1, le=10_000_000)
+    lr: PositiveFloat = 1e-3
+    latent_dim: int = Field(16, ge=1, le=1024)
+    hidden: int = Field(64, ge=4, le=1024)
+    beta: float = Field(1.0, gt=0)
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+
+    def side_multiple(self) -> int:
+        return 4  # the encoder halves each side twice, the decoder doubles it back
+
+
+class Sampling(Section):
+    """sampling.vae"""
+
+    temperature: float = Field(1.0, gt=0, le=10, description="scale of the prior's standard deviation; below 1 trades diversity for fidelity")
 
 RECONSTRUCTIONS = 10
 INTERPOLATIONS = 5  # pairs of test images
@@ -78,7 +104,7 @@ class VAE(nn.Module):
         return self.log_likelihood(x, z), kl
 
 
-def config(params: VAEParams, shape: tuple[int, int, int], n_classes: int) -> dict:
+def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     channels, height, width = shape
     return {"channels": channels, "height": height, "width": width, "latent_dim": params.latent_dim,
             "hidden": params.hidden, "likelihood": params.likelihood, "n_classes": n_classes}
@@ -88,7 +114,7 @@ def build(cfg: dict) -> dict[str, nn.Module]:
     return {"vae": VAE(cfg["channels"], cfg["height"], cfg["width"], cfg["latent_dim"], cfg["hidden"], cfg["likelihood"])}
 
 
-def recipe(modules: dict[str, nn.Module], params: VAEParams, run: Execution) -> Recipe:
+def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
     vae = modules["vae"]
     network = run.parallel(vae)
     optimizer = torch.optim.Adam(vae.parameters(), lr=params.lr)
@@ -112,7 +138,7 @@ def conditional(cfg: dict) -> bool:
 
 
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: VAESampling) -> torch.Tensor:
+def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling) -> torch.Tensor:
     """Images decoded from prior samples, the prior's spread scaled by the temperature (unconditional: `labels` only sets the count)."""
     vae = modules["vae"].eval()
     device = next(vae.parameters()).device
@@ -120,7 +146,7 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     return vae.mean_image(z)
 
 
-def views(modules: dict[str, nn.Module], cfg: dict, sampling: VAESampling, context: Context) -> list[Grid]:
+def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context: Context) -> list[Grid]:
     """Reconstructions of test images, and decoded straight lines between them in latent space."""
     x_test, y_test = context.test_split()
     images = torch.from_numpy(one_per_class(x_test, y_test, RECONSTRUCTIONS)).to(context.device)

@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from genbench import artifacts, git, paths, records, timings
+from genbench import artifacts, git, paths, pipeline, records, timings
 from genbench.config import Params
-from genbench.data import own
-from genbench.data.sources import SOURCES
 from genbench.errors import DataError
 from genbench.report import changes, dataset_figures, provenance, results
 
@@ -118,14 +116,10 @@ def _timing(command: str, dataset: str, model: str | None = None, seed: int | No
 
 def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures.FigureFiles) -> dict:
     meta = records.read(paths.processed_meta(dataset), records.DatasetMeta).model_dump()
-    if dataset in params.own_datasets:
-        channels, height, width = meta["image_shape"]
-        source = own.source(dataset, params.own_datasets[dataset].path, (height, width, channels), meta["classes"])
-    else:
-        source = SOURCES[dataset]
+    source = meta["source"]
     classes = meta["classes"]
     seeds, shown_seed = params.seeds, params.seeds[0]
-    classifiers = [*params.models.classic, "featurenet"]
+    classifiers = [*params.models.classic, pipeline.FEATURE_SPACE]
     classifier_metrics = {
         model: {seed: _classifier_metrics(paths.metrics_file(dataset, model, seed), len(classes)) for seed in seeds} for model in classifiers
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths, views
+from genbench import artifacts, paths, pipeline, views
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
@@ -45,33 +45,20 @@ class FigureFiles:
 def classifier_figures(
     params: Params, dataset: str, seed: int, classes: list[str], image_shape: list[int], metrics: dict[str, dict], out: FigureFiles,
 ) -> list[Figure]:
-    """Seed `seed`'s confusion matrices and XGBoost's pixel importance."""
+    """Seed `seed`'s confusion matrices, and the figures each classic model drew of itself (its figures() hook)."""
     shown = [
         out.add(f"{dataset}/confusion-{model}.png",
                 figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}, seed {seed}"),
                 f"confusion matrix of {model} on {dataset}", f"{model}, seed {seed}: test images by true and predicted class.")
         for model, m in metrics.items()
     ]
-    if "xgboost" in params.models.classic:
-        importance = _xgboost_importance(dataset, seed, image_shape)
-        shown.append(out.add(
-            f"{dataset}/importance-xgboost.png",
-            figures.pixel_heatmap(importance, f"xgboost on {dataset}: where it looks", "total gain of the splits on a pixel"),
-            f"XGBoost feature importance on {dataset}",
-            "XGBoost: the total gain of all splits on each pixel (summed over colour channels), in the image's shape.",
-        ))
+    for model in params.models.classic:
+        for pixel_map in views.load_maps(paths.model_figures_file(dataset, model, seed), tuple(image_shape)):
+            shown.append(out.add(
+                f"{dataset}/{pixel_map.name}-{model}.png", figures.pixel_heatmap(pixel_map.values, pixel_map.title, pixel_map.label),
+                pixel_map.alt, pixel_map.caption,
+            ))
     return shown
-
-
-def _xgboost_importance(dataset: str, seed: int, image_shape: list[int]) -> np.ndarray:
-    from genbench.models.classic import xgboost
-
-    channels, height, width = image_shape
-    scores = xgboost.load(paths.model_dir(dataset, "xgboost", seed)).get_booster().get_score(importance_type="total_gain")
-    gain = np.zeros(channels * height * width)
-    for feature, value in scores.items():  # features are named f<index of the flattened pixel>
-        gain[int(feature.removeprefix("f"))] = value
-    return gain.reshape(channels, height, width).sum(axis=0)
 
 
 def generative_figures(
@@ -98,7 +85,7 @@ def generative_figures(
         ))
     shown["how"] = _model_views(dataset, seed, models, image_shape, out)
     shown["features"] = [_projection(dataset, seed, models, out)] if models else []
-    shown["training"] = [_training_curves(dataset, seed, ["featurenet", *models], out)]
+    shown["training"] = [_training_curves(dataset, seed, [pipeline.FEATURE_SPACE, *models], out)]
     return shown
 
 

@@ -54,7 +54,7 @@ def _training_devices(params: Params) -> list[dict]:
     """Where each deep model was trained, from its train.json."""
     rows = []
     for dataset in params.datasets:
-        for model in ["featurenet", *params.models.generative]:
+        for model in [pipeline.FEATURE_SPACE, *params.models.generative]:
             for seed in params.seeds:
                 info = records.read(paths.model_dir(dataset, model, seed) / paths.TRAIN_INFO, records.TrainInfo)
                 rows.append({"dataset": dataset, "model": model, "seed": seed, "device": info.device, "name": info.device_name,

@@ -1,4 +1,4 @@
-"""train@D-M for the deep models (featurenet, vae, gan, ddpm): the shared loop on the whole training split."""
+"""train@D-M for the deep models (the featurenet and the generative ones): the shared loop on the whole training split."""
 
 from __future__ import annotations
 
@@ -8,17 +8,28 @@ from pathlib import Path
 
 import torch
 
-from genbench import artifacts, paths, records
+from genbench import artifacts, device, gpus, paths, records
 from genbench.config import Params, canonical_json
 from genbench.data import splits
-from genbench.models import deep
+from genbench.errors import GenbenchError
+from genbench.models import base, deep
 from genbench.train import distributed, loop, precision
 
 
-def stage(params: Params, job) -> dict:
+def stage(params: Params, job) -> dict | int:
+    """Train on this process, or with train.processes > 1 start the ranks that do and return their exit
+    code (the main rank writes the timing record)."""
+    if distributed.must_launch(params.train.processes):
+        return distributed.launch(params.train.processes, job.argv)
+    world = distributed.current()
     d, m, s = job.dataset, job.model, job.seed
-    return run(params, d, m, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s),
-               paths.training_log_dir(d, m, s), paths.checkpoint_dir(d, m, s))
+    try:
+        figures = run(params, d, m, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s),
+                      paths.training_log_dir(d, m, s), paths.checkpoint_dir(d, m, s))
+    except GenbenchError as e:
+        e.quiet = not world.is_main  # every rank meets the same error; one says it
+        raise
+    return figures | gpus.record() if world.is_main else 0
 
 
 def run(
@@ -27,25 +38,26 @@ def run(
     """Train and save the model; returns the run's timings, which stay out of its outputs."""
     from safetensors.torch import save
 
-    module, settings = deep.module_for(model), deep.params_for(params, model)
+    module = base.module_of(model)
+    settings = base.settings(params, model, module)
     world = distributed.current()
-    device = loop.resolve_device(params.train.device, world)
-    loop.configure_torch(device, params.train.threads)
-    execution = loop.Execution(device, precision.Precision(precision.resolve(params.train.precision, device), device), world)
+    on = device.resolve(params.train.device, world.local_rank if world.size > 1 else None)
+    device.configure_torch(on, params.train.threads)
+    execution = loop.Execution(on, precision.Precision(precision.resolve(params.train.precision, on), on), world)
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     # The datasets are small: keep them on the device, in the layout its convolutions run fastest in.
-    images = torch.from_numpy(arrays["x_train"]).to(device).contiguous(memory_format=loop.memory_format(device))
-    labels = torch.from_numpy(arrays["y_train"]).to(device)
+    images = torch.from_numpy(arrays["x_train"]).to(on).contiguous(memory_format=device.memory_format(on))
+    labels = torch.from_numpy(arrays["y_train"]).to(on)
 
     cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
     torch.manual_seed(seed)
-    modules = {name: m.to(device, memory_format=loop.memory_format(device)) for name, m in module.build(cfg).items()}
-    distributed.start(world, device)
+    modules = {name: m.to(on, memory_format=device.memory_format(on)) for name, m in module.build(cfg).items()}
+    distributed.start(world, on)
     try:
         recipe = module.recipe(modules, settings, execution)
         run_id = loop.fingerprint(
-            canonical_json(settings), str(seed), str(params.train.threads), device.type,
+            canonical_json(settings), str(seed), str(params.train.threads), on.type,
             artifacts.sha256_of(data_path), *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
         )
         stats = loop.run(
@@ -63,7 +75,7 @@ def run(
         artifacts.write_bytes(staging / paths.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
         artifacts.write_json(staging / paths.MODEL_CONFIG, cfg)
         artifacts.write_json(staging / paths.TRAIN_INFO, {
-            "device": device.type, "device_name": loop.device_name(device), "precision": segments[-1]["precision"],
+            "device": on.type, "device_name": device.name_of(on), "precision": segments[-1]["precision"],
             "processes": world.size, "segments": segments, "steps": settings.steps, "n_train": int(len(labels)),
         })
     with artifacts.atomic_directory(log_dir) as staging:

@@ -15,15 +15,15 @@ import hashlib
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from genbench import artifacts, gpus
-from genbench.errors import GenbenchError, Preempted
+from genbench import artifacts
+from genbench.errors import GenbenchError
+from genbench.models.base import Recipe
 from genbench.train import distributed, preemption, precision
 from genbench.train.distributed import World
 from genbench.train.precision import Precision
@@ -37,8 +37,8 @@ class TrainingDiverged(GenbenchError):
 
 @dataclass(frozen=True)
 class Execution:
-    """What a recipe's step runs with: the device, the precision's autocast and gradient scaler, and
-    across several ranks DistributedDataParallel and this rank's share of each batch."""
+    """What a recipe's step runs with (models.base.Execution): the device, the precision's autocast and
+    gradient scaler, and across several ranks DistributedDataParallel and this rank's share of each batch."""
 
     device: torch.device
     precision: Precision
@@ -72,19 +72,6 @@ def execution_on(device: torch.device, precision_name: str = "auto") -> Executio
     return Execution(device, Precision(precision.resolve(precision_name, device), device))
 
 
-@dataclass
-class Recipe:
-    """What a model gives the loop. `step(x, y, generator)` runs one optimisation step on the whole
-    batch (x, y), drawing its random numbers for the whole batch and computing on its share
-    (Execution.share), and returns its losses."""
-
-    modules: dict[str, nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-    step: Callable[[torch.Tensor, torch.Tensor, torch.Generator], dict[str, torch.Tensor]]
-    # Anything else with state_dict()/load_state_dict() to checkpoint: EMA weights, LR schedules.
-    extra_state: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class LoopSettings:
     steps: int
@@ -92,50 +79,6 @@ class LoopSettings:
     checkpoint_every: int
     log_every: int
     seed: int
-
-
-def resolve_device(name: str, world: World = distributed.SINGLE) -> torch.device:
-    """The device this process computes on; on a machine with GPUs it first claims one (gpus.py)."""
-    if name != "cpu":
-        gpus.claim()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GenbenchError("train.device is cuda, but torch sees no CUDA device; use auto or cpu")
-    if name == "cuda" and world.size > 1:
-        return torch.device("cuda", world.local_rank % torch.cuda.device_count())
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, for the report's provenance; "cpu" on the CPU."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-
-
-def configure_torch(device: torch.device, threads: int) -> None:
-    """A fixed thread count (CPU kernels used here are deterministic for a given count); TF32 on CUDA."""
-    torch.set_num_threads(threads)
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
-
-
-def images_per_call(device: torch.device, height: int, width: int) -> int:
-    """How many images one inference call (sampling, a likelihood bound) takes. On a GPU 500 fill it and
-    bound its memory. On the CPU a call runs fastest while its activations stay in cache, near 32,768
-    pixels: the DDPM took 4.6 ms per image and step at 28x28 in calls of 32 images and 6.8 ms in calls
-    of 256, but at 8x8 0.35 ms in calls of 500 and 0.50 ms in calls of 32."""
-    if device.type != "cpu":
-        return 500
-    return max(1, min(500, 32_768 // (height * width)))
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last on the CPU, where oneDNN's convolutions run faster in it (bench/floors.py measures
-    each model's training step in both layouts; the DDPM's forward call on 500 8x8 images took 0.80x
-    the time). Unmeasured on GPUs, so left as it was there."""
-    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
 def fingerprint(*parts: str | bytes) -> str:
@@ -221,7 +164,7 @@ def run(
             if stop:
                 distributed.barrier(world)  # no rank leaves before the checkpoint is whole
                 received = stop_requests.received.name if stop_requests.received else "a signal to another rank"
-                raise Preempted(f"{name}: stopped by {received} after step {done}; its checkpoint is saved and a rerun resumes from it", received)
+                raise preemption.Preempted(f"{name}: stopped by {received} after step {done}; its checkpoint is saved and a rerun resumes from it", received)
     if live:
         live.end()
     seconds = time.perf_counter() - started

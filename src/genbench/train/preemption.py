@@ -2,7 +2,7 @@
 
 SIGTERM is what SLURM sends a job it preempts, requeues (`scontrol requeue`) or cancels, and what
 `kill` sends; SIGUSR1 is what profiles/slurm asks SLURM to send ahead of the time limit. Either makes
-the loop finish its step, write its checkpoint and raise errors.Preempted: the stage exits with
+the loop finish its step, write its checkpoint and raise Preempted: the stage exits with
 REQUEUE_EXIT_CODE. A signal that comes while the checkpoint is being written waits for the write to end.
 """
 
@@ -14,7 +14,22 @@ import subprocess
 import sys
 import threading
 
+from genbench.errors import REQUEUE_EXIT_CODE, GenbenchError
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class Preempted(GenbenchError):
+    """Training stopped on a signal after saving its checkpoint; rerunning the stage resumes from it."""
+
+    exit_code = REQUEUE_EXIT_CODE
+
+    def __init__(self, message: str, signal_name: str):
+        self.signal_name = signal_name
+        super().__init__(message)
+
+    def after_reporting(self) -> None:
+        requeue_if_time_is_up(self.signal_name)
 
 
 class StopRequests:

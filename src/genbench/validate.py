@@ -1,0 +1,159 @@
+"""The whole of params.yaml, checked against every registered model and dataset before any stage works.
+
+A stage reads the shared sections (config.py) and its own model's (that model's schema); this check
+reads every section at once, with every model's schema, the dataset registry and the rules across
+sections, so that a typo anywhere stops the pipeline at once with one line. It only stops a stage,
+never changes what a stage computes: `genbench.cli` loads it by name and forgets what it imported,
+so that none of it is among a stage's source files (registering a model reruns no stage of another).
+
+Importing every model imports torch, which the classic stages never need, so a verdict is kept:
+a file that passed is not checked again while it, the code and the data it names stay the same.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import create_model, model_validator
+
+from genbench import artifacts
+from genbench.config import ModelLists, Params, read_document, validate_document
+from genbench.data import own_layout
+from genbench.data.sources import DATASET_NAMES
+from genbench.errors import ConfigError, OutputError
+from genbench.models import base, registry
+from genbench.models.base import Kind
+from genbench.schema import Section
+
+VERDICTS = Path(".genbench/params-checked")  # one empty file per passing (params, code, data) state
+SOURCE = Path(__file__).resolve().parent
+
+
+def check(path: Path | str) -> None:
+    """Raise ConfigError with one line for the first problem of the file at `path`, if it has any."""
+    path = Path(path)
+    verdict = VERDICTS / _state_of(path)
+    if verdict.exists():
+        return
+    load_params(path)
+    try:
+        artifacts.write_text(verdict, "")
+    except (OSError, OutputError):
+        pass  # a read-only checkout: the check runs again next time
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """params.yaml validated whole: every model's sections by its schema, defaults filled in."""
+    path = Path(path)
+    params = validate_document(whole_schema(), read_document(path), path)
+    own_layout.check(params, path)
+    _check_ingested_sizes(params)
+    return params
+
+
+@cache
+def whole_schema() -> type[Params]:
+    """config.Params with the models' sections typed by their modules' schemas and the rules across sections."""
+    modules = {name: importlib.import_module(f"genbench.models.{name}") for name in registry.MODELS}
+    for name, module in modules.items():
+        problem = base.contract_problem(module)
+        if problem or module.KIND is not registry.MODELS[name]:
+            raise ConfigError(f"models/registry.py: {name}: {problem or f'registered as {registry.MODELS[name].value}, its module says {module.KIND.value}'}")
+
+    def sections(kind: Kind, schema: str) -> dict:
+        return {name: (getattr(modules[name], schema), getattr(modules[name], schema)()) for name in registry.names(kind)}
+
+    lists = create_model(
+        "ModelLists", __base__=ModelLists,
+        classic=(list[Literal[tuple(registry.names(Kind.CLASSIC))]], []),
+        generative=(list[Literal[tuple(registry.names(Kind.GENERATIVE))]], []),
+    )
+    classic = create_model("ClassicParams", __base__=Section, **sections(Kind.CLASSIC, "Params"))
+    generative = create_model("GenerativeParams", __base__=Section, **sections(Kind.GENERATIVE, "Params"))
+    sampling = create_model("SamplingParams", __base__=Section, **sections(Kind.GENERATIVE, "Sampling"))
+    return create_model(
+        "Params", __base__=_WholeFile, models=(lists, lists()), classic=(classic, classic()),
+        generative=(generative, generative()), sampling=(sampling, sampling()), **sections(Kind.CLASSIFIER, "Params"),
+    )
+
+
+class _WholeFile(Params):
+    """The rules that read more than one section."""
+
+    @model_validator(mode="after")
+    def _datasets_are_known(self) -> _WholeFile:
+        for name in self.datasets:
+            if name not in DATASET_NAMES and name not in self.own_datasets:
+                raise ValueError(
+                    f"datasets: {name!r} is neither a registry dataset ({', '.join(DATASET_NAMES)}) nor a key of own_datasets "
+                    f"({', '.join(self.own_datasets) or 'none'})"
+                )
+        for name in self.own_datasets:
+            if name in DATASET_NAMES:
+                raise ValueError(f"own_datasets.{name}: the name of a registry dataset; choose another")
+        for name, entry in self.own_datasets.items():
+            if name in self.datasets and entry.size:
+                problem = image_size_problem(self, *entry.size)
+                if problem:
+                    raise ValueError(f"own_datasets.{name}.size: {entry.size[0]}x{entry.size[1]}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _batches_split_evenly(self) -> _WholeFile:
+        processes = self.train.processes
+        trained = [(name, getattr(self, name)) for name in registry.names(Kind.CLASSIFIER)]
+        trained += [(f"generative.{name}", getattr(self.generative, name)) for name in self.models.generative]
+        for key, settings in trained:
+            if settings.batch_size % processes:
+                raise ValueError(f"{key}.batch_size: {settings.batch_size} is not a multiple of train.processes ({processes}); each rank takes an equal share")
+        return self
+
+
+def image_size_problem(params, height: int, width: int) -> str | None:
+    """Why the listed models cannot take images of this size, or None: every model needs sides of 4 or
+    more, and each generative one multiples of its side_multiple()."""
+    needs = {model: getattr(params.generative, model).side_multiple() for model in params.models.generative}
+    failing = {model: n for model, n in needs.items() if height % n or width % n}
+    if min(height, width) >= 4 and not failing:
+        return None
+    step = max([4, *failing.values()])
+    rules = ", ".join(f"{model} needs sides divisible by {n}" for model, n in failing.items()) or "the models need sides of 4 or more"
+    padded = f"{max(4, -(-height // step) * step)}x{max(4, -(-width // step) * step)}"
+    return f"{rules}; declare a size such as {padded} (fit: pad or resize)"
+
+
+def _check_ingested_sizes(params) -> None:
+    """An own dataset of the images' own size (size: null) is checked once its download stage has read them."""
+    from genbench.data import own
+
+    for name, entry in params.own_datasets.items():
+        if name not in params.datasets or entry.size:
+            continue
+        description = own.description(name)
+        if description is None:
+            continue
+        height, width, _ = description["image_shape"]
+        problem = image_size_problem(params, height, width)
+        if problem:
+            raise ConfigError(f"{description['source']}: images of {height}x{width}: {problem} under own_datasets.{name}")
+
+
+def _state_of(path: Path) -> str:
+    """A digest of everything the check reads: the file, genbench's code, the layout of data/own/ and
+    what the download stages found there, and the versions that parse them."""
+    import pydantic
+
+    digest = hashlib.sha256(f"{sys.version}\0{pydantic.VERSION}\0".encode())
+    digest.update(path.read_bytes() if path.is_file() else b"")
+    for file in sorted(SOURCE.rglob("*.py")):
+        digest.update(f"\0{file.relative_to(SOURCE)}\0".encode() + file.read_bytes())
+    for entry in sorted(own_layout.OWN_ROOT.rglob("*")) if own_layout.OWN_ROOT.is_dir() else []:
+        digest.update(f"\0{entry}\0{entry.stat().st_size if entry.is_file() else -1}".encode())
+    for description in sorted(Path("data/raw").glob("*/classes.json")):
+        digest.update(f"\0{description}\0".encode() + description.read_bytes())
+    return digest.hexdigest()
