@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genbench import device
 from genbench.validate import load_params
-from genbench.models import base, deep
+from genbench.models import base
 from genbench.models.ddpm import stratum_edges
 from genbench.train import loop
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from genbench import paths, sample
+from genbench import paths, randomness, sample
 from genbench.validate import load_params
 from genbench.data import splits
 from genbench.evaluate import cas
@@ -65,7 +65,7 @@ def main() -> None:
                                  "cas_svm": svm["accuracy"], "cas_svm_interval": svm["accuracy_interval"]})
         print(json.dumps(result["points"][-1]), flush=True)
     arrays = splits.load(paths.processed_data(d), ("train", "test"))
-    real_x, real_y = stratified_cap(arrays["x_train"], arrays["y_train"], params.evaluate.n_samples, params.data.seed + 3, key="n")
+    real_x, real_y = stratified_cap(arrays["x_train"], arrays["y_train"], params.evaluate.n_samples, randomness.seed_of(params.data.seed, "cas/real-training-images"), key="n")
     result["train_on_real_svm"] = cas.score(params, "svm", real_x, real_y, arrays["x_test"], arrays["y_test"], params.data.seed)["accuracy"]
     print(f"train-on-real ceiling at {params.evaluate.n_samples} images: {result['train_on_real_svm']:.4f}")
     if args.out:

@@ -21,7 +21,7 @@ import torch
 
 from genbench import device as runtime
 from genbench.validate import load_params
-from genbench.models import base, deep
+from genbench.models import base
 from genbench.train import loop
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -160,7 +160,7 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
     assert scored["accuracy"] > 0.9
 
 
-def train_small(model: str, params: Params, x_train: np.ndarray, y_train: np.ndarray, scratch) -> tuple[dict, dict]:
+def train_small(model: str, params, x_train: np.ndarray, y_train: np.ndarray, scratch) -> tuple[dict, dict]:
     """A small model trained on 8x8 digits by the pipeline's own loop; (modules, config)."""
     settings = getattr(params.generative, model)
     module = {"vae": vae, "ddpm": ddpm}[model]

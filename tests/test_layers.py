@@ -14,7 +14,8 @@ from genbench import code_deps
 SOURCE = Path(code_deps.__file__).resolve().parent
 # Bottom to top. A module imports modules of its own layer or of those below it.
 LAYERS = {
-    "foundation": ("errors", "schema", "paths", "config", "artifacts", "records", "git", "timings", "views", "gpus", "device", "pipeline"),
+    "foundation": ("errors", "schema", "paths", "config", "artifacts", "records", "git", "timings", "views", "gpus", "device", "pipeline",
+                   "randomness"),
     "data": ("data",),
     "models": ("models",),
     "train": ("train",),

@@ -27,12 +27,14 @@ def reach(workspace, runner: str, *files: str) -> dict[str, list[str]]:
     """{file: the stages an edit to it reruns}, as `genbench reach` prints them."""
     out = workspace.run("genbench", "reach", "--runner", runner, *files).stdout
     found: dict[str, list[str]] = {}
+    file = None
     for line in out.splitlines():
-        if line.startswith("  "):
-            found[current].append(line.strip())
+        heading = re.match(r"(\S+): \d+ of \d+ stages", line)
+        if heading:
+            file = heading[1]
+            found[file] = []
         else:
-            current = re.match(r"(\S+): \d+ of \d+ stages", line)[1]
-            found[current] = []
+            found[file].append(line.strip())
     return found
 
 

@@ -205,3 +205,13 @@ def test_kid_of_samples_drawn_for_the_compared_classes_is_unbiased_not_negative(
     spread = np.std(paired) / np.sqrt(len(paired))
     assert np.mean(unpaired) < -5 * spread, "the bias the paired estimate removes"
     assert abs(np.mean(paired)) < 3 * spread
+
+
+def test_named_random_streams_are_repeatable_and_apart():
+    from genbench import randomness
+
+    assert randomness.seed_of(0, "samples") == randomness.seed_of(0, "samples")
+    assert len({randomness.seed_of(seed, name) for seed in (0, 1, 2) for name in ("samples", "views", "likelihood")}) == 9
+    first, second = (randomness.numpy_generator(seed, "samples").random(2000) for seed in (0, 1))
+    assert abs(np.corrcoef(first, second)[0, 1]) < 0.1, "consecutive seeds give unrelated streams"
+    assert torch.equal(torch.rand(5, generator=randomness.torch_generator(3, "views")), torch.rand(5, generator=randomness.torch_generator(3, "views")))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts, device, gpus, paths, records, views
+from genbench import artifacts, device, gpus, paths, randomness, records, views
 from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import protocol
@@ -37,7 +37,7 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
     conditional = module.conditional(cfg)
     labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
 
-    generator = torch.Generator().manual_seed(seed + 1)
+    generator = randomness.torch_generator(seed, "samples")
     start = time.perf_counter()
     chunk = device.images_per_call(on, *arrays["x_test"].shape[-2:])
     chunks = [
@@ -50,7 +50,7 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
     def test_split() -> tuple[np.ndarray, np.ndarray]:
         return arrays["x_test"], arrays["y_test"]
 
-    context = views.Context(dataset, classes, on, torch.Generator().manual_seed(seed + 4), test_split)
+    context = views.Context(dataset, classes, on, randomness.torch_generator(seed, "views"), test_split)
     grids = module.views(modules, cfg, sampling, context) if base.has(module, base.Capability.VIEWS) else []
     with artifacts.atomic_directory(out_dir) as staging:
         artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)})

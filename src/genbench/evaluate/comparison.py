@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from genbench import randomness
 from genbench.config import Params
 from genbench.errors import ConfigError
 from genbench.evaluate import fidelity, intervals
@@ -29,20 +30,20 @@ def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, p
     if paired:
         kid = {"kid": fidelity.mmd_numpy(real.numpy(), fake.numpy(), paired=True), "kid_estimator": "paired, whole sets"}
     else:
-        kid_mean, kid_std, kid_subset = fidelity.kid(real, fake, params.evaluate.kid_subsets, intervals.derived_seed(seed, 0))
+        kid_mean, kid_std, kid_subset = fidelity.kid(real, fake, params.evaluate.kid_subsets, randomness.seed_of(seed, "kid/subsets"))
         kid = {"kid": kid_mean, "kid_std": kid_std, "kid_subset_size": kid_subset, "kid_estimator": "torchmetrics, subsets"}
     inside_real, inside_fake = fidelity.manifold_membership(real, fake, params.evaluate.nearest_neighbours)
     resamples = params.evaluate.bootstrap_resamples
     return {
         "n_images": len(fake),
         "fid": fidelity.fid(real, fake),
-        "fid_interval": intervals.bootstrap_two_sets(fidelity.fid_numpy, real.numpy(), fake.numpy(), resamples, intervals.derived_seed(seed, 1)),
+        "fid_interval": intervals.bootstrap_two_sets(fidelity.fid_numpy, real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/fid")),
         **kid,
-        "kid_interval": kid_interval(real.numpy(), fake.numpy(), resamples, intervals.derived_seed(seed, 2), paired),
+        "kid_interval": kid_interval(real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/kid"), paired),
         "precision": float(inside_real.mean()),
-        "precision_interval": intervals.bootstrap_mean(inside_real, resamples, intervals.derived_seed(seed, 3)),
+        "precision_interval": intervals.bootstrap_mean(inside_real, resamples, randomness.seed_of(seed, "bootstrap/precision")),
         "recall": float(inside_fake.mean()),
-        "recall_interval": intervals.bootstrap_mean(inside_fake, resamples, intervals.derived_seed(seed, 4)),
+        "recall_interval": intervals.bootstrap_mean(inside_fake, resamples, randomness.seed_of(seed, "bootstrap/recall")),
     }
 
 

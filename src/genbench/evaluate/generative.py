@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts, device, gpus, paths, pipeline, records
+from genbench import artifacts, device, gpus, paths, pipeline, randomness, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
@@ -64,7 +64,7 @@ def run(
     modules, cfg = deep.load(model, model_dir, on)
     x_bound, y_bound = protocol.bound_subset(params, x_compared, y_compared)
     test_images, test_labels = torch.from_numpy(x_bound).to(on), torch.from_numpy(y_bound).to(on)
-    generator = torch.Generator().manual_seed(seed + 3)
+    generator = randomness.torch_generator(seed, "likelihood")
     started = time.perf_counter()
     has_likelihood = base.has(module, Capability.LIKELIHOOD)
     bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if has_likelihood else None

@@ -66,11 +66,6 @@ def bias_shifted(resampled: np.ndarray, estimate: float) -> list[float]:
     return _pair(low - bias, high - bias)
 
 
-def derived_seed(seed: int, purpose: int) -> int:
-    """A seed for one use of `seed`, independent of seed + k: replicate seeds are consecutive integers."""
-    return int(np.random.SeedSequence((seed, purpose)).generate_state(1)[0])
-
-
 def mean_interval(values) -> dict:
     """Mean, standard deviation and t-interval of the mean, over seeds or over images; n=1 has no spread."""
     values = np.asarray(values, dtype=np.float64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from genbench import randomness
 from genbench.config import Params
 from genbench.errors import ConfigError
 
@@ -60,12 +61,12 @@ def sample_labels(params: Params, arrays: dict, conditional: bool) -> np.ndarray
 
 def train_subset(params: Params, arrays: dict, n: int) -> np.ndarray:
     """n training images, chosen by data.seed: the set memorisation is measured against."""
-    return arrays["x_train"][subset(len(arrays["x_train"]), n, params.data.seed + 1)]
+    return arrays["x_train"][subset(len(arrays["x_train"]), n, randomness.seed_of(params.data.seed, "memorisation/training-images"))]
 
 
 def floor_subset(params: Params, arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """n validation images, chosen by data.seed: held-out real images no model trained on, the floor."""
-    chosen = subset(len(arrays["x_val"]), n, params.data.seed + 2, arrays["y_val"])
+    chosen = subset(len(arrays["x_val"]), n, randomness.seed_of(params.data.seed, "floor/validation-images"), arrays["y_val"])
     return arrays["x_val"][chosen], arrays["y_val"][chosen]
 
 
@@ -75,5 +76,5 @@ def bound_subset(params: Params, x_compared: np.ndarray, y_compared: np.ndarray)
     n = params.evaluate.bound_images
     if n is None or n >= len(x_compared):
         return x_compared, y_compared
-    chosen = subset(len(x_compared), n, params.data.seed + 3, y_compared)
+    chosen = subset(len(x_compared), n, randomness.seed_of(params.data.seed, "likelihood/test-images"), y_compared)
     return x_compared[chosen], y_compared[chosen]

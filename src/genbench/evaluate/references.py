@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, device, gpus, paths, pipeline, records
+from genbench import artifacts, device, gpus, paths, pipeline, randomness, records
 from genbench.config import Params
 from genbench.data import splits
-from genbench.evaluate import cas, comparison, features, intervals, memorisation, protocol
+from genbench.evaluate import cas, comparison, features, memorisation, protocol
 from genbench.models import deep
 from genbench.models.classic import stratified_cap
 
@@ -37,13 +37,14 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     seed = params.data.seed
 
     held_out = features.extract(net, protocol.floor_subset(params, arrays, n)[0], on)
-    rng = np.random.default_rng(intervals.derived_seed(seed, 5))
+    rng = randomness.numpy_generator(seed, "ceiling/noise")
     x_train = arrays["x_train"]
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
     floor = comparison.compare(params, real, held_out, seed)
     floor["memorisation"] = memorisation.measure(held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on))
     # As many real training images as a model's samples, stratified so that every class is there.
-    real_x, real_y = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, seed + 3, key="evaluate.n_samples")
+    real_x, real_y = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, randomness.seed_of(seed, "cas/real-training-images"),
+                                  key="evaluate.n_samples")
     artifacts.write_json(metrics_path, {
         "real_heldout_vs_test": floor,
         "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, on), seed),

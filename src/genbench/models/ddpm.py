@@ -163,19 +163,45 @@ def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
 
 
 class Diffusion(nn.Module):
-    """The forward process q(x_t | x_0) and its constants, as buffers on the model's device."""
+    """All the noise math (Ho et al., 2020): the forward process q(x_t | x_0) and the forward posterior
+    q(x_{t-1} | x_t, x_0) that every reverse step follows, written once for the training step, both
+    samplers and the likelihood bound. Its constants are buffers on the model's device, in `dtype`:
+    float32 to train and sample, float64 for the bound. The formulas take the constants at t (and
+    at the previous step) as tensors that broadcast against the images."""
 
-    def __init__(self, schedule: str, timesteps: int):
+    def __init__(self, schedule: str, timesteps: int, dtype: torch.dtype = torch.float32):
         super().__init__()
         betas = make_betas(schedule, timesteps)
         alpha_bar = torch.cumprod(1 - betas, dim=0)
+        alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bar[:-1]])  # 1 before the first step
         self.timesteps = timesteps
-        self.register_buffer("betas", betas.float(), persistent=False)
-        self.register_buffer("alpha_bar", alpha_bar.float(), persistent=False)
+        for name, value in (("betas", betas), ("alpha_bar", alpha_bar), ("alpha_bar_prev", alpha_bar_prev)):
+            self.register_buffer(name, value.to(dtype), persistent=False)
 
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_t ~ q(x_t | x_0): sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) noise (eq. 4)."""
         ab = self.alpha_bar[t].view(-1, 1, 1, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    @staticmethod
+    def x0_from_noise(xt: torch.Tensor, eps: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """The x_0 that x_t and the predicted noise imply (eq. 4 solved for x_0), clipped to the data's range."""
+        return ((xt - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
+
+    @staticmethod
+    def noise_from_x0(xt: torch.Tensor, x0: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """The noise that x_t and an x_0 imply (eq. 4 solved for the noise)."""
+        return (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    @staticmethod
+    def posterior_mean(x0: torch.Tensor, xt: torch.Tensor, ab: torch.Tensor, ab_prev: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """The mean of q(x_{t-1} | x_t, x_0) (eq. 7)."""
+        return (ab_prev.sqrt() * beta / (1 - ab)) * x0 + ((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)) * xt
+
+    @staticmethod
+    def posterior_variance(ab: torch.Tensor, ab_prev: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        """beta-tilde, the variance of q(x_{t-1} | x_t, x_0) (eq. 7); 0 at t = 0."""
+        return beta * (1 - ab_prev) / (1 - ab)
 
 
 # ---------------------------------------------------------------- training
@@ -268,10 +294,10 @@ def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int
     for i, t in enumerate(times[:first_steps]):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
-        ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0, device=device)
+        ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else diffusion.alpha_bar_prev[0]
         eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
-        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
-        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()  # consistent with the clipped x0
+        x0 = diffusion.x0_from_noise(x, eps, ab)
+        eps = diffusion.noise_from_x0(x, x0, ab)  # consistent with the clipped x0
         sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
         x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
         if eta > 0 and t_prev >= 0:
@@ -288,13 +314,11 @@ def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guida
     device = labels.device
     x = torch.randn(shape, generator=generator).to(device)
     for t in list(range(diffusion.timesteps - 1, -1, -1))[:first_steps]:
-        beta, ab = diffusion.betas[t], diffusion.alpha_bar[t]
-        ab_prev = diffusion.alpha_bar[t - 1] if t > 0 else torch.tensor(1.0, device=device)
+        beta, ab, ab_prev = diffusion.betas[t], diffusion.alpha_bar[t], diffusion.alpha_bar_prev[t]
         eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
-        x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
-        mean = (ab_prev.sqrt() * beta / (1 - ab)) * x0 + ((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)) * x
+        mean = diffusion.posterior_mean(diffusion.x0_from_noise(x, eps, ab), x, ab, ab_prev, beta)
         if t > 0:
-            variance = beta * (1 - ab_prev) / (1 - ab)
+            variance = diffusion.posterior_variance(ab, ab_prev, beta)
             x = mean + variance.sqrt() * torch.randn(shape, generator=generator).to(device)
         else:
             x = mean
@@ -422,10 +446,8 @@ def stratum_edges(timesteps: int, strata: int | None) -> list[int]:
 def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int, strata: int | None) -> torch.Tensor:
     unet = modules["ema"].module.eval()
     device, n, timesteps = images.device, len(images), cfg["timesteps"]
-    betas = make_betas(cfg["schedule"], timesteps).to(device)
-    alpha_bar = torch.cumprod(1 - betas, dim=0)
-    alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64, device=device), alpha_bar[:-1]])
-    posterior_var = betas * (1 - alpha_bar_prev) / (1 - alpha_bar)
+    diffusion = Diffusion(cfg["schedule"], timesteps, torch.float64).to(device)
+    posterior_var = diffusion.posterior_variance(diffusion.alpha_bar, diffusion.alpha_bar_prev, diffusion.betas)
     log_var = torch.log(torch.cat([posterior_var[1:2], posterior_var[1:]]))
     x0 = (2 * images - 1).double()
 
@@ -434,16 +456,14 @@ def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int, 
 
     def reverse_step(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x_t drawn from q(x_t | x_0), and the forward posterior's mean and the model's at t (one per image)."""
-        ab, ab_prev, beta = (v[t].view(-1, 1, 1, 1) for v in (alpha_bar, alpha_bar_prev, betas))
-        noise = torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device)
-        xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        eps = unet(xt.float(), t, labels).double()
-        x0_predicted = ((xt - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-1, 1)
-        weights = (ab_prev.sqrt() * beta / (1 - ab), (1 - beta).sqrt() * (1 - ab_prev) / (1 - ab))
-        return weights[0] * x0 + weights[1] * xt, weights[0] * x0_predicted + weights[1] * xt, log_var[t].view(-1, 1, 1, 1)
+        ab, ab_prev, beta = (v[t].view(-1, 1, 1, 1) for v in (diffusion.alpha_bar, diffusion.alpha_bar_prev, diffusion.betas))
+        xt = diffusion.q_sample(x0, t, torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device))
+        x0_predicted = diffusion.x0_from_noise(xt, unet(xt.float(), t, labels).double(), ab)
+        true_mean, mean = (diffusion.posterior_mean(start, xt, ab, ab_prev, beta) for start in (x0, x0_predicted))
+        return true_mean, mean, log_var[t].view(-1, 1, 1, 1)
 
     # Prior term: KL(q(x_T | x_0) || N(0, I)).
-    ab_T = alpha_bar[-1]
+    ab_T = diffusion.alpha_bar[-1]
     total = per_image(0.5 * (ab_T * x0**2 + (1 - ab_T) - 1 - torch.log(1 - ab_T)))
     edges = stratum_edges(timesteps, strata)
     for low, high in zip(edges[:-1], edges[1:]):
