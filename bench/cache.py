@@ -27,9 +27,20 @@ def timed_run(parent: Path, name: str, params: str, cache: Path) -> float:
     clone = parent / name
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     (clone / "params.yaml").write_text((ROOT / params).read_text())
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(clone / "src"), SNAKEMAKE_OUTPUT_CACHE=str(cache))
+    env = dict(
+        os.environ,
+        PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        PYTHONPATH=str(clone / "src"),
+        SNAKEMAKE_OUTPUT_CACHE=str(cache),
+    )
     start = time.perf_counter()
-    done = subprocess.run([str(BIN / "snakemake"), "--profile", "profiles/local", "--cache"], cwd=clone, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [str(BIN / "snakemake"), "--profile", "profiles/local", "--cache"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"snakemake failed in {clone}:\n{done.stderr[-3000:]}")
@@ -50,8 +61,11 @@ def main() -> None:
             warm.append(timed_run(Path(tmp), "second", args.params, cache))
         print(f"cold {cold[-1]:.1f} s, restored {warm[-1]:.1f} s", file=sys.stderr)
     result = {
-        "repeats": args.repeats, "cold_s": cold, "restored_s": warm,
-        "cold_median_s": statistics.median(cold), "restored_median_s": statistics.median(warm),
+        "repeats": args.repeats,
+        "cold_s": cold,
+        "restored_s": warm,
+        "cold_median_s": statistics.median(cold),
+        "restored_median_s": statistics.median(warm),
     }
     result["speedup"] = result["cold_median_s"] / result["restored_median_s"]
     output = ROOT / "bench" / "cache.json"

@@ -49,7 +49,9 @@ def train(folder: Path, model: str) -> tuple[float, dict[str, dict[int, float]]]
     record = json.loads((folder / f"reports/timings/train/digits-{model}-seed-0.json").read_text())
     curves = {}
     for tsv in (folder / f"reports/training/digits/seed-0/{model}/plots/metrics/loss").glob("*.tsv"):
-        curves[tsv.stem] = {int(row["step"]): float(row[tsv.stem]) for row in csv.DictReader(tsv.open(), delimiter="\t")}
+        curves[tsv.stem] = {
+            int(row["step"]): float(row[tsv.stem]) for row in csv.DictReader(tsv.open(), delimiter="\t")
+        }
     return record["images_per_second"], curves
 
 
@@ -73,7 +75,10 @@ def main() -> None:
             rates = {"one process, two threads": [], "two ranks, one thread each": []}
             curves = {}
             for _ in range(args.repeats):
-                for name, (processes, threads) in (("one process, two threads", (1, 2)), ("two ranks, one thread each", (2, 1))):
+                for name, (processes, threads) in (
+                    ("one process, two threads", (1, 2)),
+                    ("two ranks, one thread each", (2, 1)),
+                ):
                     configure(folder, args.steps, processes, threads)
                     rate, curves[name] = train(folder, model)
                     rates[name].append(rate)
@@ -83,7 +88,8 @@ def main() -> None:
             results["models"][model] = {
                 "images_per_second": rates,
                 "median_images_per_second": medians,
-                "two_ranks_over_one_process": medians["two ranks, one thread each"] / medians["one process, two threads"],
+                "two_ranks_over_one_process": medians["two ranks, one thread each"]
+                / medians["one process, two threads"],
                 "largest_loss_difference_from_one_thread": {
                     "two ranks, one thread each": largest_difference(one_thread, curves["two ranks, one thread each"]),
                     "one process, two threads": largest_difference(one_thread, curves["one process, two threads"]),

@@ -33,9 +33,13 @@ def run_clean(runner: str, parent: Path, params: Path | None, raw: dict[str, Pat
         shutil.copyfile(params, clone / "params.yaml")
     for dataset, folder in raw.items():
         shutil.copytree(folder, clone / "data" / "raw" / dataset, ignore=shutil.ignore_patterns("README*"))
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(clone / "src"))
+    env = dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(clone / "src")
+    )
     start = time.perf_counter()
-    subprocess.run([str(BIN / COMMANDS[runner][0]), *COMMANDS[runner][1:]], cwd=clone, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / COMMANDS[runner][0]), *COMMANDS[runner][1:]], cwd=clone, env=env, check=True, capture_output=True
+    )
     wall = time.perf_counter() - start
     stages, memory = {}, {}
     for record in (clone / "reports" / "timings").rglob("*.json"):
@@ -43,7 +47,9 @@ def run_clean(runner: str, parent: Path, params: Path | None, raw: dict[str, Pat
         stages[entry["command"].removeprefix("genbench ")] = entry["seconds"]
         memory[entry["command"].removeprefix("genbench ")] = entry.get("peak_rss_mb")
     return {
-        "wall_s": wall, "stages_s": dict(sorted(stages.items(), key=lambda kv: -kv[1])), "sum_of_stages_s": sum(stages.values()),
+        "wall_s": wall,
+        "stages_s": dict(sorted(stages.items(), key=lambda kv: -kv[1])),
+        "sum_of_stages_s": sum(stages.values()),
         "peak_rss_mb": dict(sorted(memory.items(), key=lambda kv: -(kv[1] or 0))),
     }
 
@@ -52,8 +58,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runners", nargs="+", default=list(COMMANDS), choices=list(COMMANDS))
     parser.add_argument("--keep", type=Path, help="leave the clones in this folder (it must not hold them already)")
-    parser.add_argument("--params", type=Path, help="a params file to run instead of params.yaml, e.g. presets/mnist-cpu.yaml")
-    parser.add_argument("--raw", action="append", default=[], metavar="DATASET=DIR", help="copy DIR's files into the clone's data/raw/DATASET/")
+    parser.add_argument(
+        "--params", type=Path, help="a params file to run instead of params.yaml, e.g. presets/mnist-cpu.yaml"
+    )
+    parser.add_argument(
+        "--raw",
+        action="append",
+        default=[],
+        metavar="DATASET=DIR",
+        help="copy DIR's files into the clone's data/raw/DATASET/",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "end_to_end.json")
     args = parser.parse_args()
     raw = dict(item.split("=", 1) for item in args.raw)
@@ -62,7 +76,9 @@ def main() -> None:
         parent = args.keep or Path(tmp)
         parent.mkdir(parents=True, exist_ok=True)
         for runner in args.runners:
-            results[runner] = run_clean(runner, parent, args.params and args.params.resolve(), {d: Path(f) for d, f in raw.items()})
+            results[runner] = run_clean(
+                runner, parent, args.params and args.params.resolve(), {d: Path(f) for d, f in raw.items()}
+            )
             print(f"{runner}: {results[runner]['wall_s']:.1f} s", file=sys.stderr)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -25,10 +25,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from genbench import device
-from genbench.validate import load_params
 from genbench.models import base
 from genbench.models.ddpm import stratum_edges
 from genbench.train import loop
+from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("featurenet", "vae", "gan", "ddpm")
@@ -105,7 +105,9 @@ def stage_seconds(path: Path | None) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stages", type=Path, default=ROOT / "bench" / "end_to_end.json", help="bench/end_to_end.json of a run")
+    parser.add_argument(
+        "--stages", type=Path, default=ROOT / "bench" / "end_to_end.json", help="bench/end_to_end.json of a run"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "floors.json")
     args = parser.parse_args()
@@ -121,12 +123,20 @@ def main() -> None:
         seconds = median_seconds(step, args.repeats)
         contiguous_seconds = median_seconds(training_step(model, params, torch.contiguous_format)[0], args.repeats)
         results["models"][model] = {
-            "batch": batch, "train_flops_per_image": flops / batch, "step_seconds": seconds,
-            "step_floor_seconds": flops / rate, "step_ratio": seconds * rate / flops, "top_operators": top_operators(step),
-            "layout": str(layout), "step_seconds_contiguous_format": contiguous_seconds,
+            "batch": batch,
+            "train_flops_per_image": flops / batch,
+            "step_seconds": seconds,
+            "step_floor_seconds": flops / rate,
+            "step_ratio": seconds * rate / flops,
+            "top_operators": top_operators(step),
+            "layout": str(layout),
+            "step_seconds_contiguous_format": contiguous_seconds,
         }
         steps = base.settings(params, model).steps
-        results["stages"][f"train {model}"] = {"floor_s": steps * flops / rate, "measured_s": measured.get(f"train {model}")}
+        results["stages"][f"train {model}"] = {
+            "floor_s": steps * flops / rate,
+            "measured_s": measured.get(f"train {model}"),
+        }
     # DDPM sampling and bound: network calls on batches of images; guidance doubles each sampling call.
     _, _, modules = training_step("ddpm", params, layout)
     unet = modules["unet"].eval()
@@ -134,14 +144,24 @@ def main() -> None:
     with torch.no_grad():
         forward_flops = flops_of(lambda: unet(x, t, y)) / 500  # in calls of 500, as sampling and the bound make them
         results["models"]["ddpm"]["forward_flops_per_image"] = forward_flops
-        results["models"]["ddpm"]["forward_seconds_per_image"] = median_seconds(lambda: unet(x, t, y), args.repeats, calls=5) / 500
+        results["models"]["ddpm"]["forward_seconds_per_image"] = (
+            median_seconds(lambda: unet(x, t, y), args.repeats, calls=5) / 500
+        )
     sampling, evaluate = params.sampling.ddpm, params.evaluate
     sample_calls = params.evaluate.n_samples * sampling.steps * (2 if sampling.guidance else 1)
-    results["stages"]["sample ddpm"] = {"floor_s": sample_calls * forward_flops / rate, "measured_s": measured.get("sample ddpm")}
+    results["stages"]["sample ddpm"] = {
+        "floor_s": sample_calls * forward_flops / rate,
+        "measured_s": measured.get("sample ddpm"),
+    }
     compared = 359  # digits: the test images the generative models are compared on
     bound_calls = compared * len(stratum_edges(params.generative.ddpm.timesteps, evaluate.bound_timesteps))
-    timing_calls = evaluate.timing_samples * 2 * (min(sampling.steps, evaluate.timing_steps) + evaluate.timing_steps + 1)
-    results["stages"]["evaluate ddpm"] = {"floor_s": (bound_calls + timing_calls) * forward_flops / rate, "measured_s": measured.get("evaluate ddpm")}
+    timing_calls = (
+        evaluate.timing_samples * 2 * (min(sampling.steps, evaluate.timing_steps) + evaluate.timing_steps + 1)
+    )
+    results["stages"]["evaluate ddpm"] = {
+        "floor_s": (bound_calls + timing_calls) * forward_flops / rate,
+        "measured_s": measured.get("evaluate ddpm"),
+    }
     for stage in results["stages"].values():
         stage["ratio"] = stage["measured_s"] / stage["floor_s"] if stage["measured_s"] else None
     print(json.dumps(results, indent=2))

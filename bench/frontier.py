@@ -4,7 +4,8 @@ through the run's own sample and CAS code, with the run's params (--n-samples: f
 save time; the train-on-real ceiling is then given at that number too).
 
 Training minutes of a checkpoint at step k: the train stage's seconds times k / steps.
-Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ... [--n-samples N] [--out FILE]
+Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ...
+       [--n-samples N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import torch
 from safetensors.torch import save_file
 
 from genbench import paths, randomness, sample
-from genbench.validate import load_params
 from genbench.data import splits
 from genbench.evaluate import cas
 from genbench.models import base, deep
 from genbench.models.classic import stratified_cap
+from genbench.validate import load_params
 
 
 def main() -> None:
@@ -39,7 +40,9 @@ def main() -> None:
     os.chdir(args.run)
     params = load_params("params.yaml")
     if args.n_samples:
-        params = params.model_copy(update={"evaluate": params.evaluate.model_copy(update={"n_samples": args.n_samples})})
+        params = params.model_copy(
+            update={"evaluate": params.evaluate.model_copy(update={"n_samples": args.n_samples})}
+        )
     d, m, s = args.dataset, args.model, args.seed
     train_seconds = json.loads(paths.timing_file("train", d, m, s).read_text())["seconds"]
     steps = base.settings(params, m).steps
@@ -61,12 +64,26 @@ def main() -> None:
             sample.run(params, d, m, s, model_dir, paths.processed_data(d), paths.processed_meta(d), samples_dir)
             cas.run(params, m, s, paths.processed_data(d), paths.processed_meta(d), samples_dir, out)
             svm = json.loads(out.read_text())["scores"]["svm"]
-        result["points"].append({"step": step, "training_minutes": train_seconds * step / steps / 60,
-                                 "cas_svm": svm["accuracy"], "cas_svm_interval": svm["accuracy_interval"]})
+        result["points"].append(
+            {
+                "step": step,
+                "training_minutes": train_seconds * step / steps / 60,
+                "cas_svm": svm["accuracy"],
+                "cas_svm_interval": svm["accuracy_interval"],
+            }
+        )
         print(json.dumps(result["points"][-1]), flush=True)
     arrays = splits.load(paths.processed_data(d), ("train", "test"))
-    real_x, real_y = stratified_cap(arrays["x_train"], arrays["y_train"], params.evaluate.n_samples, randomness.seed_of(params.data.seed, "cas/real-training-images"), key="n")
-    result["train_on_real_svm"] = cas.score(params, "svm", real_x, real_y, arrays["x_test"], arrays["y_test"], params.data.seed)["accuracy"]
+    real_x, real_y = stratified_cap(
+        arrays["x_train"],
+        arrays["y_train"],
+        params.evaluate.n_samples,
+        randomness.seed_of(params.data.seed, "cas/real-training-images"),
+        key="n",
+    )
+    result["train_on_real_svm"] = cas.score(
+        params, "svm", real_x, real_y, arrays["x_test"], arrays["y_test"], params.data.seed
+    )["accuracy"]
     print(f"train-on-real ceiling at {params.evaluate.n_samples} images: {result['train_on_real_svm']:.4f}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")

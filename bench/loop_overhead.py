@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from genbench import device
-from genbench.validate import load_params
 from genbench.models import base, deep
 from genbench.train import loop
+from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 DEVICE = torch.device("cpu")
@@ -34,14 +34,19 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
 
     data = load_digits()
-    images = torch.from_numpy(data.images / 16).float().unsqueeze(1).contiguous(memory_format=device.memory_format(DEVICE))
+    images = (
+        torch.from_numpy(data.images / 16).float().unsqueeze(1).contiguous(memory_format=device.memory_format(DEVICE))
+    )
     return images, torch.from_numpy(data.target).long()
 
 
 def build(model: str, params):
     module, settings = base.module_of(model), base.settings(params, model)
     torch.manual_seed(0)
-    modules = {k: m.to(memory_format=device.memory_format(DEVICE)) for k, m in module.build(module.config(settings, (1, 8, 8), 10)).items()}
+    modules = {
+        k: m.to(memory_format=device.memory_format(DEVICE))
+        for k, m in module.build(module.config(settings, (1, 8, 8), 10)).items()
+    }
     return modules, settings
 
 
@@ -49,7 +54,9 @@ def shared_loop(model: str, params, images, labels) -> tuple[float, dict]:
     modules, settings = build(model, params)
     execution = loop.execution_on(DEVICE)
     recipe = base.module_of(model).recipe(modules, settings, execution)
-    settings_of_loop = loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, 0)
+    settings_of_loop = loop.LoopSettings(
+        settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, 0
+    )
     with tempfile.TemporaryDirectory() as scratch:
         start = time.perf_counter()
         loop.run(model, recipe, images, labels, settings_of_loop, Path(scratch), "bench", execution)
@@ -103,12 +110,21 @@ def main() -> None:
             seconds, plain_weights = plain_loop(model, params, images, labels)
             plain.append(seconds)
             if any(not torch.equal(shared_weights[k], plain_weights[k]) for k in shared_weights):
-                raise SystemExit(f"{model}: the two loops ended with different weights, so they did not run the same computation")
+                raise SystemExit(
+                    f"{model}: the two loops ended with different weights, so they did not run the same computation"
+                )
         steps = base.settings(params, model).steps
-        results[model] = {"steps": steps, "shared_loop_s": shared, "plain_loop_s": plain,
-                          "ratio": statistics.median(shared) / statistics.median(plain)}
-        print(f"{model}: shared loop {statistics.median(shared):.2f} s, plain loop {statistics.median(plain):.2f} s "
-              f"(medians of {args.repeats}, {steps} steps): {results[model]['ratio']:.3f}x", flush=True)
+        results[model] = {
+            "steps": steps,
+            "shared_loop_s": shared,
+            "plain_loop_s": plain,
+            "ratio": statistics.median(shared) / statistics.median(plain),
+        }
+        print(
+            f"{model}: shared loop {statistics.median(shared):.2f} s, plain loop {statistics.median(plain):.2f} s "
+            f"(medians of {args.repeats}, {steps} steps): {results[model]['ratio']:.3f}x",
+            flush=True,
+        )
     args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 

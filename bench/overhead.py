@@ -1,4 +1,5 @@
-"""What the pipeline adds to DVC's and Snakemake's own cost: no-op runs of the real DAG against a toy DAG of the same shape.
+"""What the pipeline adds to DVC's and Snakemake's own cost: no-op runs of the real DAG against a toy DAG of the same
+shape.
 
 For a params file, the real DAG (dvc.yaml and the Snakefile, with their params and source
 dependencies) and a toy one (the same jobs, dependency and output paths and edges; each
@@ -37,7 +38,9 @@ NO_OP = {
 
 
 def environment(repo: Path) -> dict:
-    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(repo / "src"))
+    return dict(
+        os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", DVC_NO_ANALYTICS="1", PYTHONPATH=str(repo / "src")
+    )
 
 
 def run(cmd: list[str], repo: Path) -> str:
@@ -81,8 +84,12 @@ def toy_repo(real: Path, dag: dict, dest: Path) -> Path:
     generated = {".dvc", ".git", ".snakemake", "data", "reports"}
     shutil.copytree(real, dest, ignore=lambda folder, names: generated & set(names) if Path(folder) == real else set())
     stages, rules, all_outs = {}, [], set()
-    for i, (command, job) in enumerate(sorted(dag["jobs"].items())):
-        stages[f"job{i}"] = {"cmd": "true", "deps": job["deps"], "outs": job["outs"]} if job["deps"] else {"cmd": "true", "outs": job["outs"]}
+    for i, (_, job) in enumerate(sorted(dag["jobs"].items())):
+        stages[f"job{i}"] = (
+            {"cmd": "true", "deps": job["deps"], "outs": job["outs"]}
+            if job["deps"]
+            else {"cmd": "true", "outs": job["outs"]}
+        )
         outputs = ", ".join(f'directory("{o}")' if is_folder(o) else f'"{o}"' for o in job["outs"])
         inputs = ", ".join(f'"{d}"' for d in job["deps"])
         rules.append(f"rule job{i}:\n    input: {inputs}\n    output: {outputs}\n    shell: 'true'\n")

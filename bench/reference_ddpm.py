@@ -17,9 +17,15 @@ def build(settings, shape: tuple[int, int, int], n_classes: int, device: torch.d
     channels, height, _ = shape
     widths = tuple(settings.base_channels * m for m in settings.channel_multipliers)
     unet = UNet2DModel(
-        sample_size=height, in_channels=channels, out_channels=channels, block_out_channels=widths,
-        layers_per_block=settings.blocks_per_level, down_block_types=("DownBlock2D",) * len(widths),
-        up_block_types=("UpBlock2D",) * len(widths), norm_num_groups=8, num_class_embeds=n_classes + 1,
+        sample_size=height,
+        in_channels=channels,
+        out_channels=channels,
+        block_out_channels=widths,
+        layers_per_block=settings.blocks_per_level,
+        down_block_types=("DownBlock2D",) * len(widths),
+        up_block_types=("UpBlock2D",) * len(widths),
+        norm_num_groups=8,
+        num_class_embeds=n_classes + 1,
         attention_head_dim=widths[-1] // 4,
     ).to(device)
     schedule = "squaredcos_cap_v2" if settings.schedule == "cosine" else "linear"

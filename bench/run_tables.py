@@ -38,7 +38,10 @@ def figure(entry: dict | None, scale: float, decimals: int) -> str:
 def figures_table(rows: dict) -> list[str]:
     used = [key for key in COLUMNS if any(key in figures for figures in rows.values())]
     lines = ["| model | " + " | ".join(COLUMNS[k][0] for k in used) + " |", "| --- |" + " --- |" * len(used)]
-    lines += [f"| {model} | " + " | ".join(figure(figures.get(k), *COLUMNS[k][1:]) for k in used) + " |" for model, figures in rows.items()]
+    lines += [
+        f"| {model} | " + " | ".join(figure(figures.get(k), *COLUMNS[k][1:]) for k in used) + " |"
+        for model, figures in rows.items()
+    ]
     return lines
 
 
@@ -73,7 +76,13 @@ def save(run: Path, to: Path, note: str) -> None:
     kept = [{k: r.get(k) for k in ("command", "seconds", "peak_rss_mb")} for r in records]
     (to / "timings.json").write_text(json.dumps(kept, indent=1) + "\n")
     last = max(records, key=lambda r: r.get("finished") or "")
-    about = {"note": note, "commit": last.get("commit") or "", "finished": last.get("finished"), "cpu": _cpu(), "python": platform.python_version()}
+    about = {
+        "note": note,
+        "commit": last.get("commit") or "",
+        "finished": last.get("finished"),
+        "cpu": _cpu(),
+        "python": platform.python_version(),
+    }
     (to / "run.json").write_text(json.dumps(about, indent=1) + "\n")
 
 

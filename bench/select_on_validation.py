@@ -20,23 +20,30 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench.validate import load_params
 from genbench.data import splits
 from genbench.models.classic import fit_named, flatten, single_threaded_blas
+from genbench.validate import load_params
 
 
 def score(params_path: str, data_path: str, model: str, setting: dict) -> dict:
     params = load_params(params_path)
     section = getattr(params.classic, model)
-    params = params.model_copy(update={"classic": params.classic.model_copy(update={model: section.model_copy(update=setting)})})
+    params = params.model_copy(
+        update={"classic": params.classic.model_copy(update={model: section.model_copy(update=setting)})}
+    )
     arrays = splits.load(Path(data_path), ("train", "val"))
     start = time.perf_counter()
     estimator, info = fit_named(params, model, arrays["x_train"], arrays["y_train"], seed=params.seeds[0])
     with single_threaded_blas():
         predicted = estimator.predict(flatten(arrays["x_val"]))
     correct = int(np.sum(predicted == arrays["y_val"]))
-    return {"setting": setting, "val_accuracy": correct / len(predicted), "n_val": len(predicted), "n_train": info["n_train"],
-            "seconds": time.perf_counter() - start}
+    return {
+        "setting": setting,
+        "val_accuracy": correct / len(predicted),
+        "n_val": len(predicted),
+        "n_train": info["n_train"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main() -> None:
@@ -54,7 +61,10 @@ def main() -> None:
         results = list(pool.map(score, *zip(*[(args.params, args.data, args.model, s) for s in settings])))
     results.sort(key=lambda r: r["val_accuracy"])
     for r in results:
-        print(f"{json.dumps(r['setting'])}: validation accuracy {r['val_accuracy']:.4f} ({r['n_val']} images), {r['seconds']:.0f} s")
+        print(
+            f"{json.dumps(r['setting'])}: validation accuracy {r['val_accuracy']:.4f} ({r['n_val']} images), "
+            f"{r['seconds']:.0f} s"
+        )
     if args.out:
         args.out.write_text(json.dumps({"model": args.model, "data": args.data, "results": results}, indent=2) + "\n")
 

@@ -28,9 +28,13 @@ STAGE_MODULES = {
     "evaluate (generative)": "genbench.evaluate.generative",
     "report": "genbench.report.build",
 }
-# As genbench.cli starts a stage: the whole file's check (its verdict kept after the first run), the shared sections, the stage's module.
-PROBE = ("import sys, pathlib, genbench.cli; genbench.cli.check_params(pathlib.Path('params.yaml')); from genbench.config import load_params; "
-         "load_params('params.yaml'); import {module}; print('torch' in sys.modules)")
+# As genbench.cli starts a stage: the whole file's check (its verdict kept after the first run), the shared sections,
+# the stage's module.
+PROBE = (
+    "import sys, pathlib, genbench.cli; genbench.cli.check_params(pathlib.Path('params.yaml')); from genbench.config "
+    "import load_params; "
+    "load_params('params.yaml'); import {module}; print('torch' in sys.modules)"
+)
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from genbench import device as runtime
-from genbench.validate import load_params
 from genbench.models import base
 from genbench.train import loop
+from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("featurenet", "vae", "gan", "ddpm")
@@ -98,14 +98,20 @@ def main() -> None:
     device = torch.device(args.device)
     runtime.configure_torch(device, params.train.threads)
     shape = (1, 8, 8)
-    results = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {params.train.threads} threads"}
+    results = {
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {params.train.threads} threads"
+    }
     for model in MODELS:
         results[f"{model}_train_images_per_second"] = training_rate(model, params, device, shape, args.repeats)
     results["ddpm_reference_train_images_per_second"] = reference_rate(params, device, shape, args.repeats)
-    results["ddpm_train_ratio_to_reference"] = results["ddpm_train_images_per_second"] / results["ddpm_reference_train_images_per_second"]
+    results["ddpm_train_ratio_to_reference"] = (
+        results["ddpm_train_images_per_second"] / results["ddpm_reference_train_images_per_second"]
+    )
     for model in ("vae", "gan", "ddpm"):
         results[f"{model}_sample_seconds_per_1000"] = sampling_seconds_per_1000(model, params, device, shape)
-    results["ddpm_ancestral_sample_seconds_per_1000"] = sampling_seconds_per_1000("ddpm", params, device, shape, n=20, sampler="ancestral")
+    results["ddpm_ancestral_sample_seconds_per_1000"] = sampling_seconds_per_1000(
+        "ddpm", params, device, shape, n=20, sampler="ancestral"
+    )
     print(json.dumps(results, indent=2))
     (ROOT / "bench" / f"throughput-{args.device}.json").write_text(json.dumps(results, indent=2) + "\n")
 

@@ -39,10 +39,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "cifar-sized.tar.gz"
         big.write_bytes(gzip.compress(os.urandom(170_000_000), compresslevel=1))
-        stand_in = RawFile(big.name, "0" * 64, big.stat().st_size, "1" * 64)  # matches neither: both hashes are computed
+        stand_in = RawFile(
+            big.name, "0" * 64, big.stat().st_size, "1" * 64
+        )  # matches neither: both hashes are computed
         cifar = median_seconds(lambda: rawfiles.mismatch(big, stand_in))
         size = big.stat().st_size
-    print(f"MNIST, four re-compressed files ({sum((args.mnist / f.name).stat().st_size for f in MNIST.files) / 1e6:.1f} MB): {mnist:.3f} s")
+    print(
+        f"MNIST, four re-compressed files "
+        f"({sum((args.mnist / f.name).stat().st_size for f in MNIST.files) / 1e6:.1f} MB): {mnist:.3f} s"
+    )
     print(f"CIFAR-10 sized, one file ({size / 1e6:.0f} MB): {cifar:.3f} s")
 
 

@@ -28,7 +28,8 @@ def chromium() -> str:
 
 
 def open_report(html: Path, screenshot_name: str) -> PageReport:
-    """Load `html` from a file:// URL, record every problem, and save a full-page screenshot under build/test-artifacts/."""
+    """Load `html` from a file:// URL, record every problem, and save a full-page screenshot under
+    build/test-artifacts/."""
     from playwright.sync_api import sync_playwright
 
     console_errors, failed, page_errors = [], [], []

@@ -44,7 +44,11 @@ def dvc_graph() -> dict:
     jobs = {}
     for stage in stages:
         deps = [p for d in stage.deps if not isinstance(d, ParamsDependency) for p in expand(str(d.def_path))]
-        jobs[stage.cmd] = {"deps": sorted(deps), "outs": sorted(str(o.def_path) for o in stage.outs), "settings": settings(stage)}
+        jobs[stage.cmd] = {
+            "deps": sorted(deps),
+            "outs": sorted(str(o.def_path) for o in stage.outs),
+            "settings": settings(stage),
+        }
     # DVC's own graph: an edge from each stage to every stage it depends on.
     edges = sorted([upstream.cmd, downstream.cmd] for downstream, upstream in repo.index.graph.edges)
     return {"jobs": jobs, "edges": edges}
@@ -58,7 +62,9 @@ def snakemake_graph() -> dict:
     from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
 
     with SnakemakeApi(OutputSettings()) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."))
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path(".")
+        )
         workflow_api.dag(dag_settings=DAGSettings(forceall=True))
         # The public API prints DAGs as dot text only; read the jobs it builds instead.
         workflow = workflow_api._workflow
@@ -70,7 +76,11 @@ def snakemake_graph() -> dict:
             if job.rule.name == "all":
                 continue
             settings = sorted(value for name, value in job.params.items() if name not in NOT_SETTINGS)
-            jobs[job.shellcmd] = {"deps": sorted(map(str, job.input)), "outs": sorted(map(str, job.output)), "settings": settings}
+            jobs[job.shellcmd] = {
+                "deps": sorted(map(str, job.input)),
+                "outs": sorted(map(str, job.output)),
+                "settings": settings,
+            }
             edges += [[upstream.shellcmd, job.shellcmd] for upstream in dag.dependencies[job]]
     return {"jobs": jobs, "edges": sorted(edges)}
 

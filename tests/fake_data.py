@@ -21,7 +21,7 @@ def learnable_images(n_per_class: int, shape: tuple[int, ...], seed: int, n_clas
     images = rng.integers(0, 60, size=(len(labels), *shape), dtype=np.uint8)
     band = shape[0] // n_classes or 1
     for i, label in enumerate(labels):
-        images[i, label * band:(label + 1) * band] = 250
+        images[i, label * band : (label + 1) * band] = 250
     order = rng.permutation(len(labels))
     return images[order], labels[order]
 
@@ -74,7 +74,7 @@ class FileServer:
     status_override: dict[str, int] = field(default_factory=dict)  # path -> HTTP status to answer
     requests: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range header)
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         server_state = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,7 +124,7 @@ class FileServer:
 class SilentServer:
     """Accepts connections on 127.0.0.1 and never answers."""
 
-    def __enter__(self) -> "SilentServer":
+    def __enter__(self) -> SilentServer:
         import socket
 
         self._socket = socket.socket()

@@ -34,39 +34,45 @@ def free_port() -> int:
 
 def config(folder: Path, spool: Path) -> str:
     cpus = os.cpu_count() or 1
-    memory = int(re.search(r"RealMemory=(\d+)", subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout)[1])
-    return "\n".join([
-        "ClusterName=genbench-test",
-        "SlurmctldHost=localhost(127.0.0.1)",
-        # Ports of its own: daemons left over by a run that was killed cannot answer in its place.
-        f"SlurmctldPort={free_port()}",
-        f"SlurmdPort={free_port()}",
-        "SlurmUser=root",
-        "AuthType=auth/munge",
-        # A requeued job waits this long before it may start again (default 120 s); it is also how long a job
-        # step's credential lasts, so not much less.
-        "AuthInfo=cred_expire=10",
-        "SchedulerParameters=sched_interval=1,bf_interval=1",  # a requeued job starts as soon as it may
-        # The cgroup plugins enforce memory limits that kill small jobs (each runs two Snakemake processes).
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core",
-        "ReturnToService=2",
-        "MinJobAge=300",  # without slurmdbd, squeue is the plugin's status check: keep finished jobs visible
-        "AccountingStorageType=accounting_storage/none",
-        "JobCompType=jobcomp/filetxt",
-        f"JobCompLoc={folder / 'jobcomp.log'}",
-        f"StateSaveLocation={folder / 'state'}",
-        f"SlurmdSpoolDir={spool}",
-        f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
-        f"SlurmdPidFile={folder / 'slurmd.pid'}",
-        f"SlurmctldLogFile={folder / 'slurmctld.log'}",
-        f"SlurmdLogFile={folder / 'slurmd.log'}",
-        f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN",
-        "PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
-        "",
-    ])
+    memory = int(
+        re.search(
+            r"RealMemory=(\d+)", subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
+        )[1]
+    )
+    return "\n".join(
+        [
+            "ClusterName=genbench-test",
+            "SlurmctldHost=localhost(127.0.0.1)",
+            # Ports of its own: daemons left over by a run that was killed cannot answer in its place.
+            f"SlurmctldPort={free_port()}",
+            f"SlurmdPort={free_port()}",
+            "SlurmUser=root",
+            "AuthType=auth/munge",
+            # A requeued job waits this long before it may start again (default 120 s); it is also how long a job
+            # step's credential lasts, so not much less.
+            "AuthInfo=cred_expire=10",
+            "SchedulerParameters=sched_interval=1,bf_interval=1",  # a requeued job starts as soon as it may
+            # The cgroup plugins enforce memory limits that kill small jobs (each runs two Snakemake processes).
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "ReturnToService=2",
+            "MinJobAge=300",  # without slurmdbd, squeue is the plugin's status check: keep finished jobs visible
+            "AccountingStorageType=accounting_storage/none",
+            "JobCompType=jobcomp/filetxt",
+            f"JobCompLoc={folder / 'jobcomp.log'}",
+            f"StateSaveLocation={folder / 'state'}",
+            f"SlurmdSpoolDir={spool}",
+            f"SlurmctldPidFile={folder / 'slurmctld.pid'}",
+            f"SlurmdPidFile={folder / 'slurmd.pid'}",
+            f"SlurmctldLogFile={folder / 'slurmctld.log'}",
+            f"SlurmdLogFile={folder / 'slurmd.log'}",
+            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN",
+            "PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+            "",
+        ]
+    )
 
 
 @contextlib.contextmanager

@@ -12,10 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import slurm_cluster
 import torch
 import yaml
-
-import slurm_cluster
 from conftest import Workspace
 
 MODEL_DIR = "data/models/digits/seed-0/ddpm"
@@ -56,7 +55,10 @@ def wait_until(condition, what: str, snakemake: subprocess.Popen, cluster: Path,
         if found:
             return found
         time.sleep(0.1)
-    raise AssertionError(f"no {what} within {timeout} s\n{snakemake.stderr.read() if snakemake.poll() is not None else ''}\n{slurm_cluster.state(cluster)}")
+    raise AssertionError(
+        f"no {what} within {timeout} "
+        f"s\n{snakemake.stderr.read() if snakemake.poll() is not None else ''}\n{slurm_cluster.state(cluster)}"
+    )
 
 
 def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cluster: Path) -> None:
@@ -64,7 +66,9 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     two_ranks_long_enough_to_interrupt(ws)
     reference = Workspace(scratch / "reference")
     shutil.copytree(ws.root, reference.root, symlinks=True)
-    reference.run("genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")  # torchrun's launcher, uninterrupted
+    reference.run(
+        "genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"
+    )  # torchrun's launcher, uninterrupted
 
     started = time.monotonic()
     timeline: list[tuple[float, str]] = []
@@ -73,9 +77,25 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
         timeline.append((round(time.monotonic() - started, 1), event))
 
     snakemake = subprocess.Popen(
-        ["timeout", "-s", "KILL", "600", "snakemake", "--profile", "profiles/slurm", "--slurm-init-seconds-before-status-checks", "1",
-         "--slurm-keep-successful-logs", "--force", f"{MODEL_DIR}/weights.safetensors"],
-        cwd=ws.root, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            "timeout",
+            "-s",
+            "KILL",
+            "600",
+            "snakemake",
+            "--profile",
+            "profiles/slurm",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--slurm-keep-successful-logs",
+            "--force",
+            f"{MODEL_DIR}/weights.safetensors",
+        ],
+        cwd=ws.root,
+        env=ws.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     job = wait_until(lambda: training_job(), "training job in the queue", snakemake, cluster)
     first = wait_until(lambda: checkpoint_step(ws), "first checkpoint", snakemake, cluster)
@@ -91,7 +111,9 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     wait_until(lambda: running_again(1), "restart after the job requeued itself", snakemake, cluster)
     resumed_at = checkpoint_step(ws)
     note(f"running again (Restarts=1), from the checkpoint at step {resumed_at}")
-    second = wait_until(lambda: (step := checkpoint_step(ws)) > resumed_at and step, "checkpoint after the restart", snakemake, cluster)
+    second = wait_until(
+        lambda: (step := checkpoint_step(ws)) > resumed_at and step, "checkpoint after the restart", snakemake, cluster
+    )
     note(f"checkpoint at step {second}; scontrol requeue (SIGTERM)")
     subprocess.run(["scontrol", "requeue", job], check=True)
     wait_until(lambda: running_again(2), "restart after scontrol requeue", snakemake, cluster)
@@ -101,7 +123,9 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     print("\n".join(f"{seconds:6.1f} s  {event}" for seconds, event in timeline))
     assert snakemake.returncode == 0, f"{err[-6000:]}\n{slurm_cluster.state(cluster)}"
 
-    job_log = "".join(p.read_text() for p in ws.path(".snakemake/slurm_logs/rule_train_generative/digits_0_ddpm").glob("*.log"))
+    job_log = "".join(
+        p.read_text() for p in ws.path(".snakemake/slurm_logs/rule_train_generative/digits_0_ddpm").glob("*.log")
+    )
     stops = re.findall(r"stopped by (SIGUSR1|SIGTERM) after step (\d+)", job_log)
     resumes = [int(step) for step in re.findall(r"resuming from the checkpoint at step (\d+)", job_log)]
     assert [signal for signal, _ in stops] == ["SIGUSR1", "SIGTERM"], job_log[-4000:]

@@ -9,7 +9,6 @@ import pytest
 from genbench import adopt
 from genbench.errors import DataError
 
-
 ENTRY = "9f" * 32  # Snakemake names cache entries by a sha256
 
 
@@ -29,10 +28,18 @@ def test_linked_files_and_folders_are_copied_in_place_and_the_cache_is_untouched
     copied = adopt.run((outputs,))
 
     assert copied == [outputs / "metrics.json", outputs / "models" / "vae"]
-    assert not (outputs / "models" / "vae").is_symlink() and (outputs / "models" / "vae" / "weights.bin").read_bytes() == b"weights"
+    assert (
+        not (outputs / "models" / "vae").is_symlink()
+        and (outputs / "models" / "vae" / "weights.bin").read_bytes() == b"weights"
+    )
     assert not (outputs / "metrics.json").is_symlink() and (outputs / "metrics.json").read_text() == "{}"
-    assert (outputs / "metrics.json").stat().st_mtime_ns == 1_000_000_000, "the link's time, so file times stay in DAG order"
-    assert sorted(p.name for p in cache.iterdir()) == [f"{ENTRY}.json", f"{ENTRY}_model"] and (cache / f"{ENTRY}_model" / "weights.bin").exists()
+    assert (outputs / "metrics.json").stat().st_mtime_ns == 1_000_000_000, (
+        "the link's time, so file times stay in DAG order"
+    )
+    assert (
+        sorted(p.name for p in cache.iterdir()) == [f"{ENTRY}.json", f"{ENTRY}_model"]
+        and (cache / f"{ENTRY}_model" / "weights.bin").exists()
+    )
     assert (outputs / "raw").is_symlink(), "a link that is not into the cache stays"
     assert adopt.run((outputs,)) == [], "nothing left to copy"
     assert adopt.run((tmp_path / "absent",)) == []
@@ -59,7 +66,10 @@ def test_a_folder_copy_has_ordinary_modes_and_a_gone_file_inside_is_named(tmp_pa
     copied = tmp_path / "data" / "curves"
     assert (copied / "loss" / "kl.tsv").read_text() == "step\tkl\n"
     assert [p.stat().st_mode & 0o777 for p in (copied, copied / "loss", copied / "loss" / "kl.tsv")] == [
-        0o777 & ~umask, 0o777 & ~umask, 0o666 & ~umask]
+        0o777 & ~umask,
+        0o777 & ~umask,
+        0o666 & ~umask,
+    ]
 
     (entry / "loss" / "gone.tsv").symlink_to(tmp_path / "nowhere")
     (tmp_path / "data" / "again").symlink_to(entry)

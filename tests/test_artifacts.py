@@ -81,7 +81,10 @@ def test_idx_round_trip_is_deterministic_compressed_or_not(tmp_path):
     ("payload", "message"),
     [
         (struct.pack(">BBBBI", 0, 0, 0x0D, 1, 3) + bytes(12), "bad IDX magic number 0x00000d01"),
-        (struct.pack(">BBBBII", 0, 0, 8, 2, 4, 4) + bytes(10), r"IDX dimensions \(4, 4\) need 16 bytes of data, the file has 10"),
+        (
+            struct.pack(">BBBBII", 0, 0, 8, 2, 4, 4) + bytes(10),
+            r"IDX dimensions \(4, 4\) need 16 bytes of data, the file has 10",
+        ),
         (b"\x00\x00", "too short for an IDX header"),
     ],
 )

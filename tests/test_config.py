@@ -30,22 +30,50 @@ def test_default_params_file_is_valid():
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("classic: {svm: {C: 1, degree: 3}}", "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples"),
-        ("colour: red", "colour: unknown key; allowed keys here: seeds, datasets, own_datasets, models, download, data, classic, train, featurenet, generative, sampling, evaluate, resources"),
+        (
+            "classic: {svm: {C: 1, degree: 3}}",
+            "classic.svm.degree: unknown key; allowed keys here: C, kernel, gamma, max_train_samples",
+        ),
+        (
+            "colour: red",
+            "colour: unknown key; allowed keys here: seeds, datasets, own_datasets, models, download, data, classic, "
+            "train, featurenet, generative, sampling, evaluate, resources",
+        ),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
-        ("datasets: [digits, imagenet]", "datasets: 'imagenet' is neither a registry dataset (digits, mnist, fashion_mnist, cifar10) nor a key of own_datasets (none)"),
-        ("own_datasets: {mnist: {path: data/own/m, channels: 1}}", "own_datasets.mnist: the name of a registry dataset; choose another"),
-        ("own_datasets: {'my set': {path: data/own/m, channels: 1}}", "own_datasets.my set.[key]: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_]{0,63}$' (got 'my set')"),
-        ("own_datasets: {m: {path: data/own/m, channels: 2}}", "own_datasets.m.channels: Input should be 1 or 3 (got 2)"),
-        ("datasets: [m]\nmodels: {generative: [vae, gan, ddpm]}\nown_datasets: {m: {path: data/own/m, channels: 1, size: [30, 30]}}",
-         "own_datasets.m.size: 30x30: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs sides divisible by 4; declare a size such as 32x32 (fit: pad or resize)"),
+        (
+            "datasets: [digits, imagenet]",
+            "datasets: 'imagenet' is neither a registry dataset (digits, mnist, fashion_mnist, cifar10) nor a key of "
+            "own_datasets (none)",
+        ),
+        (
+            "own_datasets: {mnist: {path: data/own/m, channels: 1}}",
+            "own_datasets.mnist: the name of a registry dataset; choose another",
+        ),
+        (
+            "own_datasets: {'my set': {path: data/own/m, channels: 1}}",
+            "own_datasets.my set.[key]: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_]{0,63}$' (got 'my set')",
+        ),
+        (
+            "own_datasets: {m: {path: data/own/m, channels: 2}}",
+            "own_datasets.m.channels: Input should be 1 or 3 (got 2)",
+        ),
+        (
+            "datasets: [m]\nmodels: {generative: [vae, gan, ddpm]}\nown_datasets: {m: {path: data/own/m, channels: "
+            "1, size: [30, 30]}}",
+            "own_datasets.m.size: 30x30: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs "
+            "sides divisible by 4; declare a size such as 32x32 (fit: pad or resize)",
+        ),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),
         ("models: {classic: [svm, svm]}", "models.classic: names must be unique; repeated: svm (got ['svm', 'svm'])"),
         ("seeds: [true]", "seeds.0: Input should be a valid integer (got True)"),
         ("seeds: [0, 0]", "seeds: names must be unique; repeated: 0 (got [0, 0])"),
         ("seeds: []", "seeds: List should have at least 1 item after validation, not 0 (got [])"),
-        ("seeds: [1, 2]", "evaluate.feature_seed: 0 is not one of seeds (1, 2); the feature space is the featurenet of one of the seeds"),
+        (
+            "seeds: [1, 2]",
+            "evaluate.feature_seed: 0 is not one of seeds (1, 2); the feature space is the featurenet of one of the "
+            "seeds",
+        ),
         ("data: {test_fraction: 1.5}", "data.test_fraction: Input should be less than 1 (got 1.5)"),
     ],
 )
@@ -95,7 +123,9 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
     write_params(tmp_path, yaml.safe_dump(params))
     done = subprocess.run(
         [sys.executable, "-m", "genbench", "train", "--dataset", "digits", "--model", "svm", "--seed", "0"],
-        cwd=tmp_path, capture_output=True, text=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
@@ -106,10 +136,23 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["train", "--dataset", "mnist", "--model", "svm", "--seed", "0"], "--dataset 'mnist': not in params.yaml datasets (digits)"),
-        (["evaluate", "--dataset", "digits", "--model", "resnet", "--seed", "0"], "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, vae, gan, ddpm)"),
-        (["sample", "--dataset", "digits", "--model", "svm", "--seed", "0"], "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)"),
-        (["train", "--dataset", "digits", "--model", "svm", "--seed", "7"], "--seed 7: not in params.yaml seeds (0, 1, 2)"),
+        (
+            ["train", "--dataset", "mnist", "--model", "svm", "--seed", "0"],
+            "--dataset 'mnist': not in params.yaml datasets (digits)",
+        ),
+        (
+            ["evaluate", "--dataset", "digits", "--model", "resnet", "--seed", "0"],
+            "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, "
+            "vae, gan, ddpm)",
+        ),
+        (
+            ["sample", "--dataset", "digits", "--model", "svm", "--seed", "0"],
+            "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm)",
+        ),
+        (
+            ["train", "--dataset", "digits", "--model", "svm", "--seed", "7"],
+            "--seed 7: not in params.yaml seeds (0, 1, 2)",
+        ),
     ],
 )
 def test_cli_names_outside_params(tmp_path, args, message):
@@ -148,14 +191,20 @@ def test_a_name_the_spec_does_not_know_stops_every_runner_with_one_line(workspac
     shows, and then adds its own that names the stage and that exit code."""
     workspace.edit("params.yaml", old, new)
     line = f"genbench: error: params.yaml: {says}"
-    for command in (["genbench", "download", "--dataset", "digits"], ["snakemake", "-n", "--cores", "1"], ["snakemake", "--cores", "1"]):
+    for command in (
+        ["genbench", "download", "--dataset", "digits"],
+        ["snakemake", "-n", "--cores", "1"],
+        ["snakemake", "--cores", "1"],
+    ):
         done = workspace.run(*command, check=False)
         assert done.returncode == 2, command
         assert done.stderr.startswith(line) and done.stderr.count("\n") == 1, (command, done.stderr)
     repro = workspace.run("dvc", "repro", check=False)
     lines = [entry for entry in (repro.stdout + repro.stderr).splitlines() if entry.startswith(("genbench:", "ERROR:"))]
     assert repro.returncode != 0 and len(lines) == 2 and lines[0].startswith(line)
-    assert lines[1].startswith("ERROR: failed to reproduce 'download@digits': failed to run: genbench download --dataset digits, exited with 2")
+    assert lines[1].startswith(
+        "ERROR: failed to reproduce 'download@digits': failed to run: genbench download --dataset digits, exited with 2"
+    )
     assert not workspace.path("data/raw").exists() and not workspace.path("reports/timings").exists()
 
 
@@ -169,21 +218,31 @@ def class_folders(root: Path, counts: dict[str, int]) -> None:
 @pytest.mark.parametrize(
     ("path", "counts", "says"),
     [
-        ("elsewhere/shapes", None, "own_datasets.shapes.path: elsewhere/shapes is not inside data/own/, the folder both runners track"),
+        (
+            "elsewhere/shapes",
+            None,
+            "own_datasets.shapes.path: elsewhere/shapes is not inside data/own/, the folder both runners track",
+        ),
         ("data/own/../shapes", None, "own_datasets.shapes.path: data/own/../shapes is not inside data/own/"),
         ("data/own/shapes", None, "own_datasets.shapes.path: data/own/shapes: folder not found"),
         ("data/own/shapes.npz", None, "own_datasets.shapes.path: data/own/shapes.npz: file not found"),
         ("data/own/shapes", {"circle": 8}, "data/own/shapes: 1 class found (circle); a dataset needs two or more"),
         ("data/own/shapes", {"circle": 8, "square": 0}, "data/own/shapes: class 'square' has no images"),
-        ("data/own/shapes", {"circle": 20, "square": 12},
-         "data/own/shapes: class 'square' has 12 images; data.test_fraction 0.2 and data.val_fraction 0.1 need at least 13 per class for the stratified splits"),
+        (
+            "data/own/shapes",
+            {"circle": 20, "square": 12},
+            "data/own/shapes: class 'square' has 12 images; data.test_fraction 0.2 and data.val_fraction 0.1 need at "
+            "least 13 per class for the stratified splits",
+        ),
     ],
 )
 def test_an_own_dataset_that_cannot_be_split_is_refused_before_any_stage(tmp_path, monkeypatch, path, counts, says):
     monkeypatch.chdir(tmp_path)
     if counts is not None:
         class_folders(tmp_path / path, counts)
-    params = write_params(tmp_path, f"datasets: [shapes]\nown_datasets: {{shapes: {{path: {path}, channels: 1, size: [8, 8]}}}}\n")
+    params = write_params(
+        tmp_path, f"datasets: [shapes]\nown_datasets: {{shapes: {{path: {path}, channels: 1, size: [8, 8]}}}}\n"
+    )
     with pytest.raises(ConfigError) as error:
         load_params(params)
     message = str(error.value)
@@ -196,7 +255,9 @@ def test_an_own_class_folder_holds_images_only(tmp_path, monkeypatch):
     (tmp_path / "data/own/shapes/square/notes.txt").write_text("x")
     (tmp_path / "data/own/shapes/.DS_Store").write_text("x")  # hidden entries and files beside the classes are skipped
     (tmp_path / "data/own/shapes/README.md").write_text("x")
-    params = write_params(tmp_path, "datasets: [shapes]\nown_datasets: {shapes: {path: data/own/shapes, channels: 1}}\n")
+    params = write_params(
+        tmp_path, "datasets: [shapes]\nown_datasets: {shapes: {path: data/own/shapes, channels: 1}}\n"
+    )
     with pytest.raises(ConfigError, match=r"^data/own/shapes/square/notes.txt: not a PNG or JPEG file"):
         load_params(params)
     (tmp_path / "data/own/shapes/square/notes.txt").unlink()

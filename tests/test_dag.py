@@ -1,4 +1,5 @@
-"""One DAG, declared once, two runners: dvc.yaml is the spec's, and DVC and Snakemake build the same jobs, files and edges."""
+"""One DAG, declared once, two runners: dvc.yaml is the spec's, and DVC and Snakemake build the same jobs, files and
+edges."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import json
 import re
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -14,7 +14,10 @@ def graph(workspace, runner: str) -> dict:
     return json.loads(workspace.run("python", "tests/dag_export.py", runner).stdout)
 
 
-@pytest.mark.parametrize(("params", "n_datasets", "n_seeds"), [("default", 1, 3), ("tiny.yaml", 1, 1), ("two datasets", 2, 3), ("your own", 2, 1)])
+@pytest.mark.parametrize(
+    ("params", "n_datasets", "n_seeds"),
+    [("default", 1, 3), ("tiny.yaml", 1, 1), ("two datasets", 2, 3), ("your own", 2, 1)],
+)
 def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_seeds):
     default = (ROOT / "params.yaml").read_text()
     if params == "default":
@@ -27,7 +30,9 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
                 workspace.path(f"data/own/mine/{cls}/{i}.png").parent.mkdir(parents=True, exist_ok=True)
                 workspace.path(f"data/own/mine/{cls}/{i}.png").write_bytes(b"")  # the graphs look at names only
         workspace.edit("params.yaml", "datasets: [digits]", "datasets: [digits, mine]")
-        workspace.edit("params.yaml", "own_datasets: {}", "own_datasets: {mine: {path: data/own/mine, channels: 1, size: [8, 8]}}")
+        workspace.edit(
+            "params.yaml", "own_datasets: {}", "own_datasets: {mine: {path: data/own/mine, channels: 1, size: [8, 8]}}"
+        )
     dvc, snakemake = graph(workspace, "dvc"), graph(workspace, "snakemake")
     assert sorted(dvc["jobs"]) == sorted(snakemake["jobs"])
     for command, job in dvc["jobs"].items():
@@ -48,9 +53,15 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
     assert len(dvc["edges"]) == n_datasets * (2 + 2 + n_seeds * per_seed + 1 + 1)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (params == "two datasets")
     own_files = sorted(str(p.relative_to(workspace.root)) for p in workspace.path("data/own").rglob("*") if p.is_file())
-    assert all(set(own_files) <= set(job["deps"]) for command, job in dvc["jobs"].items() if command.startswith("genbench download"))
+    assert all(
+        set(own_files) <= set(job["deps"])
+        for command, job in dvc["jobs"].items()
+        if command.startswith("genbench download")
+    )
     assert len(own_files) == (27 if params == "your own" else 1), "every file of data/own/, its README included"
-    assert sorted({m.group(1) for command in dvc["jobs"] for m in [re.search(r"--seed (\d+)", command)] if m}) == [str(s) for s in range(n_seeds)]
+    assert sorted({m.group(1) for command in dvc["jobs"] for m in [re.search(r"--seed (\d+)", command)] if m}) == [
+        str(s) for s in range(n_seeds)
+    ]
 
 
 def test_model_list_drives_both_graphs(workspace):
@@ -58,35 +69,52 @@ def test_model_list_drives_both_graphs(workspace):
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [ddpm]")
     for runner in ("dvc", "snakemake"):
         commands = sorted(graph(workspace, runner)["jobs"])
-        assert commands == sorted([
-            "genbench download --dataset digits",
-            "genbench preprocess --dataset digits",
-            "genbench references --dataset digits",
-            "genbench report",
-            *(f"genbench {c} --seed 0" for c in (
-                "cas --dataset digits --model ddpm",
-                "evaluate --dataset digits --model ddpm",
-                "evaluate --dataset digits --model featurenet",
-                "evaluate --dataset digits --model svm",
-                "sample --dataset digits --model ddpm",
-                "train --dataset digits --model ddpm",
-                "train --dataset digits --model featurenet",
-                "train --dataset digits --model svm",
-            )),
-        ]), runner
+        assert commands == sorted(
+            [
+                "genbench download --dataset digits",
+                "genbench preprocess --dataset digits",
+                "genbench references --dataset digits",
+                "genbench report",
+                *(
+                    f"genbench {c} --seed 0"
+                    for c in (
+                        "cas --dataset digits --model ddpm",
+                        "evaluate --dataset digits --model ddpm",
+                        "evaluate --dataset digits --model featurenet",
+                        "evaluate --dataset digits --model svm",
+                        "sample --dataset digits --model ddpm",
+                        "train --dataset digits --model ddpm",
+                        "train --dataset digits --model featurenet",
+                        "train --dataset digits --model svm",
+                    )
+                ),
+            ]
+        ), runner
 
 
 def test_dvc_yaml_is_the_specs_and_says_when_it_is_stale(workspace):
     assert workspace.run("genbench", "dag", "--check").returncode == 0, "the committed dvc.yaml is what the spec gives"
-    assert workspace.path("dvc.yaml").read_text().startswith("# The pipeline's DAG for `dvc repro`, generated from src/genbench/pipeline.py by `genbench dag`")
+    assert (
+        workspace.path("dvc.yaml")
+        .read_text()
+        .startswith("# The pipeline's DAG for `dvc repro`, generated from src/genbench/pipeline.py by `genbench dag`")
+    )
     for spec in ("Snakefile", "src/genbench/pipeline.py", "src/genbench/snakemake_rules.py"):
-        assert not re.search(r"""["']src/\S*\.py["']""", workspace.path(spec).read_text()), f"{spec} types no source file"
+        assert not re.search(r"""["']src/\S*\.py["']""", workspace.path(spec).read_text()), (
+            f"{spec} types no source file"
+        )
 
     # A new import in a stage's module is a new dependency of that stage, and of no other.
-    workspace.edit("src/genbench/evaluate/references.py", "from genbench.data import splits\n", "from genbench.data import splits, idx\n")
+    workspace.edit(
+        "src/genbench/evaluate/references.py",
+        "from genbench.data import splits\n",
+        "from genbench.data import splits, idx\n",
+    )
     stale = workspace.run("genbench", "dag", "--check", check=False)
     assert stale.returncode == 1 and stale.stdout == ""
-    assert stale.stderr.count("\n") == 1 and stale.stderr.startswith("genbench: error: dvc.yaml is stale, run `genbench dag`: line ")
+    assert stale.stderr.count("\n") == 1 and stale.stderr.startswith(
+        "genbench: error: dvc.yaml is stale, run `genbench dag`: line "
+    )
     assert "src/genbench/data/idx.py" in stale.stderr
     before = graph(workspace, "dvc")["jobs"]
     workspace.run("genbench", "dag")
@@ -94,7 +122,9 @@ def test_dvc_yaml_is_the_specs_and_says_when_it_is_stale(workspace):
     for runner in ("dvc", "snakemake"):
         after = graph(workspace, runner)["jobs"]
         gained = {command: sorted(set(job["deps"]) - set(before[command]["deps"])) for command, job in after.items()}
-        assert {c: g for c, g in gained.items() if g} == {"genbench references --dataset digits": ["src/genbench/data/idx.py"]}, runner
+        assert {c: g for c, g in gained.items() if g} == {
+            "genbench references --dataset digits": ["src/genbench/data/idx.py"]
+        }, runner
 
     workspace.path("dvc.yaml").unlink()
     missing = workspace.run("genbench", "dag", "--check", check=False)
@@ -105,13 +135,18 @@ def test_snakemake_builds_its_rules_without_torch_once_the_params_passed_their_c
     """Snakemake reads the spec, the params schema and the import graph on every call: none of it loads
     torch or the other libraries the stages compute with (Snakemake itself imports numpy). The check of
     the whole params file imports every model, torch with them, until a file has passed it once."""
+
     def imported_by_a_dry_run() -> set[str]:
         done = workspace.run("python", "-X", "importtime", "-m", "snakemake", "-n", "--cores", "1")
         return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
 
-    heavy = lambda imported: {name for name in imported if name.split(".")[0] in ("torch", "sklearn", "xgboost", "matplotlib")}  # noqa: E731
+    def heavy(imported: set[str]) -> set[str]:
+        return {name for name in imported if name.split(".")[0] in ("torch", "sklearn", "xgboost", "matplotlib")}
+
     first, second = imported_by_a_dry_run(), imported_by_a_dry_run()
-    assert "torch" in heavy(first) and "genbench.validate" in first, "the first call checks the file with every model's schema"
+    assert "torch" in heavy(first) and "genbench.validate" in first, (
+        "the first call checks the file with every model's schema"
+    )
     assert {"genbench.pipeline", "genbench.code_deps", "genbench.config", "genbench.validate"} <= second
     assert not heavy(second)
     workspace.edit("params.yaml", "  n_samples: 40", "  n_samples: 41")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 
+import browser
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
-
-import browser
 from fake_data import FileServer, cifar_archive, mnist_like_files, register_datasets, sha256
+from PIL import Image, ImageDraw
 
 pytestmark = pytest.mark.pipeline
 
@@ -47,10 +46,18 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     mnist_files = mnist_like_files()
     cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
     mnist_classes = (SCRIPT_LABEL, *map(str, range(1, 10)))
-    register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)}, {"tinymnist": mnist_classes})
+    register_datasets(
+        workspace,
+        {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)},
+        {"tinymnist": mnist_classes},
+    )
     draw_shapes(workspace.path("data/own/shapes"))
     workspace.edit("params.yaml", "datasets: [digits]", f"datasets: [{', '.join(DATASETS)}]")
-    workspace.edit("params.yaml", "own_datasets: {}", "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}")
+    workspace.edit(
+        "params.yaml",
+        "own_datasets: {}",
+        "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
+    )
     # Every model, with fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
     for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
@@ -64,7 +71,10 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         failed = workspace.run("genbench", "download", "--dataset", "tinymnist", check=False)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr and "expected the official file's sha256 " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
+    assert (
+        "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr
+        and "expected the official file's sha256 " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
+    )
     assert sorted(p.name for p in workspace.path("data/raw/tinymnist").iterdir()) == [], "nothing under a final name"
 
     with FileServer(served) as server:
@@ -103,7 +113,8 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
     assert page.models_by_table == {
-        **{f"{d}/classifiers": classifiers for d in DATASETS}, **{f"{d}/{kind}": list(GENERATIVE) for d in DATASETS for kind in ("generative", "sample-classes")},
+        **{f"{d}/classifiers": classifiers for d in DATASETS},
+        **{f"{d}/{kind}": list(GENERATIVE) for d in DATASETS for kind in ("generative", "sample-classes")},
     }
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
     assert "<b>square" in page.text and "Your own images, from data/own/shapes" in page.text
@@ -125,7 +136,14 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     ran = workspace.run("dvc", "repro", *(f"preprocess@{d}" for d in DATASETS)).stdout
     ran = [line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage '")]
     assert sorted(ran) == sorted([*(f"download@{d}" for d in DATASETS), "preprocess@shapes"])
-    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").read_bytes() != before[d]] == ["shapes"]
+    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").read_bytes() != before[d]] == [
+        "shapes"
+    ]
     stale = json.loads(workspace.run("dvc", "status", "--json").stdout)
     assert stale and all("shapes" in stage or stage == "report" for stage in stale), sorted(stale)
-    assert {"evaluate_references@shapes", "train@shapes-svm-0", "train_featurenet@shapes-0", "train_generative@shapes-ddpm-0"} <= set(stale)
+    assert {
+        "evaluate_references@shapes",
+        "train@shapes-svm-0",
+        "train_featurenet@shapes-0",
+        "train_generative@shapes-ddpm-0",
+    } <= set(stale)

@@ -8,18 +8,20 @@ import pytest
 import torch
 
 from genbench.models import base, ddpm, deep
-from genbench.validate import whole_schema
 from genbench.train import loop
+from genbench.validate import whole_schema
 
-TINY = whole_schema().model_validate({
-    "featurenet": {"steps": 60, "batch_size": 16, "width": 8, "feature_dim": 16},
-    "generative": {
-        "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
-        "gan": {"steps": 60, "batch_size": 16, "hidden": 8, "z_dim": 8},
-        "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20},
-    },
-    "sampling": {"ddpm": {"steps": 4}},
-})
+TINY = whole_schema().model_validate(
+    {
+        "featurenet": {"steps": 60, "batch_size": 16, "width": 8, "feature_dim": 16},
+        "generative": {
+            "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
+            "gan": {"steps": 60, "batch_size": 16, "hidden": 8, "z_dim": 8},
+            "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20},
+        },
+        "sampling": {"ddpm": {"steps": 4}},
+    }
+)
 MODELS = ["featurenet", "vae", "gan", "ddpm"]
 
 
@@ -57,7 +59,7 @@ def learnable_batch(shape=(1, 8, 8), n=64):
     y = torch.arange(n) % 4
     x = torch.rand(n, *shape, generator=generator) * 0.2
     for i in range(n):
-        x[i, :, 2 * y[i]:2 * y[i] + 2] = 0.9  # a class-dependent bar
+        x[i, :, 2 * y[i] : 2 * y[i] + 2] = 0.9  # a class-dependent bar
     return x, y
 
 
@@ -186,5 +188,8 @@ def test_sampling_settings_shape_the_draws():
     z = gan._truncated_normal((20_000,), 0.5, torch.Generator().manual_seed(0))
     assert z.abs().max() <= 0.5 and 0.25 < float(z.std()) < 0.32  # a normal cut at +-0.5 has spread 0.286
     _, cfg, modules = build("gan", (1, 8, 8))
-    draw = lambda truncation: gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), gan.Sampling(truncation=truncation))  # noqa: E731
+
+    def draw(truncation):
+        return gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), gan.Sampling(truncation=truncation))
+
     assert torch.equal(draw(0.5), draw(0.5)) and not torch.equal(draw(0.5), draw(None))

@@ -24,7 +24,9 @@ def small_disk(tmp_path):
     def mount(folder: str, kib: int) -> Path:
         point = tmp_path / folder
         point.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(point)], capture_output=True, text=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(point)], capture_output=True, text=True
+        )
         if done.returncode != 0:
             pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
         mounted.append(point)
@@ -63,8 +65,10 @@ def test_preprocess_on_a_full_disk_keeps_the_previous_data(tmp_path, small_disk,
     capsys.readouterr()
     assert cli.main(["preprocess", "--dataset", "digits"]) == 1
     err = capsys.readouterr().err
-    assert err == ("genbench: error: data/processed/digits/data.npz: cannot be written (No space left on device); "
-                   "nothing was replaced, free space and rerun this stage\n")
+    assert err == (
+        "genbench: error: data/processed/digits/data.npz: cannot be written (No space left on device); "
+        "nothing was replaced, free space and rerun this stage\n"
+    )
     assert (processed / "digits/data.npz").read_bytes() == previous
     assert leftovers(processed) == []
 
@@ -78,7 +82,9 @@ def test_a_model_folder_on_a_full_disk_is_not_left_half_written(tmp_path, small_
     capsys.readouterr()
     assert cli.main(["train", "--dataset", "digits", "--model", "featurenet", "--seed", "0"]) == 1
     err = capsys.readouterr().err.splitlines()
-    assert err[-1].startswith("genbench: error: data/models/digits/seed-0/featurenet: cannot be written (No space left on device)"), err
+    assert err[-1].startswith(
+        "genbench: error: data/models/digits/seed-0/featurenet: cannot be written (No space left on device)"
+    ), err
     assert not (models / "digits/seed-0/featurenet").exists()
     assert leftovers(models) == []
     shutil.rmtree(tmp_path / "data/checkpoints", ignore_errors=True)

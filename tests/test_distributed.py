@@ -14,7 +14,6 @@ import time
 import pytest
 import torch
 import yaml
-
 from conftest import Workspace
 
 pytestmark = pytest.mark.pipeline
@@ -31,6 +30,7 @@ FIRST_STEPS, FIRST_STEPS_TOLERANCE, OTHER_ORDER_FACTOR = 4, 1e-3, 2.0
 # The DDPM's curves stay at rounding level (1.6e-7 at most in these runs): a resume at another number
 # of processes that lost or repeated a step, or drew other numbers, moves them by percents.
 DDPM_TOLERANCE = 1e-5
+
 
 def train(ws, model: str, *launcher: str, check: bool = True):
     command = [*launcher, "genbench"] if not launcher else [*launcher, "-m", "genbench"]
@@ -51,13 +51,12 @@ def curves(root, model: str) -> dict[str, dict[int, float]]:
     return found
 
 
-def largest_relative_difference(a: dict[str, dict[int, float]], b: dict[str, dict[int, float]], first: int | None = None) -> float:
+def largest_relative_difference(
+    a: dict[str, dict[int, float]], b: dict[str, dict[int, float]], first: int | None = None
+) -> float:
     """Over every loss and logged step (or the `first` logged steps), relative to the loss's scale over the run."""
     assert a.keys() == b.keys() and all(a[k].keys() == b[k].keys() for k in a)
-    return max(
-        abs(a[k][s] - b[k][s]) / max(abs(v) for v in a[k].values())
-        for k in a for s in sorted(a[k])[:first]
-    )
+    return max(abs(a[k][s] - b[k][s]) / max(abs(v) for v in a[k].values()) for k in a for s in sorted(a[k])[:first])
 
 
 def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(finished_workspace, tiny_run):
@@ -75,19 +74,25 @@ def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(f
         two_ranks = largest_relative_difference(one_process, curves(ws.root, model))
         first_steps = largest_relative_difference(one_process, curves(ws.root, model), first=FIRST_STEPS)
         other_order = largest_relative_difference(one_process, curves(two_threads.root, model))
-        print(f"{model}: largest relative difference from one process on one thread: two ranks {two_ranks:.2e} "
-              f"(first {FIRST_STEPS} logged steps {first_steps:.2e}), one process on two threads {other_order:.2e}")
+        print(
+            f"{model}: largest relative difference from one process on one thread: two ranks {two_ranks:.2e} "
+            f"(first {FIRST_STEPS} logged steps {first_steps:.2e}), one process on two threads {other_order:.2e}"
+        )
         assert first_steps < FIRST_STEPS_TOLERANCE and two_ranks <= OTHER_ORDER_FACTOR * other_order, model
 
     weights = ws.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes()
     timing = json.loads(ws.path("reports/timings/train/digits-ddpm-seed-0.json").read_text())
-    assert timing["command"] == "genbench train --dataset digits --model ddpm --seed 0", "the main rank writes the timing record"
+    assert timing["command"] == "genbench train --dataset digits --model ddpm --seed 0", (
+        "the main rank writes the timing record"
+    )
     ws.run("rm", "-r", "data/models/digits/seed-0/ddpm")
     train(ws, "ddpm", "torchrun", "--standalone", "--nproc-per-node", "2")  # the ranks started by torchrun itself
     assert ws.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes() == weights
 
 
-def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_and_says_so(finished_workspace, tiny_run):
+def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_and_says_so(
+    finished_workspace, tiny_run
+):
     """The tiny run trained the same DDPM for its first 200 steps in one process (nothing in its step
     depends on the total): the run stopped as two ranks and resumed as one must follow that curve."""
     ws = finished_workspace
@@ -98,7 +103,11 @@ def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_
     checkpoint = ws.path("data/checkpoints/digits/seed-0/ddpm/checkpoint.pt")
     launcher = subprocess.Popen(
         ["genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"],
-        cwd=ws.root, env=ws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ws.root,
+        env=ws.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 120
     while not checkpoint.exists() and time.monotonic() < deadline and launcher.poll() is None:
@@ -108,7 +117,9 @@ def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_
     assert launcher.returncode == 75, err[-3000:]
     stopped_at = torch.load(checkpoint, weights_only=True)["step"]
     assert 20 <= stopped_at < 400
-    assert err.count(f"stopped by SIGTERM after step {stopped_at}; its checkpoint is saved") == 1, "the main rank says it, once"
+    assert err.count(f"stopped by SIGTERM after step {stopped_at}; its checkpoint is saved") == 1, (
+        "the main rank says it, once"
+    )
 
     set_train(ws, processes=1)
     resumed = train(ws, "ddpm")
@@ -120,5 +131,8 @@ def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_
     ]
     assert not checkpoint.exists()
     one_process = curves(tiny_run.root, "ddpm")
-    first_200 = {key: {step: value for step, value in curve.items() if step in one_process[key]} for key, curve in curves(ws.root, "ddpm").items()}
+    first_200 = {
+        key: {step: value for step, value in curve.items() if step in one_process[key]}
+        for key, curve in curves(ws.root, "ddpm").items()
+    }
     assert stopped_at < 200 and largest_relative_difference(one_process, first_200) < DDPM_TOLERANCE

@@ -9,13 +9,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from fake_data import FileServer, SilentServer, cifar_archive, mnist_like_files, sha256
 
 from genbench.config import DownloadParams
 from genbench.data import cifar, download, preprocess
-from genbench.data.sources import MNIST, CIFAR10, RawFile
+from genbench.data.sources import CIFAR10, MNIST, RawFile
 from genbench.errors import DataError
-
-from fake_data import FileServer, SilentServer, cifar_archive, mnist_like_files, sha256
 
 FAST = DownloadParams(timeout_s=2.0, retries=2, backoff_s=0.01)
 FILES = mnist_like_files()
@@ -23,8 +22,12 @@ FILES = mnist_like_files()
 
 def fake_mnist(monkeypatch, *base_urls: str):
     source = replace(
-        MNIST, name="fakemnist", urls=tuple(u.rstrip("/") + "/" for u in base_urls),
-        files=tuple(RawFile(name, sha256(data), len(data), sha256(gzip.decompress(data))) for name, data in FILES.items()),
+        MNIST,
+        name="fakemnist",
+        urls=tuple(u.rstrip("/") + "/" for u in base_urls),
+        files=tuple(
+            RawFile(name, sha256(data), len(data), sha256(gzip.decompress(data))) for name, data in FILES.items()
+        ),
     )
     monkeypatch.setitem(download.SOURCES, source.name, source)
     monkeypatch.delenv(download.MIRROR_VARIABLE, raising=False)
@@ -62,7 +65,10 @@ def test_wrong_bytes_are_refused_then_the_next_mirror_is_used(monkeypatch, tmp_p
         download.run(source.name, tmp_path, FAST)
     message = capsys.readouterr().err
     name = "t10k-labels-idx1-ubyte.gz"
-    assert f"{name} from {server.url}/bad/{name}: expected the official file's sha256 {sha256(FILES[name])}; found sha256 {sha256(bad['/bad/' + name])}" in message
+    assert (
+        f"{name} from {server.url}/bad/{name}: expected the official file's sha256 {sha256(FILES[name])}; found "
+        f"sha256 {sha256(bad['/bad/' + name])}" in message
+    )
     assert all((tmp_path / n).read_bytes() == data for n, data in FILES.items())
 
 
@@ -70,7 +76,9 @@ def test_wrong_bytes_everywhere_leave_nothing_under_the_final_name(monkeypatch, 
     bad = {path: data[:-1] + b"Z" for path, data in served("/bad").items()}
     with FileServer(bad) as server:
         source = fake_mnist(monkeypatch, server.url + "/bad")
-        with pytest.raises(DataError, match=r"expected the official file's sha256 [0-9a-f]{64}; found sha256 [0-9a-f]{64}"):
+        with pytest.raises(
+            DataError, match=r"expected the official file's sha256 [0-9a-f]{64}; found sha256 [0-9a-f]{64}"
+        ):
             download.run(source.name, tmp_path, FAST)
     assert list(tmp_path.iterdir()) == []
 
@@ -153,7 +161,10 @@ def test_cifar_archive_is_parsed(tmp_path):
     path = tmp_path / "cifar-10-binary.tar.gz"
     data = cifar_archive()
     path.write_bytes(data)
-    with pytest.raises(DataError, match=r"cifar-10-binary.tar.gz: expected the official file's sha256 c4a38c50.*; found sha256 [0-9a-f]{64}"):
+    with pytest.raises(
+        DataError,
+        match=r"cifar-10-binary.tar.gz: expected the official file's sha256 c4a38c50.*; found sha256 [0-9a-f]{64}",
+    ):
         preprocess.raw_paths(CIFAR10, tmp_path)  # not the real archive
     source = replace(CIFAR10, files=(RawFile(path.name, sha256(data), len(data)),))
     splits = preprocess.read_raw(source, preprocess.raw_paths(source, tmp_path))
@@ -200,7 +211,10 @@ def test_a_copy_matching_neither_hash_is_named_with_both_expected_hashes(monkeyp
     with pytest.raises(DataError) as error:
         download.run(source.name, tmp_path, DownloadParams(timeout_s=1, retries=0, backoff_s=0))
     message = str(error.value)
-    assert f"{tmp_path / name}: expected the official file's sha256 {file.sha256} or a decompressed payload of sha256 {file.content_sha256}" in message
+    assert (
+        f"{tmp_path / name}: expected the official file's sha256 {file.sha256} or a decompressed payload of sha256 "
+        f"{file.content_sha256}" in message
+    )
     assert f"found sha256 {sha256(wrong)}, decompressed payload {sha256(gzip.decompress(wrong))}" in message
     with pytest.raises(DataError, match=f"{name}: expected the official"):
         preprocess.raw_paths(source, tmp_path)
@@ -238,7 +252,10 @@ def test_a_host_that_does_not_resolve_is_asked_once_and_never_retried(monkeypatc
     [
         ({"../x": b"evil"}, r"refusing archive member '../x', which points outside its folder"),
         ({"/etc/passwd": b"evil"}, r"refusing archive member '/etc/passwd'"),
-        ({"cifar-10-batches-bin/data_batch_1.bin": b"\x00" * 3072}, r"data_batch_1.bin holds 3072 bytes, not a whole number of 3073-byte records"),
+        (
+            {"cifar-10-batches-bin/data_batch_1.bin": b"\x00" * 3072},
+            r"data_batch_1.bin holds 3072 bytes, not a whole number of 3073-byte records",
+        ),
     ],
 )
 def test_malformed_cifar_archives_are_rejected(tmp_path, members, message):

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from genbench import artifacts, pipeline
-from genbench.validate import whole_schema
 from genbench.evaluate import cas, comparison, features, fidelity, intervals
 from genbench.models import ddpm, featurenet, vae
 from genbench.train import loop
+from genbench.validate import whole_schema
 
 
 def gaussian(n: int, mean, cov, seed: int) -> torch.Tensor:
@@ -86,8 +86,14 @@ def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monke
     seen = []
     monkeypatch.setattr(fidelity, "fid", lambda r, f: seen.append(("fid", r, f)) or 0.0)
     monkeypatch.setattr(fidelity, "kid", lambda r, f, *a: seen.append(("kid", r, f)) or (0.0, 0.0, 1))
-    monkeypatch.setattr(fidelity, "manifold_membership", lambda r, f, k: seen.append(("pr", r, f)) or (np.ones(len(f)), np.ones(len(r))))
-    monkeypatch.setattr(intervals, "bootstrap_two_sets", lambda statistic, r, f, *a: seen.append((statistic.__name__, r, f)) or [0.0, 0.0])
+    monkeypatch.setattr(
+        fidelity, "manifold_membership", lambda r, f, k: seen.append(("pr", r, f)) or (np.ones(len(f)), np.ones(len(r)))
+    )
+    monkeypatch.setattr(
+        intervals,
+        "bootstrap_two_sets",
+        lambda statistic, r, f, *a: seen.append((statistic.__name__, r, f)) or [0.0, 0.0],
+    )
     monkeypatch.setattr(comparison, "kid_interval", lambda r, f, *a: seen.append(("kid_interval", r, f)) or [0.0, 0.0])
     real, fake = extracted[:20], extracted[20:]
     comparison.compare(whole_schema()(), real, fake, seed=0)
@@ -145,14 +151,35 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
     x_train, x_test, y_train, y_test = digits_arrays()
     data, meta = tmp_path / "data.npz", tmp_path / "meta.json"
     empty = np.zeros((0, 1, 8, 8), np.float32)
-    artifacts.save_npz(data, {"x_train": x_train, "y_train": y_train, "x_val": empty, "y_val": np.zeros(0, np.int64),
-                              "x_test": x_test, "y_test": y_test})
+    artifacts.save_npz(
+        data,
+        {
+            "x_train": x_train,
+            "y_train": y_train,
+            "x_val": empty,
+            "y_val": np.zeros(0, np.int64),
+            "x_test": x_test,
+            "y_test": y_test,
+        },
+    )
     source = {"title": "digits", "license": "", "citation": "", "homepage": ""}
-    artifacts.write_json(meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8], "pixel_max": 16, "source": source})
+    artifacts.write_json(
+        meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8], "pixel_max": 16, "source": source}
+    )
     params = whole_schema()(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
     train_classic.run(params, model, 0, data, meta, tmp_path / "model")
-    evaluate_classic.run(params, "digits", model, 0, data, meta, tmp_path / "model", tmp_path / "metrics.json", tmp_path / "predictions.csv",
-                         tmp_path / "figures.npz")
+    evaluate_classic.run(
+        params,
+        "digits",
+        model,
+        0,
+        data,
+        meta,
+        tmp_path / "model",
+        tmp_path / "metrics.json",
+        tmp_path / "predictions.csv",
+        tmp_path / "figures.npz",
+    )
     train_on_real = artifacts.read_json(tmp_path / "metrics.json")["accuracy"]
 
     scored = cas.score(params, model, x_train, y_train, x_test, y_test, seed=0)
@@ -170,14 +197,25 @@ def train_small(model: str, params, x_train: np.ndarray, y_train: np.ndarray, sc
     execution = loop.execution_on(torch.device("cpu"))
     recipe = module.recipe(modules, settings, execution)
     run = loop.LoopSettings(settings.steps, settings.batch_size, checkpoint_every=10_000, log_every=50, seed=0)
-    loop.run(f"{model} for a test", recipe, torch.from_numpy(x_train), torch.from_numpy(y_train), run, scratch, "test", execution)
+    loop.run(
+        f"{model} for a test",
+        recipe,
+        torch.from_numpy(x_train),
+        torch.from_numpy(y_train),
+        run,
+        scratch,
+        "test",
+        execution,
+    )
     return modules, cfg
 
 
 @pytest.fixture(scope="module")
 def trained_vae(tmp_path_factory):
     x_train, x_test, y_train, _ = digits_arrays()
-    params = whole_schema()(generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}})
+    params = whole_schema()(
+        generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}}
+    )
     modules, cfg = train_small("vae", params, x_train, y_train, tmp_path_factory.mktemp("vae"))
     return modules, cfg, vae.bound_targets(cfg, torch.from_numpy(x_test[:150]))
 
@@ -185,10 +223,19 @@ def trained_vae(tmp_path_factory):
 def test_iwae_bound_is_above_the_elbo_and_tightens_with_k(trained_vae):
     modules, cfg, x = trained_vae
     with torch.no_grad():
-        draws = [vae.VAE.elbo_terms(modules["vae"].eval(), x, torch.randn(len(x), cfg["latent_dim"], generator=torch.Generator().manual_seed(s)))
-                 for s in range(20)]
+        draws = [
+            vae.VAE.elbo_terms(
+                modules["vae"].eval(),
+                x,
+                torch.randn(len(x), cfg["latent_dim"], generator=torch.Generator().manual_seed(s)),
+            )
+            for s in range(20)
+        ]
         elbo = float(torch.stack([log_px - kl for log_px, kl in draws]).mean())
-    bounds = [float(vae.iwae_bound(modules, x, k, torch.Generator().manual_seed(1), decodes_per_call=20_000).mean()) for k in (1, 10, 100, 1000)]
+    bounds = [
+        float(vae.iwae_bound(modules, x, k, torch.Generator().manual_seed(1), decodes_per_call=20_000).mean())
+        for k in (1, 10, 100, 1000)
+    ]
     assert bounds[0] == pytest.approx(elbo, abs=0.5), "k=1 is the ELBO"
     assert elbo < bounds[1] <= bounds[2] <= bounds[3]
 
@@ -198,7 +245,8 @@ def test_discretised_decoder_is_a_distribution_over_the_pixel_levels(pixel_max):
     levels = torch.linspace(-1, 1, pixel_max + 1, dtype=torch.float64)
     for mean, log_scale in [(0.0, -3.0), (0.9, -1.0), (-1.2, 0.5)]:
         log_p = ddpm.discretised_gaussian_log_likelihood(
-            levels, torch.full_like(levels, mean), torch.tensor(log_scale, dtype=torch.float64), pixel_max)
+            levels, torch.full_like(levels, mean), torch.tensor(log_scale, dtype=torch.float64), pixel_max
+        )
         assert float(log_p.exp().sum()) == pytest.approx(1.0, abs=1e-9)
 
 
@@ -218,13 +266,17 @@ def test_ddpm_bound_with_a_perfect_network_is_the_prior_kl_plus_the_decoder_term
     """Every reverse-step KL vanishes when the network knows the noise, so the bound must equal
     the prior KL at T plus the decoder's NLL at t=0 (whose mean is then x_0 itself)."""
     pixel_max, cfg = 16, {"schedule": "cosine", "timesteps": 50}
-    images = torch.randint(0, pixel_max + 1, (6, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
+    images = (
+        torch.randint(0, pixel_max + 1, (6, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
+    )
     x0 = (2 * images - 1).double()
     betas = ddpm.make_betas(cfg["schedule"], cfg["timesteps"])
     alpha_bar = torch.cumprod(1 - betas, 0)
     oracle = NoiseOracle(x0, alpha_bar)
     modules = {"ema": torch.optim.swa_utils.AveragedModel(oracle)}
-    nats = ddpm.variational_bound(modules, cfg, images, torch.zeros(6, dtype=torch.long), torch.Generator().manual_seed(0), pixel_max)
+    nats = ddpm.variational_bound(
+        modules, cfg, images, torch.zeros(6, dtype=torch.long), torch.Generator().manual_seed(0), pixel_max
+    )
 
     ab_T = alpha_bar[-1]
     prior = (0.5 * (ab_T * x0**2 + (1 - ab_T) - 1 - torch.log(1 - ab_T))).flatten(1).sum(1)
@@ -245,7 +297,9 @@ def test_stratified_ddpm_bound_is_an_unbiased_estimate_of_the_whole_one():
     strata of one timestep each are that bound exactly."""
     timesteps, pixel_max, n = 60, 16, 400
     cfg = {"schedule": "cosine", "timesteps": timesteps}
-    images = (torch.randint(0, pixel_max + 1, (1, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max).repeat(n, 1, 1, 1)
+    images = (
+        torch.randint(0, pixel_max + 1, (1, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
+    ).repeat(n, 1, 1, 1)
     alpha_bar = torch.cumprod(1 - ddpm.make_betas(cfg["schedule"], timesteps), 0)
     modules = {"ema": torch.optim.swa_utils.AveragedModel(OffsetOracle((2 * images - 1).double(), alpha_bar))}
     labels = torch.zeros(n, dtype=torch.long)
@@ -263,12 +317,16 @@ def test_stratified_ddpm_bound_is_an_unbiased_estimate_of_the_whole_one():
 
 def test_ddpm_bound_is_lower_after_training(tmp_path):
     x_train, _, y_train, _ = digits_arrays()
-    params = whole_schema()(generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}})
+    params = whole_schema()(
+        generative={"ddpm": {"steps": 150, "batch_size": 32, "base_channels": 8, "timesteps": 40, "lr": 0.005}}
+    )
     untrained_params = whole_schema()(generative={"ddpm": params.generative.ddpm.model_dump() | {"steps": 1}})
     x, y = torch.from_numpy(x_train[:64]), torch.from_numpy(y_train[:64])
 
     def bits_per_dim(modules, cfg) -> float:
-        modules["ema"].module.load_state_dict(modules["unet"].state_dict())  # judge the weights themselves, not their EMA
+        modules["ema"].module.load_state_dict(
+            modules["unet"].state_dict()
+        )  # judge the weights themselves, not their EMA
         nats = ddpm.variational_bound(modules, cfg, x, y, torch.Generator().manual_seed(0), pixel_max=16)
         return float(nats.mean()) / (64 * math.log(2))
 

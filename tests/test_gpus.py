@@ -31,8 +31,14 @@ class Claimant:
     def __init__(self, pool: str, locks: Path):
         env = dict(os.environ, CUDA_VISIBLE_DEVICES=pool, GENBENCH_GPU_LOCKS=str(locks), PYTHONPATH=str(ROOT / "src"))
         env.pop("SLURM_JOB_ID", None)
-        self.process = subprocess.Popen([sys.executable, "-c", CLAIM_AND_WAIT], env=env, text=True,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", CLAIM_AND_WAIT],
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def gpu(self) -> str:
         return line_of(self.process.stdout)
@@ -58,7 +64,10 @@ def test_claims_are_distinct_wait_for_a_free_gpu_and_end_with_the_process_howeve
     first_gpu, second_gpu = first.gpu(), second.gpu()
     assert sorted([first_gpu, second_gpu]) == ["0", "1"]
     third = Claimant("0,1", locks)
-    assert line_of(third.process.stderr) == "genbench: waiting for a free GPU of 0,1 (each held by another genbench process)"
+    assert (
+        line_of(third.process.stderr)
+        == "genbench: waiting for a free GPU of 0,1 (each held by another genbench process)"
+    )
     assert first.end("fail") == 1
     assert third.gpu() == first_gpu, "a failed process's GPU comes free"
     assert second.end("kill") == -signal.SIGKILL
@@ -82,7 +91,9 @@ def test_no_claim_under_slurm_or_without_a_pool(monkeypatch, tmp_path):
 def test_deep_jobs_side_by_side_each_see_their_own_gpu(finished_workspace, tmp_path):
     ws = finished_workspace
     params = yaml.safe_load(ws.path("params.yaml").read_text())
-    params["train"]["device"] = "auto"  # each deep job asks for a GPU; on this GPU-less machine it then trains on the CPU
+    params["train"]["device"] = (
+        "auto"  # each deep job asks for a GPU; on this GPU-less machine it then trains on the CPU
+    )
     ws.path("params.yaml").write_text(yaml.safe_dump(params))
     ws.extra_env |= {"CUDA_VISIBLE_DEVICES": "0,1", "GENBENCH_GPU_LOCKS": str(tmp_path / "locks")}
     models = ("featurenet", "vae", "gan", "ddpm")
@@ -92,13 +103,15 @@ def test_deep_jobs_side_by_side_each_see_their_own_gpu(finished_workspace, tmp_p
     jobs = []
     for model in models:
         record = json.loads(ws.path(f"reports/timings/train/digits-{model}-seed-0.json").read_text())
-        finished = datetime.strptime(record["finished"], "%Y-%m-%dT%H:%M:%S%z").timestamp()  # whole seconds, rounded down
+        finished = datetime.strptime(
+            record["finished"], "%Y-%m-%dT%H:%M:%S%z"
+        ).timestamp()  # whole seconds, rounded down
         jobs.append((record["gpu_claimed_at"], finished, record["gpu"], model))
     jobs.sort()
     assert {gpu for *_, gpu, _ in jobs} == {"0", "1"}
     for i, (claimed, _, gpu, model) in enumerate(jobs):
-        for earlier_claimed, earlier_finished, earlier_gpu, earlier_model in jobs[:i]:
+        for _, earlier_finished, earlier_gpu, earlier_model in jobs[:i]:
             if earlier_gpu == gpu:
                 assert claimed >= earlier_finished, f"{model} claimed GPU {gpu} while {earlier_model} held it"
-    overlapping = [(a[3], b[3]) for i, a in enumerate(jobs) for b in jobs[i + 1:] if b[0] < a[1]]
+    overlapping = [(a[3], b[3]) for i, a in enumerate(jobs) for b in jobs[i + 1 :] if b[0] < a[1]]
     assert overlapping, "no two jobs ran at the same time; the test proves nothing"

@@ -14,8 +14,21 @@ from genbench import code_deps
 SOURCE = Path(code_deps.__file__).resolve().parent
 # Bottom to top. A module imports modules of its own layer or of those below it.
 LAYERS = {
-    "foundation": ("errors", "schema", "paths", "config", "artifacts", "records", "git", "timings", "views", "gpus", "device", "pipeline",
-                   "randomness"),
+    "foundation": (
+        "errors",
+        "schema",
+        "paths",
+        "config",
+        "artifacts",
+        "records",
+        "git",
+        "timings",
+        "views",
+        "gpus",
+        "device",
+        "pipeline",
+        "randomness",
+    ),
     "data": ("data",),
     "models": ("models",),
     "train": ("train",),
@@ -30,7 +43,8 @@ ORDER = list(LAYERS)
 def modules() -> list[str]:
     return sorted(
         "genbench." + ".".join(p.relative_to(SOURCE).with_suffix("").parts).removesuffix(".__init__")
-        for p in SOURCE.rglob("*.py") if p.name != "__init__.py" or p.parent != SOURCE
+        for p in SOURCE.rglob("*.py")
+        if p.name != "__init__.py" or p.parent != SOURCE
     )
 
 
@@ -52,7 +66,8 @@ def import_graph() -> dict[str, set[str]]:
 def upward_imports(graph: dict[str, set[str]]) -> list[str]:
     return [
         f"{module} ({layer_of(module)}) imports {imported} ({layer_of(imported)})"
-        for module, imported_set in sorted(graph.items()) for imported in sorted(imported_set)
+        for module, imported_set in sorted(graph.items())
+        for imported in sorted(imported_set)
         if ORDER.index(layer_of(imported)) > ORDER.index(layer_of(module))
     ]
 
@@ -64,7 +79,7 @@ def cycles(graph: dict[str, set[str]]) -> list[str]:
         state[module] = "open"
         for imported in sorted(graph.get(module, ())):
             if state.get(imported) == "open":
-                found.append(" -> ".join([*path[path.index(imported):], imported]))
+                found.append(" -> ".join([*path[path.index(imported) :], imported]))
             elif imported not in state:
                 visit(imported, [*path, imported])
         state[module] = "done"

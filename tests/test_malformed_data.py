@@ -45,12 +45,14 @@ def edit_arrays(change: Callable[[dict[str, np.ndarray]], None]) -> Callable[[by
         arrays = npz_arrays(raw)
         change(arrays)
         return npz_bytes(arrays)
+
     return damage
 
 
 def edit_json(change: Callable[[dict], object]) -> Callable[[bytes], bytes]:
     def damage(raw: bytes) -> bytes:
         return json.dumps(change(json.loads(raw))).encode()
+
     return damage
 
 
@@ -82,8 +84,16 @@ CASES = [
     (DATA, "a negative label", edit_arrays(lambda a: set_item(a, "y_train", a["y_train"] - 1))),
     (DATA, "a NaN pixel", edit_arrays(lambda a: nan_first_pixel(a, "x_train"))),
     (DATA, "pixels outside [0, 1]", edit_arrays(lambda a: set_item(a, "x_test", a["x_test"] * 255))),
-    (DATA, "an empty test split", edit_arrays(lambda a: (set_item(a, "x_test", a["x_test"][:0]), set_item(a, "y_test", a["y_test"][:0])))),
-    (DATA, "an empty training split", edit_arrays(lambda a: (set_item(a, "x_train", a["x_train"][:0]), set_item(a, "y_train", a["y_train"][:0])))),
+    (
+        DATA,
+        "an empty test split",
+        edit_arrays(lambda a: (set_item(a, "x_test", a["x_test"][:0]), set_item(a, "y_test", a["y_test"][:0]))),
+    ),
+    (
+        DATA,
+        "an empty training split",
+        edit_arrays(lambda a: (set_item(a, "x_train", a["x_train"][:0]), set_item(a, "y_train", a["y_train"][:0]))),
+    ),
     (DATA, "string labels", edit_arrays(lambda a: set_item(a, "y_train", a["y_train"].astype(str)))),
     (META, "truncated", truncated),
     (META, "no class names", edit_json(lambda m: {k: v for k, v in m.items() if k != "classes"})),
@@ -96,35 +106,95 @@ CASES = [
     ("data/models/digits/seed-0/featurenet/config.json", "settings missing", edit_json(lambda c: {})),
     ("data/models/digits/seed-0/ddpm/weights.safetensors", "truncated", truncated),
     ("data/models/digits/seed-0/ddpm/config.json", "truncated", truncated),
-    ("data/models/digits/seed-0/vae/config.json", "a width of the wrong type", edit_json(lambda c: c | {"hidden": "wide"})),
+    (
+        "data/models/digits/seed-0/vae/config.json",
+        "a width of the wrong type",
+        edit_json(lambda c: c | {"hidden": "wide"}),
+    ),
     ("data/models/digits/seed-0/gan/train.json", "truncated", truncated),
     ("data/samples/digits/seed-0/gan/samples.npz", "truncated", truncated),
     ("data/samples/digits/seed-0/gan/samples.npz", "a NaN pixel", edit_arrays(lambda a: nan_first_pixel(a, "x"))),
-    ("data/samples/digits/seed-0/vae/samples.npz", "images of another size", edit_arrays(lambda a: set_item(a, "x", a["x"][:, :, :4, :4]))),
-    ("data/samples/digits/seed-0/gan/samples.npz", "a label out of range", edit_arrays(lambda a: set_item(a, "y", a["y"] + 10))),
-    ("data/samples/digits/seed-0/ddpm/samples.npz", "no samples", edit_arrays(lambda a: (set_item(a, "x", a["x"][:0]), set_item(a, "y", a["y"][:0])))),
+    (
+        "data/samples/digits/seed-0/vae/samples.npz",
+        "images of another size",
+        edit_arrays(lambda a: set_item(a, "x", a["x"][:, :, :4, :4])),
+    ),
+    (
+        "data/samples/digits/seed-0/gan/samples.npz",
+        "a label out of range",
+        edit_arrays(lambda a: set_item(a, "y", a["y"] + 10)),
+    ),
+    (
+        "data/samples/digits/seed-0/ddpm/samples.npz",
+        "no samples",
+        edit_arrays(lambda a: (set_item(a, "x", a["x"][:0]), set_item(a, "y", a["y"][:0]))),
+    ),
     ("data/samples/digits/seed-0/ddpm/sample.json", "settings missing", edit_json(lambda s: {})),
     ("data/samples/digits/seed-0/ddpm/views.npz", "truncated", truncated),
     ("data/samples/digits/seed-0/vae/views.npz", "an array missing", edit_arrays(lambda a: a.pop("001.row_labels"))),
-    ("data/samples/digits/seed-0/vae/views.npz", "a grid of another image size", edit_arrays(lambda a: set_item(a, "000.images", a["000.images"][..., :4, :4]))),
-    ("data/samples/digits/seed-0/ddpm/views.npz", "fewer row labels than rows", edit_arrays(lambda a: set_item(a, "000.row_labels", a["000.row_labels"][:-1]))),
-    ("data/samples/digits/seed-0/ddpm/views.npz", "a file name with a path in it", edit_arrays(lambda a: set_item(a, "000.text", np.array(["../x", *a["000.text"][1:]])))),
+    (
+        "data/samples/digits/seed-0/vae/views.npz",
+        "a grid of another image size",
+        edit_arrays(lambda a: set_item(a, "000.images", a["000.images"][..., :4, :4])),
+    ),
+    (
+        "data/samples/digits/seed-0/ddpm/views.npz",
+        "fewer row labels than rows",
+        edit_arrays(lambda a: set_item(a, "000.row_labels", a["000.row_labels"][:-1])),
+    ),
+    (
+        "data/samples/digits/seed-0/ddpm/views.npz",
+        "a file name with a path in it",
+        edit_arrays(lambda a: set_item(a, "000.text", np.array(["../x", *a["000.text"][1:]]))),
+    ),
     ("reports/metrics/digits/seed-0/svm.json", "truncated", truncated),
-    ("reports/metrics/digits/seed-0/svm.json", "the accuracy missing", edit_json(lambda m: {k: v for k, v in m.items() if k != "accuracy"})),
+    (
+        "reports/metrics/digits/seed-0/svm.json",
+        "the accuracy missing",
+        edit_json(lambda m: {k: v for k, v in m.items() if k != "accuracy"}),
+    ),
     ("reports/metrics/digits/seed-0/ddpm.json", "FID not a number", edit_json(lambda m: m | {"fid": "low"})),
     ("reports/metrics/digits/references.json", "a JSON list", edit_json(lambda m: [])),
     ("reports/metrics/digits/seed-0/cas/ddpm.json", "no scores", edit_json(lambda m: {"seed": 0})),
-    ("reports/metrics/digits/seed-0/cas/ddpm.json", "an accuracy not a number", edit_json(lambda m: m | {"scores": {"svm": {"accuracy": "high"}}})),
-    ("reports/metrics/digits/references.json", "CAS's floor not a number", edit_json(lambda m: m | {"cas_real_train": {"svm": {"accuracy": "high"}}})),
+    (
+        "reports/metrics/digits/seed-0/cas/ddpm.json",
+        "an accuracy not a number",
+        edit_json(lambda m: m | {"scores": {"svm": {"accuracy": "high"}}}),
+    ),
+    (
+        "reports/metrics/digits/references.json",
+        "CAS's floor not a number",
+        edit_json(lambda m: m | {"cas_real_train": {"svm": {"accuracy": "high"}}}),
+    ),
     ("reports/predictions/digits/seed-0/svm.csv", "not a table of classes", lambda raw: b"\xff\xfe"),
-    ("reports/predictions/digits/seed-0/svm.csv", "a prediction missing", lambda raw: raw[:raw.rstrip(b"\n").rfind(b"\n") + 1]),
+    (
+        "reports/predictions/digits/seed-0/svm.csv",
+        "a prediction missing",
+        lambda raw: raw[: raw.rstrip(b"\n").rfind(b"\n") + 1],
+    ),
     ("reports/projections/digits/seed-0/ddpm.npz", "the features missing", edit_arrays(lambda a: a.pop("features"))),
     ("reports/timings/train/digits-svm-seed-0.json", "truncated", truncated),
-    ("reports/timings/train/digits-svm-seed-0.json", "fit seconds not a number", edit_json(lambda r: r | {"fit_seconds": "slow"})),
-    ("reports/timings/evaluate/digits-ddpm-seed-0.json", "sampler timings without steps", edit_json(lambda r: r | {"sampler_timings": {"samplers": {"ddim": {}}}})),
+    (
+        "reports/timings/train/digits-svm-seed-0.json",
+        "fit seconds not a number",
+        edit_json(lambda r: r | {"fit_seconds": "slow"}),
+    ),
+    (
+        "reports/timings/evaluate/digits-ddpm-seed-0.json",
+        "sampler timings without steps",
+        edit_json(lambda r: r | {"sampler_timings": {"samplers": {"ddim": {}}}}),
+    ),
     ("reports/projections/digits/seed-0/gan.npz", "a NaN point", edit_arrays(lambda a: nan_first_pixel(a, "real"))),
-    ("reports/model-figures/digits/seed-0/xgboost.npz", "a map of another shape", edit_arrays(lambda a: a.update({"000.values": a["000.values"][:2]}))),
-    ("reports/training/digits/seed-0/vae/plots/metrics/loss/kl.tsv", "a value that is not a number", lambda raw: raw + b"25\tlow\n"),
+    (
+        "reports/model-figures/digits/seed-0/xgboost.npz",
+        "a map of another shape",
+        edit_arrays(lambda a: a.update({"000.values": a["000.values"][:2]})),
+    ),
+    (
+        "reports/training/digits/seed-0/vae/plots/metrics/loss/kl.tsv",
+        "a value that is not a number",
+        lambda raw: raw + b"25\tlow\n",
+    ),
 ]
 
 
@@ -133,8 +203,11 @@ CASES = [
 NOT_OPENED = [
     (r"genbench (evaluate|cas) ", r"views\.npz$", "these arrays feed the report's figures"),
     (r"genbench cas ", r"/vae/samples\.npz$", "CAS scores the class-conditional models' samples only"),
-    (r"genbench report$", r"data/models/.*/(weights\.safetensors|config\.json|model\.skops|model\.json)$",
-     "the report reads metrics, samples and the figures models drew of themselves, not the models"),
+    (
+        r"genbench report$",
+        r"data/models/.*/(weights\.safetensors|config\.json|model\.skops|model\.json)$",
+        "the report reads metrics, samples and the figures models drew of themselves, not the models",
+    ),
     (r"genbench report$", r"sample\.json$", "whether a model is conditional reaches the report through its metrics"),
 ]
 
@@ -162,7 +235,9 @@ def pipeline(tiny_run, tmp_path_factory) -> tuple[Path, dict[str, list[str]], di
 
 
 def snapshot(root: Path, outs: list[str]) -> dict[str, str]:
-    files = [p for out in outs for p in ([root / out] if (root / out).is_file() else (root / out).rglob("*")) if p.is_file()]
+    files = [
+        p for out in outs for p in ([root / out] if (root / out).is_file() else (root / out).rglob("*")) if p.is_file()
+    ]
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
@@ -172,7 +247,11 @@ def test_every_reader_of_a_damaged_file_names_it(pipeline, monkeypatch, capsys):
     monkeypatch.chdir(root)
     failures, runs = [], 0
     for relative, problem, damage in CASES:
-        readers = [c for c, files in deps.items() if opens(c, relative) and any(relative == f or relative.startswith(f.rstrip("/") + "/") for f in files)]
+        readers = [
+            c
+            for c, files in deps.items()
+            if opens(c, relative) and any(relative == f or relative.startswith(f.rstrip("/") + "/") for f in files)
+        ]
         assert readers, f"no stage reads {relative}"
         path = root / relative
         intact = path.read_bytes()
@@ -189,7 +268,10 @@ def test_every_reader_of_a_damaged_file_names_it(pipeline, monkeypatch, capsys):
                     err = capsys.readouterr().err
                 lines = [line for line in err.splitlines() if line.startswith("genbench: error:")]
                 if code == 0 or "Traceback" in err or len(lines) != 1 or relative not in lines[0]:
-                    failures.append(f"{relative} ({problem}): {command}: exit {code}: {err.strip().splitlines()[-1] if err.strip() else 'no message'}")
+                    failures.append(
+                        f"{relative} ({problem}): {command}: exit {code}: "
+                        f"{err.strip().splitlines()[-1] if err.strip() else 'no message'}"
+                    )
                 elif snapshot(root, outs[command]) != kept:
                     failures.append(f"{relative} ({problem}): {command}: changed its outputs before failing")
         finally:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.validate import load_params
 from genbench.data import idx, own, preprocess
 from genbench.errors import ConfigError
+from genbench.validate import load_params
 
 N_PER_CLASS = 13  # the fewest the default test and validation fractions of the schema can split
 
@@ -79,17 +79,26 @@ def test_pad_centres_each_image_on_black_and_never_crops(in_tmp):
     assert (images[:, 0, :] == 0).all() and (images[:, :, 7] == 0).all(), "a one-pixel black border"
     assert (images[:, 1:7, 1:7] > 0).all()
     draw(in_tmp / "data/own/shapes/red/big.png", (9, 9), (255, 0, 0))
-    with pytest.raises(ConfigError, match=r"big.png: 9x9 is larger than own_datasets.shapes.size 8x8; fit: pad never crops"):
+    with pytest.raises(
+        ConfigError, match=r"big.png: 9x9 is larger than own_datasets.shapes.size 8x8; fit: pad never crops"
+    ):
         own.ingest(params, "shapes", in_tmp / "raw")
 
 
 @pytest.mark.parametrize(
     ("spoil", "entry", "says"),
     [
-        (lambda root: (root / "red/05.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken"), "channels: 3",
-         r"data/own/shapes/red/05.png: cannot be read as an image"),
-        (lambda root: draw(root / "red/05.png", (16, 12), (255, 0, 0)), "channels: 3",
-         r"data/own/shapes/red/05.png: 16x12, but data/own/shapes/blue/00.png is 12x12; images of mixed sizes need own_datasets.shapes.size"),
+        (
+            lambda root: (root / "red/05.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken"),
+            "channels: 3",
+            r"data/own/shapes/red/05.png: cannot be read as an image",
+        ),
+        (
+            lambda root: draw(root / "red/05.png", (16, 12), (255, 0, 0)),
+            "channels: 3",
+            r"data/own/shapes/red/05.png: 16x12, but data/own/shapes/blue/00.png is 12x12; images of mixed sizes "
+            r"need own_datasets.shapes.size",
+        ),
     ],
 )
 def test_images_that_cannot_be_used_are_named_before_anything_is_written(in_tmp, spoil, entry, says):
@@ -106,10 +115,15 @@ def test_images_of_their_own_size_that_a_model_cannot_take_stop_every_stage_afte
     """With size: null the download stage finds the images' size; from then on the params check refuses it."""
     root = in_tmp / "data/own/shapes"
     shapes_folder(root, sizes=((10, 10),))
-    params = params_for(in_tmp, "path: data/own/shapes, channels: 1, size: null", "models: {generative: [vae, gan, ddpm]}\n")
+    params = params_for(
+        in_tmp, "path: data/own/shapes, channels: 1, size: null", "models: {generative: [vae, gan, ddpm]}\n"
+    )
     own.ingest(params, "shapes", in_tmp / "data/raw/shapes")
-    says = (r"^data/own/shapes: images of 10x10: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs sides "
-            r"divisible by 4; declare a size such as 12x12 \(fit: pad or resize\) under own_datasets.shapes$")
+    says = (
+        r"^data/own/shapes: images of 10x10: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm "
+        r"needs sides "
+        r"divisible by 4; declare a size such as 12x12 \(fit: pad or resize\) under own_datasets.shapes$"
+    )
     with pytest.raises(ConfigError, match=says):
         load_params(in_tmp / "params.yaml")
 
@@ -129,10 +143,14 @@ def test_an_npz_of_grey_floats_becomes_colour_at_the_declared_size(in_tmp):
     np.testing.assert_array_equal(labels, y)
 
     np.savez(path, images=x, y=y)
-    with pytest.raises(ConfigError, match=r"shapes.npz: holds images, y; an own dataset's .npz needs x \(images\) and y \(labels\)"):
+    with pytest.raises(
+        ConfigError, match=r"shapes.npz: holds images, y; an own dataset's .npz needs x \(images\) and y \(labels\)"
+    ):
         own.ingest(params, "shapes", in_tmp / "raw")
     np.savez(path, x=x * 2, y=y)
-    with pytest.raises(ConfigError, match=r"shapes.npz: x of dtype float32; expected uint8 \(0 to 255\) or floats in \[0, 1\]"):
+    with pytest.raises(
+        ConfigError, match=r"shapes.npz: x of dtype float32; expected uint8 \(0 to 255\) or floats in \[0, 1\]"
+    ):
         own.ingest(params, "shapes", in_tmp / "raw")
     np.savez(path, x=x, y=np.repeat([0, 1], [N_PER_CLASS + 10, N_PER_CLASS - 10]))
     with pytest.raises(ConfigError, match=r"shapes.npz: class '1' has 3 images"):
@@ -143,9 +161,16 @@ def test_the_download_stage_says_it_in_one_line_with_exit_code_2(in_tmp):
     root = in_tmp / "data/own/shapes"
     shapes_folder(root)
     (root / "red/05.png").write_bytes(b"not an image")
-    (in_tmp / "params.yaml").write_text("datasets: [shapes]\nown_datasets: {shapes: {path: data/own/shapes, channels: 3}}\n")
-    done = subprocess.run([sys.executable, "-m", "genbench", "download", "--dataset", "shapes"], cwd=in_tmp, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    (in_tmp / "params.yaml").write_text(
+        "datasets: [shapes]\nown_datasets: {shapes: {path: data/own/shapes, channels: 3}}\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "genbench", "download", "--dataset", "shapes"],
+        cwd=in_tmp,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert done.stderr.startswith("genbench: error: data/own/shapes/red/05.png: cannot be read as an image")
     assert not (in_tmp / "data/raw/shapes").exists()

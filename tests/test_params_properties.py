@@ -21,21 +21,27 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from genbench import cli
+from genbench.errors import ConfigError
 from genbench.models import registry
 from genbench.models.base import Kind
 from genbench.validate import load_params
-from genbench.errors import ConfigError
 
 pytestmark = pytest.mark.faults
 
 CLASSIC_MODELS, GENERATIVE_MODELS = registry.names(Kind.CLASSIC), registry.names(Kind.GENERATIVE)
 TINY = yaml.safe_load((Path(__file__).parent / "params/tiny.yaml").read_text())
 STAGES = [
-    ["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"],
-    *[[stage, "--dataset", "digits", "--model", model, "--seed", "0"] for stage in ("train", "evaluate") for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)],
+    ["download", "--dataset", "digits"],
+    ["preprocess", "--dataset", "digits"],
+    *[
+        [stage, "--dataset", "digits", "--model", model, "--seed", "0"]
+        for stage in ("train", "evaluate")
+        for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)
+    ],
     *[["sample", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
     *[["cas", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
-    ["references", "--dataset", "digits"], ["report"],
+    ["references", "--dataset", "digits"],
+    ["report"],
 ]
 
 
@@ -51,9 +57,14 @@ def leaves(tree: dict, prefix: tuple = ()) -> list[tuple]:
 
 KEY_PATHS = leaves(TINY)
 hostile_values = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["", "1e3", "0x10", "yes", "∞", "naïve", "digits\u0000"]),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["", "1e3", "0x10", "yes", "∞", "naïve", "digits\u0000"]),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
 
 
@@ -79,7 +90,9 @@ def hostile_documents(draw) -> dict:
 
 
 def files_in(folder: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +110,11 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture],
+)
 @given(document=hostile_documents(), stage=st.sampled_from(STAGES))
 def test_a_hostile_params_file_is_refused_by_every_stage_before_it_writes(folder, monkeypatch, capsys, document, stage):
     params = folder / "hostile.yaml"
@@ -127,37 +144,90 @@ def plausible_documents(draw) -> dict:
         "seeds": [seed],
         "datasets": ["digits"],
         "models": {"classic": draw(subset(list(CLASSIC_MODELS))), "generative": draw(subset(list(GENERATIVE_MODELS)))},
-        "data": {"seed": draw(small(0, 2**32 - 1)), "test_fraction": draw(unit(0.05, 0.6)), "val_fraction": draw(st.sampled_from([0.0, 0.01, 0.1, 0.5]))},
+        "data": {
+            "seed": draw(small(0, 2**32 - 1)),
+            "test_fraction": draw(unit(0.05, 0.6)),
+            "val_fraction": draw(st.sampled_from([0.0, 0.01, 0.1, 0.5])),
+        },
         "classic": {
-            "xgboost": {"n_estimators": draw(small(1, 10)), "max_depth": draw(small(1, 6)), "learning_rate": draw(unit(0.01, 1.0)),
-                        "subsample": draw(unit(0.1, 1.0)), "colsample_bytree": draw(unit(0.1, 1.0)), "n_jobs": 1},
-            "svm": {"C": draw(unit(1e-3, 1e3)), "kernel": draw(st.sampled_from(["rbf", "linear", "poly", "sigmoid"])),
-                    "gamma": draw(st.one_of(st.sampled_from(["scale", "auto"]), unit(1e-4, 10.0))),
-                    "max_train_samples": draw(st.one_of(st.none(), small(1, 500)))},
+            "xgboost": {
+                "n_estimators": draw(small(1, 10)),
+                "max_depth": draw(small(1, 6)),
+                "learning_rate": draw(unit(0.01, 1.0)),
+                "subsample": draw(unit(0.1, 1.0)),
+                "colsample_bytree": draw(unit(0.1, 1.0)),
+                "n_jobs": 1,
+            },
+            "svm": {
+                "C": draw(unit(1e-3, 1e3)),
+                "kernel": draw(st.sampled_from(["rbf", "linear", "poly", "sigmoid"])),
+                "gamma": draw(st.one_of(st.sampled_from(["scale", "auto"]), unit(1e-4, 10.0))),
+                "max_train_samples": draw(st.one_of(st.none(), small(1, 500))),
+            },
             "logreg": {"C": draw(unit(1e-3, 1e3)), "max_iter": draw(small(1, 200))},
         },
-        "train": {"device": "cpu", "threads": 1, "checkpoint_every": draw(small(1, 20)), "log_every": draw(small(1, 20))},
-        "featurenet": {"steps": draw(small(1, 20)), "batch_size": draw(small(1, 64)), "lr": draw(unit(1e-4, 0.1)),
-                       "width": draw(small(4, 12)), "feature_dim": draw(small(2, 16))},
+        "train": {
+            "device": "cpu",
+            "threads": 1,
+            "checkpoint_every": draw(small(1, 20)),
+            "log_every": draw(small(1, 20)),
+        },
+        "featurenet": {
+            "steps": draw(small(1, 20)),
+            "batch_size": draw(small(1, 64)),
+            "lr": draw(unit(1e-4, 0.1)),
+            "width": draw(small(4, 12)),
+            "feature_dim": draw(small(2, 16)),
+        },
         "generative": {
-            "vae": {"steps": draw(small(1, 15)), "batch_size": draw(small(1, 64)), "latent_dim": draw(small(1, 8)),
-                    "hidden": draw(small(4, 12)), "beta": draw(unit(0.01, 4.0)), "likelihood": draw(st.sampled_from(["bernoulli", "gaussian"]))},
-            "gan": {"steps": draw(small(1, 15)), "batch_size": draw(small(1, 64)), "z_dim": draw(small(1, 8)), "hidden": draw(small(4, 12)),
-                    "conditional": draw(st.booleans()), "loss": draw(st.sampled_from(["hinge", "non_saturating"]))},
-            "ddpm": {"steps": draw(small(1, 10)), "batch_size": draw(small(1, 32)), "base_channels": draw(st.sampled_from([8, 16])),
-                     "channel_multipliers": draw(st.lists(small(1, 2), min_size=1, max_size=3)), "blocks_per_level": draw(small(1, 2)),
-                     "schedule": draw(st.sampled_from(["linear", "cosine"])), "timesteps": timesteps,
-                     "ema_decay": draw(unit(0.0, 0.999)), "p_uncond": draw(unit(0.0, 1.0))},
+            "vae": {
+                "steps": draw(small(1, 15)),
+                "batch_size": draw(small(1, 64)),
+                "latent_dim": draw(small(1, 8)),
+                "hidden": draw(small(4, 12)),
+                "beta": draw(unit(0.01, 4.0)),
+                "likelihood": draw(st.sampled_from(["bernoulli", "gaussian"])),
+            },
+            "gan": {
+                "steps": draw(small(1, 15)),
+                "batch_size": draw(small(1, 64)),
+                "z_dim": draw(small(1, 8)),
+                "hidden": draw(small(4, 12)),
+                "conditional": draw(st.booleans()),
+                "loss": draw(st.sampled_from(["hinge", "non_saturating"])),
+            },
+            "ddpm": {
+                "steps": draw(small(1, 10)),
+                "batch_size": draw(small(1, 32)),
+                "base_channels": draw(st.sampled_from([8, 16])),
+                "channel_multipliers": draw(st.lists(small(1, 2), min_size=1, max_size=3)),
+                "blocks_per_level": draw(small(1, 2)),
+                "schedule": draw(st.sampled_from(["linear", "cosine"])),
+                "timesteps": timesteps,
+                "ema_decay": draw(unit(0.0, 0.999)),
+                "p_uncond": draw(unit(0.0, 1.0)),
+            },
         },
         "sampling": {
             "vae": {"temperature": draw(unit(0.01, 3.0))},
             "gan": {"truncation": draw(st.one_of(st.none(), unit(0.05, 3.0)))},
-            "ddpm": {"sampler": draw(st.sampled_from(["ddim", "ancestral"])), "steps": draw(small(1, 2 * timesteps)),
-                     "eta": draw(unit(0.0, 1.0)), "guidance": draw(unit(0.0, 5.0))},
+            "ddpm": {
+                "sampler": draw(st.sampled_from(["ddim", "ancestral"])),
+                "steps": draw(small(1, 2 * timesteps)),
+                "eta": draw(unit(0.0, 1.0)),
+                "guidance": draw(unit(0.0, 5.0)),
+            },
         },
-        "evaluate": {"n_samples": n_samples, "kid_subsets": draw(small(1, 10)), "nearest_neighbours": draw(small(1, min(12, n_samples - 1))),
-                     "iwae_samples": draw(small(1, 10)), "ddpm_bound": draw(st.booleans()), "timing_samples": draw(small(1, 5)),
-                     "feature_seed": seed, "bootstrap_resamples": draw(small(20, 40))},
+        "evaluate": {
+            "n_samples": n_samples,
+            "kid_subsets": draw(small(1, 10)),
+            "nearest_neighbours": draw(small(1, min(12, n_samples - 1))),
+            "iwae_samples": draw(small(1, 10)),
+            "ddpm_bound": draw(st.booleans()),
+            "timing_samples": draw(small(1, 5)),
+            "feature_seed": seed,
+            "bootstrap_resamples": draw(small(20, 40)),
+        },
     }
 
 
@@ -169,20 +239,30 @@ def pipeline_commands(document: dict) -> list[list[str]]:
         *[["sample", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
         *[["evaluate", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
         *[["cas", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
-        ["references", "--dataset", "digits"], ["report"],
+        ["references", "--dataset", "digits"],
+        ["report"],
     ]
 
 
-@settings(max_examples=int(os.environ.get("GENBENCH_PROPERTY_EXAMPLES", "3")), deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("GENBENCH_PROPERTY_EXAMPLES", "3")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(document=plausible_documents())
-def test_a_plausible_params_file_runs_every_stage_or_names_the_key(folder, tmp_path_factory, monkeypatch, capsys, document):
+def test_a_plausible_params_file_runs_every_stage_or_names_the_key(
+    folder, tmp_path_factory, monkeypatch, capsys, document
+):
     run_dir = tmp_path_factory.mktemp("plausible")
     shutil.copytree(folder / "data/raw", run_dir / "data/raw")
     (run_dir / "params.yaml").write_text(yaml.safe_dump(document))
     load_params(run_dir / "params.yaml")  # the strategy keeps inside the schema
     monkeypatch.chdir(run_dir)
-    for command in [["download", "--dataset", "digits"], ["preprocess", "--dataset", "digits"], *pipeline_commands(document)]:
+    for command in [
+        ["download", "--dataset", "digits"],
+        ["preprocess", "--dataset", "digits"],
+        *pipeline_commands(document),
+    ]:
         capsys.readouterr()
         code = cli.main(command)
         err = capsys.readouterr().err

@@ -9,12 +9,11 @@ import os
 import re
 import time
 
-import pytest
-import yaml
-
 import browser
+import pytest
 import slurm_cluster
 import slurm_training
+import yaml
 from conftest import assert_reads_declared
 from fake_data import FileServer, mnist_like_files, register_datasets
 
@@ -25,8 +24,13 @@ def seeded(seed: int, classic=("xgboost", "svm", "logreg"), generative=("vae", "
     """The stages of one training replicate (tests/params/tiny.yaml has seeds: [0])."""
     return [
         *(f"{stage}@digits-{m}-{seed}" for stage in ("train", "evaluate") for m in classic),
-        f"train_featurenet@digits-{seed}", f"evaluate_featurenet@digits-{seed}",
-        *(f"{stage}@digits-{m}-{seed}" for stage in ("train_generative", "sample", "evaluate_generative") for m in generative),
+        f"train_featurenet@digits-{seed}",
+        f"evaluate_featurenet@digits-{seed}",
+        *(
+            f"{stage}@digits-{m}-{seed}"
+            for stage in ("train_generative", "sample", "evaluate_generative")
+            for m in generative
+        ),
         *(f"cas@digits-{m}-{seed}" for m in generative),
     ]
 
@@ -34,12 +38,29 @@ def seeded(seed: int, classic=("xgboost", "svm", "logreg"), generative=("vae", "
 ALL_STAGES = sorted(["download@digits", "preprocess@digits", "evaluate_references@digits", *seeded(0), "report"])
 # classic.svm sets the SVM and the ones that the classification accuracy score trains on samples and,
 # for its floor, on real images; no FID, KID, precision, recall or likelihood bound is computed again.
-SVM_AND_REPORT = sorted(["train@digits-svm-0", "evaluate@digits-svm-0", *(f"cas@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
-                         "evaluate_references@digits", "report"])
+SVM_AND_REPORT = sorted(
+    [
+        "train@digits-svm-0",
+        "evaluate@digits-svm-0",
+        *(f"cas@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
+        "evaluate_references@digits",
+        "report",
+    ]
+)
 # A sampler setting: the DDPM is sampled and evaluated again, not trained.
-GUIDANCE_AND_REPORT = sorted(["sample@digits-ddpm-0", "evaluate_generative@digits-ddpm-0", "cas@digits-ddpm-0", "report"])
+GUIDANCE_AND_REPORT = sorted(
+    ["sample@digits-ddpm-0", "evaluate_generative@digits-ddpm-0", "cas@digits-ddpm-0", "report"]
+)
 # A model's CAS stage reads its samples (the VAE's too: its file says an unconditional model has no score).
-VAE_AND_REPORT = sorted(["train_generative@digits-vae-0", "sample@digits-vae-0", "evaluate_generative@digits-vae-0", "cas@digits-vae-0", "report"])
+VAE_AND_REPORT = sorted(
+    [
+        "train_generative@digits-vae-0",
+        "sample@digits-vae-0",
+        "evaluate_generative@digits-vae-0",
+        "cas@digits-vae-0",
+        "report",
+    ]
+)
 # evaluate.n_samples: what is drawn and compared changes; no model is retrained.
 SAMPLING_AND_REPORT = sorted(
     [f"{stage}@digits-{m}-0" for stage in ("sample", "evaluate_generative", "cas") for m in ("vae", "gan", "ddpm")]
@@ -56,13 +77,19 @@ def dvc_changed_stages(workspace) -> list[str]:
     return sorted(json.loads(workspace.run("dvc", "status", "--json").stdout))
 
 
-STAGE_ROW = re.compile(r'<tr data-stage="([^"]+)"><td[^>]*>[^<]*</td><td class="num"[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td><td class="hash"[^>]*>([^<(]*)')
+STAGE_ROW = re.compile(
+    r'<tr data-stage="([^"]+)"><td[^>]*>[^<]*</td><td class="num"[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td><td '
+    r'class="hash"[^>]*>([^<(]*)'
+)
 
 
 def assert_page_shows_the_timing_records(workspace) -> dict[str, tuple[str, str, str]]:
     """Each stage row of the page holds the run time, finishing time and commit of that stage's timing
     record on disk: the page shows the runs that made its inputs, however it was restored."""
-    rows = {stage: (seconds, finished, commit.strip()) for stage, seconds, finished, commit in STAGE_ROW.findall(workspace.path("reports/index.html").read_text())}
+    rows = {
+        stage: (seconds, finished, commit.strip())
+        for stage, seconds, finished, commit in STAGE_ROW.findall(workspace.path("reports/index.html").read_text())
+    }
     assert sorted(rows) == sorted(set(ALL_STAGES) - {"report"})
     for stage, shown in rows.items():
         record = json.loads(workspace.path(timing_record(stage)).read_text())
@@ -94,7 +121,10 @@ def assert_quality_floors(workspace) -> None:
 
 
 def rendered_at(workspace) -> str:
-    return re.search(r'<th>rendered at git commit</th><td class="hash">([0-9a-f]+)</td>', workspace.path("reports/index.html").read_text())[1]
+    return re.search(
+        r'<th>rendered at git commit</th><td class="hash">([0-9a-f]+)</td>',
+        workspace.path("reports/index.html").read_text(),
+    )[1]
 
 
 def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
@@ -107,12 +137,25 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
     assert rendered_at(workspace) == workspace.run("git", "rev-parse", "HEAD").stdout.strip()
     assert "uncommitted changes in" not in report, "dvc.lock, which DVC is writing, does not count"
-    figures = sorted(p.relative_to(workspace.path("reports/figures")).as_posix() for p in workspace.path("reports/figures").rglob("*.png"))
+    figures = sorted(
+        p.relative_to(workspace.path("reports/figures")).as_posix()
+        for p in workspace.path("reports/figures").rglob("*.png")
+    )
     assert figures == sorted(
         [f"digits/confusion-{m}.png" for m in ("xgboost", "svm", "logreg", "featurenet")]
         + [f"digits/samples-{m}.png" for m in ("vae", "gan", "ddpm")]
-        + [f"digits/{f}.png" for f in ("importance-xgboost", "real", "trajectory-ddpm", "reconstructions-vae",
-                                        "interpolation-vae", "features-2d", "training")]
+        + [
+            f"digits/{f}.png"
+            for f in (
+                "importance-xgboost",
+                "real",
+                "trajectory-ddpm",
+                "reconstructions-vae",
+                "interpolation-vae",
+                "features-2d",
+                "training",
+            )
+        ]
     )
     for name in figures:  # the files Snakemake's report and `dvc plots` show are the images inline in the page
         assert base64.b64encode(workspace.path(f"reports/figures/{name}").read_bytes()).decode() in report, name
@@ -160,26 +203,43 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     workspace.commit("the README only")
     assert workspace.dvc_repro() == []
     assert rendered_at(workspace) == rendered != workspace.run("git", "rev-parse", "HEAD").stdout.strip()
-    assert "The commit is the one checked out when this page was rendered" in workspace.path("reports/index.html").read_text()
+    assert (
+        "The commit is the one checked out when this page was rendered"
+        in workspace.path("reports/index.html").read_text()
+    )
 
     workspace.edit("params.yaml", SVM_C, "  svm:\n    C: 1.0")  # a setting that moves the accuracy
     assert sorted(workspace.dvc_repro()) == SVM_AND_REPORT
     # The report's "what changed" holds the numbers `dvc metrics diff` gives against the committed run.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
     expected = sorted(
-        (path, metric) for path, metrics in diff.items() for metric, change in metrics.items()
-        if change.get("old") is not None and "_interval" not in metric and path != "reports/summary.json"  # the report's own output
+        (path, metric)
+        for path, metrics in diff.items()
+        for metric, change in metrics.items()
+        if change.get("old") is not None
+        and "_interval" not in metric
+        and path != "reports/summary.json"  # the report's own output
     )
     report = workspace.path("reports/index.html").read_text()
-    shown = {(path, metric): beyond for path, metric, beyond in re.findall(r'<tr data-file="([^"]+)" data-metric="([^"]+)" data-beyond="([^"]+)">', report)}
+    shown = {
+        (path, metric): beyond
+        for path, metric, beyond in re.findall(
+            r'<tr data-file="([^"]+)" data-metric="([^"]+)" data-beyond="([^"]+)">', report
+        )
+    }
     assert sorted(shown) == expected and ("reports/metrics/digits/seed-0/svm.json", "accuracy") in shown
     assert not any("timing" in metric for _, metric in shown), "timings are in no metrics file"
     for path, metric in expected:
         change = diff[path][metric]
-        assert f'<td class="num">{change["old"]:.4g}</td><td class="num">{change["new"]:.4g}</td>' in report, (path, metric)
+        assert f'<td class="num">{change["old"]:.4g}</td><td class="num">{change["new"]:.4g}</td>' in report, (
+            path,
+            metric,
+        )
     # A change is flagged only past half its interval's width in the new run.
     low, high = json.loads(workspace.path("reports/metrics/digits/seed-0/svm.json").read_text())["accuracy_interval"]
-    assert shown[("reports/metrics/digits/seed-0/svm.json", "accuracy")] == str(abs(diff["reports/metrics/digits/seed-0/svm.json"]["accuracy"]["diff"]) > (high - low) / 2)
+    assert shown[("reports/metrics/digits/seed-0/svm.json", "accuracy")] == str(
+        abs(diff["reports/metrics/digits/seed-0/svm.json"]["accuracy"]["diff"]) > (high - low) / 2
+    )
 
     workspace.edit("params.yaml", "# A small", "# A tiny")
     assert workspace.dvc_repro() == [], "a comment is not a parameter"
@@ -212,24 +272,38 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [ddpm]")
     assert workspace.dvc_repro() == ["report"]
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
-    assert sorted(workspace.dvc_repro()) == sorted([f"{stage}@digits-ddpm-0" for stage in ("sample", "evaluate_generative", "cas")]
-                                                   + ["evaluate_references@digits", "report"])
+    assert sorted(workspace.dvc_repro()) == sorted(
+        [f"{stage}@digits-ddpm-0" for stage in ("sample", "evaluate_generative", "cas")]
+        + ["evaluate_references@digits", "report"]
+    )
     assert json.loads(workspace.path("reports/metrics/digits/seed-0/ddpm.json").read_text())["n_images"] == 30
     workspace.edit("params.yaml", "  n_samples: 30", N_SAMPLES)
     assert workspace.dvc_repro() == [], "every output of the earlier setting comes back from DVC's run cache"
     workspace.commit("one seed")
     workspace.edit("params.yaml", "seeds: [0]", "seeds: [0, 1]")
     assert sorted(workspace.dvc_repro()) == sorted([*seeded(1, classic=["svm"], generative=["ddpm"]), "report"])
-    first, second = (json.loads(workspace.path(f"reports/metrics/digits/seed-{s}/ddpm.json").read_text()) for s in (0, 1))
-    assert first["fid"] != second["fid"] and first["n_images"] == second["n_images"], "another seed, other numbers on the same images"
-    assert workspace.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes() != workspace.path("data/models/digits/seed-1/ddpm/weights.safetensors").read_bytes()
+    first, second = (
+        json.loads(workspace.path(f"reports/metrics/digits/seed-{s}/ddpm.json").read_text()) for s in (0, 1)
+    )
+    assert first["fid"] != second["fid"] and first["n_images"] == second["n_images"], (
+        "another seed, other numbers on the same images"
+    )
+    assert (
+        workspace.path("data/models/digits/seed-0/ddpm/weights.safetensors").read_bytes()
+        != workspace.path("data/models/digits/seed-1/ddpm/weights.safetensors").read_bytes()
+    )
     rows = list(csv.DictReader(workspace.path("reports/results.csv").open()))
     summary = json.loads(workspace.path("reports/summary.json").read_text())["digits"]["ddpm"]["fid"]
     assert summary["n_seeds"] == 2 and summary["mean"] == pytest.approx((first["fid"] + second["fid"]) / 2)
     assert summary["mean_interval"][0] < summary["mean"] < summary["mean_interval"][1]
     fid = {row["seed"]: row for row in rows if row["model"] == "ddpm" and row["metric"] == "fid"}
-    assert sorted(fid) == ["0", "1", "mean"] and float(fid["mean"]["value"]) == pytest.approx((first["fid"] + second["fid"]) / 2)
-    assert 'data-sizes="generative">40 generated images per model and seed against 40 test images' in workspace.path("reports/index.html").read_text()
+    assert sorted(fid) == ["0", "1", "mean"] and float(fid["mean"]["value"]) == pytest.approx(
+        (first["fid"] + second["fid"]) / 2
+    )
+    assert (
+        'data-sizes="generative">40 generated images per model and seed against 40 test images'
+        in workspace.path("reports/index.html").read_text()
+    )
     assert "2 seeds" in workspace.path("reports/index.html").read_text()
     workspace.edit("params.yaml", "seeds: [0, 1]", "seeds: [0]")
     assert workspace.dvc_repro() == ["report"]
@@ -252,13 +326,18 @@ def output_files(workspace) -> dict[str, bytes]:
     for stage in yaml.safe_load(workspace.path("dvc.lock").read_text())["stages"].values():
         for out in stage.get("outs", []):
             path = workspace.path(out["path"])
-            for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp"):
+            for file in (
+                [path]
+                if path.is_file()
+                else sorted(p for p in path.rglob("*") if p.is_file() and p.name != ".snakemake_timestamp")
+            ):
                 files[str(file.relative_to(workspace.root))] = file.read_bytes()
     return files
 
 
 def command_of(stage: str) -> str:
-    """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset digits --model vae."""
+    """The genbench command of a stage named as DVC names it: train_generative@digits-vae -> genbench train --dataset
+    digits --model vae."""
     rule, _, wildcards = stage.partition("@")
     words = ["genbench", {"evaluate_references": "references"}.get(rule, rule.split("_")[0])]
     names = wildcards.split("-") if wildcards else []
@@ -279,15 +358,29 @@ def on_cluster(workspace, cluster, *args: str, check: bool = True):
     """`snakemake --profile profiles/slurm`, killed rather than asked to stop if it overruns (a broken
     status check can make Snakemake ignore SIGTERM); a failure shows the queue and the controller's log."""
     done = workspace.run(
-        "timeout", "-s", "KILL", "600", "snakemake", "--profile", "profiles/slurm",
-        "--slurm-init-seconds-before-status-checks", "1", *args, check=False, timeout=660,
+        "timeout",
+        "-s",
+        "KILL",
+        "600",
+        "snakemake",
+        "--profile",
+        "profiles/slurm",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        *args,
+        check=False,
+        timeout=660,
     )
     if check and done.returncode != 0:
-        raise AssertionError(f"snakemake exited {done.returncode}\n{done.stderr[-6000:]}\n{slurm_cluster.state(cluster)}")
+        raise AssertionError(
+            f"snakemake exited {done.returncode}\n{done.stderr[-6000:]}\n{slurm_cluster.state(cluster)}"
+        )
     return done
 
 
-def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(workspace, finished_workspace, tiny_run, slurm, tmp_path):
+def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
+    workspace, finished_workspace, tiny_run, slurm, tmp_path
+):
     """The tiny pipeline on a real SLURM cluster: one model's job fails and the other branches finish;
     after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
     same hashes in dvc.lock), DVC adopts the outputs, Snakemake replans only what a change touches,
@@ -311,7 +404,9 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     assert "genbench: error: vae on digits, seed 0: negative_elbo loss is nan" in job_logs
     vae_branch = set(VAE_AND_REPORT)
     runs = workspace.executed()
-    assert sorted(run["command"] for run in runs) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), "keep-going: every other branch finished"
+    assert sorted(run["command"] for run in runs) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), (
+        "keep-going: every other branch finished"
+    )
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
     assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 19 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
@@ -320,10 +415,14 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
     on_cluster(workspace, cluster)
     runs += workspace.executed()
-    assert sorted(run["command"] for run in runs[19:]) == sorted(command_of(s) for s in VAE_AND_REPORT), "only the failed branch and the report"
+    assert sorted(run["command"] for run in runs[19:]) == sorted(command_of(s) for s in VAE_AND_REPORT), (
+        "only the failed branch and the report"
+    )
     assert_reads_declared(workspace, runs)  # every stage ran once, each in its own SLURM job
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == 20 + 5 and {job["JobState"] for job in jobs[20:]} == {"COMPLETED"}, "every job went through sbatch"
+    assert len(jobs) == 20 + 5 and {job["JobState"] for job in jobs[20:]} == {"COMPLETED"}, (
+        "every job went through sbatch"
+    )
     assert workspace.snakemake_planned() == []
     workspace.run("dvc", "commit", "--force")  # DVC hashes the cluster run's outputs into a dvc.lock of its own
     assert dvc_changed_stages(workspace) == [], "after dvc commit the Snakemake outputs are DVC's"
@@ -355,7 +454,8 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(works
     assert rendered_at(workspace) == rendered != workspace.run("git", "rev-parse", "HEAD").stdout.strip()
     assert_page_shows_the_timing_records(workspace)
 
-    # A retrain that reproduces its weights (Snakemake compares the files by checksum): only the report, for the new timing record.
+    # A retrain that reproduces its weights (Snakemake compares the files by checksum): only the report, for the new
+    # timing record.
     weights_before = workspace.path(GAN_WEIGHTS).read_bytes()
     workspace.run("snakemake", "--cores", "1", "--force", GAN_WEIGHTS)
     assert executed(workspace) == ["genbench train --dataset digits --model gan --seed 0"]
@@ -419,14 +519,26 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         first.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [svm, logreg]")
         first.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")
         first.run("snakemake", "--profile", "profiles/local", "--cache")
-        assert executed(first) == sorted(per_dataset(
-            "download@{}", "preprocess@{}", "train@{}-svm-0", "evaluate@{}-svm-0", "train@{}-logreg-0", "evaluate@{}-logreg-0",
-            "train_featurenet@{}-0", "evaluate_featurenet@{}-0", "evaluate_references@{}",
-        ) + ["genbench report"])
+        assert executed(first) == sorted(
+            per_dataset(
+                "download@{}",
+                "preprocess@{}",
+                "train@{}-svm-0",
+                "evaluate@{}-svm-0",
+                "train@{}-logreg-0",
+                "evaluate@{}-logreg-0",
+                "train_featurenet@{}-0",
+                "evaluate_featurenet@{}-0",
+                "evaluate_references@{}",
+            )
+            + ["genbench report"]
+        )
         # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 4 each,
         # featurenet 6 + 3, references 2.
         assert len(list(cache.iterdir())) == 2 * 26
-        models = {d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")}
+        models = {
+            d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")
+        }
         assert models["digits"] != models["tinymnist"], "else a collision could not be seen"
 
         second = with_tinymnist(Workspace(copy_project(tmp_path / "second")))
@@ -437,7 +549,8 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             os.path.relpath(os.path.join(folder, name), first.root)
             for d in ("data/processed", "data/models", "reports/metrics", "reports/predictions", "reports/training")
             for folder, _, names in os.walk(first.path(d), followlinks=True)  # cached outputs are links into the cache
-            for name in names if name != ".snakemake_timestamp"
+            for name in names
+            if name != ".snakemake_timestamp"
         ]
         assert len(restored) > 30 and any("tinymnist" in name for name in restored)
         for name in restored:  # each output restored from its own entry
@@ -445,12 +558,16 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
 
         second.edit("params.yaml", "    max_iter: 300", "    max_iter: 200")
         second.run("snakemake", "--profile", "profiles/local", "--cache")
-        assert executed(second) == sorted(per_dataset("train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"])
+        assert executed(second) == sorted(
+            per_dataset("train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"]
+        )
 
         second.edit("src/genbench/models/svm.py", '"""Support', '"""The support')
         second.run("snakemake", "--profile", "profiles/local", "--cache")
         # The floor of the classification accuracy score, in the references, trains the SVM too, so it reads its code.
-        assert executed(second) == sorted(per_dataset("train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}") + ["genbench report"])
+        assert executed(second) == sorted(
+            per_dataset("train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}") + ["genbench report"]
+        )
         assert len(list(cache.iterdir())) == 2 * 26 + 2 * 6 + 2 * 8, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
@@ -469,7 +586,17 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         assert ws.dvc_repro() == []
         ws.run("dvc", "remote", "add", "--default", "shared", str(remote))
         ws.run("git", "add", "-A")
-        ws.run("git", "-c", "user.name=genbench tests", "-c", "user.email=tests@genbench.invalid", "commit", "-q", "-m", "outputs adopted from the cache")
+        ws.run(
+            "git",
+            "-c",
+            "user.name=genbench tests",
+            "-c",
+            "user.email=tests@genbench.invalid",
+            "commit",
+            "-q",
+            "-m",
+            "outputs adopted from the cache",
+        )
         ws.run("dvc", "push")
         pulled = Workspace(tmp_path / f"pulled-{ws.root.name}")
         ws.run("git", "clone", "-q", str(ws.root), str(pulled.root))
@@ -494,8 +621,12 @@ def test_experiments_params_metrics_and_plots(finished_workspace):
     # Only what changed: the SVM's scores and the CAS (and its floor) that train an SVM; no timing noise anywhere.
     diff = json.loads(workspace.run("dvc", "metrics", "diff", "--json").stdout)
     assert "accuracy" in diff["reports/metrics/digits/seed-0/svm.json"]
-    assert set(diff) <= {"reports/metrics/digits/seed-0/svm.json", "reports/metrics/digits/references.json", "reports/summary.json",
-                         *(f"reports/metrics/digits/seed-0/cas/{m}.json" for m in ("gan", "ddpm"))}
+    assert set(diff) <= {
+        "reports/metrics/digits/seed-0/svm.json",
+        "reports/metrics/digits/references.json",
+        "reports/summary.json",
+        *(f"reports/metrics/digits/seed-0/cas/{m}.json" for m in ("gan", "ddpm")),
+    }
 
     rendered = json.loads(workspace.run("dvc", "plots", "show", "--json").stdout)
     confusion = rendered["data"]["reports/predictions/digits/seed-0/svm.csv"][0]

@@ -15,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT, Workspace, assert_reads_declared, copy_project
 
 pytestmark = pytest.mark.pipeline
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "toy.py"
-REGISTRATION = '''MODELS["toy"] = Kind.GENERATIVE
-'''
+REGISTRATION = """MODELS["toy"] = Kind.GENERATIVE
+"""
 TOY_STAGES = ["train_generative@digits-toy-0", "sample@digits-toy-0", "evaluate_generative@digits-toy-0"]
 
 
@@ -52,15 +51,21 @@ def test_a_model_registered_outside_src_runs_through_both_runners(workspace, tmp
     assert_reads_declared(workspace, runs)
     toy_runs = [run for run in runs if run["command"].endswith("--model toy --seed 0")]
     assert len(toy_runs) == 4, "train, sample, evaluate and CAS"
-    assert all("src/genbench/models/toy.py" in run["read"] for run in toy_runs if not run["command"].startswith("genbench cas"))
+    assert all(
+        "src/genbench/models/toy.py" in run["read"] for run in toy_runs if not run["command"].startswith("genbench cas")
+    )
 
     metrics = json.loads(workspace.path("reports/metrics/digits/seed-0/toy.json").read_text())
-    assert metrics["conditional"] is True and all(math.isfinite(metrics[k]) for k in ("fid", "kid", "precision", "recall"))
+    assert metrics["conditional"] is True and all(
+        math.isfinite(metrics[k]) for k in ("fid", "kid", "precision", "recall")
+    )
     assert metrics["likelihood"]["kind"] == "exact" and math.isfinite(metrics["likelihood"]["bits_per_dim"])
     cas = json.loads(workspace.path("reports/metrics/digits/seed-0/cas/toy.json").read_text())
     assert cas["scores"]["svm"]["accuracy"] > 0.5, "class means plus noise carry their class"
     page = workspace.path("reports/index.html").read_text()
-    assert re.search(r'<table class="summary" data-dataset="digits" data-kind="generative">.*?<tr data-model="toy">', page, re.S)
+    assert re.search(
+        r'<table class="summary" data-dataset="digits" data-kind="generative">.*?<tr data-model="toy">', page, re.S
+    )
     figures = {p.name for p in workspace.path("reports/figures/digits").glob("*.png")}
     assert {"samples-toy.png", "means-toy.png"} <= figures
     assert "toy: the mean image of each class." in page
@@ -74,8 +79,13 @@ def test_a_model_registered_outside_src_runs_through_both_runners(workspace, tmp
     snakemake_runs = by_snakemake.executed()
     assert sorted(run["command"] for run in snakemake_runs) == sorted(run["command"] for run in runs)
     assert_reads_declared(by_snakemake, snakemake_runs)
-    for name in ("data/models/digits/seed-0/toy/weights.safetensors", "data/samples/digits/seed-0/toy/samples.npz",
-                 "data/samples/digits/seed-0/toy/views.npz", "reports/metrics/digits/seed-0/toy.json", "reports/metrics/digits/seed-0/cas/toy.json"):
+    for name in (
+        "data/models/digits/seed-0/toy/weights.safetensors",
+        "data/samples/digits/seed-0/toy/samples.npz",
+        "data/samples/digits/seed-0/toy/views.npz",
+        "reports/metrics/digits/seed-0/toy.json",
+        "reports/metrics/digits/seed-0/cas/toy.json",
+    ):
         assert by_snakemake.path(name).read_bytes() == workspace.path(name).read_bytes(), name
 
 
@@ -85,7 +95,10 @@ def test_no_code_outside_a_model_names_it():
     from genbench.models import registry
 
     names = set(registry.MODELS)
-    owners = {f"src/genbench/models/{name}.py" for name in names} | {"src/genbench/models/registry.py", "src/genbench/pipeline.py"}
+    owners = {f"src/genbench/models/{name}.py" for name in names} | {
+        "src/genbench/models/registry.py",
+        "src/genbench/pipeline.py",
+    }
     found = []
     for path in sorted((ROOT / "src/genbench").rglob("*.py")):
         relative = str(path.relative_to(ROOT))
@@ -95,4 +108,6 @@ def test_no_code_outside_a_model_names_it():
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 found.append(f"{relative}:{node.lineno}: {node.value!r}")
     assert found == []
-    assert {"vae", "gan", "ddpm", "featurenet", "xgboost", "svm", "logreg"} <= names, "the scan covers every kind of model"
+    assert {"vae", "gan", "ddpm", "featurenet", "xgboost", "svm", "logreg"} <= names, (
+        "the scan covers every kind of model"
+    )

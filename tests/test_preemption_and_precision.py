@@ -9,13 +9,15 @@ import threading
 
 import pytest
 import torch
-
-from genbench.errors import ConfigError
-from genbench.train.preemption import Preempted
-from genbench.train import loop, precision
 from test_deep_models import TINY, build, learnable_batch
 
-pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread")
+from genbench.errors import ConfigError
+from genbench.train import loop, precision
+from genbench.train.preemption import Preempted
+
+pytestmark = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread"
+)
 SETTINGS = loop.LoopSettings(steps=20, batch_size=8, checkpoint_every=10, log_every=5, seed=0)
 
 
@@ -58,7 +60,7 @@ def test_a_second_signal_during_the_checkpoint_write_leaves_a_whole_checkpoint(t
             f.write(whole[: len(whole) // 2])
             f.flush()
             os.kill(os.getpid(), signal.SIGTERM)
-            f.write(whole[len(whole) // 2:])
+            f.write(whole[len(whole) // 2 :])
         writes.append(state["step"])
 
     monkeypatch.setattr(torch, "save", save_signalled_halfway)
@@ -108,5 +110,7 @@ def test_auto_precision_is_fp32_on_the_cpu_and_follows_the_gpu(monkeypatch):
     for has_bf16, chosen in ((True, "bf16"), (False, "fp16")):
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True, has=has_bf16: has)
         assert precision.resolve("auto", gpu) == chosen
-    with pytest.raises(ConfigError, match="^train.precision is bf16, but Tesla T4 has no bf16; use auto, fp16 or fp32$"):
+    with pytest.raises(
+        ConfigError, match="^train.precision is bf16, but Tesla T4 has no bf16; use auto, fp16 or fp32$"
+    ):
         precision.resolve("bf16", gpu)

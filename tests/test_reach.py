@@ -12,14 +12,18 @@ import re
 import shutil
 
 import pytest
-
 from conftest import ROOT
 from test_plugin_model import PLUGIN, REGISTRATION
 
 pytestmark = pytest.mark.pipeline
 
-TRAINING_ONLY = ["src/genbench/train/loop.py", "src/genbench/train/distributed.py", "src/genbench/train/preemption.py",
-                 "src/genbench/train/precision.py", "src/genbench/train/deep.py"]
+TRAINING_ONLY = [
+    "src/genbench/train/loop.py",
+    "src/genbench/train/distributed.py",
+    "src/genbench/train/preemption.py",
+    "src/genbench/train/precision.py",
+    "src/genbench/train/deep.py",
+]
 SEEDS = (0, 1, 2)
 
 
@@ -48,20 +52,39 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
     shutil.copyfile(PLUGIN, workspace.path("src/genbench/models/toy.py"))  # registered, listed in no params
     registry = workspace.path("src/genbench/models/registry.py")
     registry.write_text(registry.read_text() + REGISTRATION)
-    found = reach(workspace, runner, "src/genbench/models/toy.py", "src/genbench/models/registry.py", "src/genbench/validate.py",
-                  *TRAINING_ONLY, "src/genbench/models/ddpm.py", "src/genbench/models/logreg.py", "src/genbench/models/svm.py",
-                  "src/genbench/data/sources.py")
+    found = reach(
+        workspace,
+        runner,
+        "src/genbench/models/toy.py",
+        "src/genbench/models/registry.py",
+        "src/genbench/validate.py",
+        *TRAINING_ONLY,
+        "src/genbench/models/ddpm.py",
+        "src/genbench/models/logreg.py",
+        "src/genbench/models/svm.py",
+        "src/genbench/data/sources.py",
+    )
     for file in ("src/genbench/models/toy.py", "src/genbench/models/registry.py", "src/genbench/validate.py"):
         assert found[file] == [], file
-    deep_training = sorted([f"train_featurenet@digits-{s}" for s in SEEDS] + stages_of("vae", ("train_generative",))
-                           + stages_of("gan", ("train_generative",)) + stages_of("ddpm", ("train_generative",)))
+    deep_training = sorted(
+        [f"train_featurenet@digits-{s}" for s in SEEDS]
+        + stages_of("vae", ("train_generative",))
+        + stages_of("gan", ("train_generative",))
+        + stages_of("ddpm", ("train_generative",))
+    )
     for file in TRAINING_ONLY:
         assert found[file] == deep_training, file
-    assert found["src/genbench/models/ddpm.py"] == sorted(stages_of("ddpm", ("evaluate_generative", "sample", "train_generative")))
+    assert found["src/genbench/models/ddpm.py"] == sorted(
+        stages_of("ddpm", ("evaluate_generative", "sample", "train_generative"))
+    )
     assert found["src/genbench/models/logreg.py"] == sorted(stages_of("logreg", ("evaluate", "train")))
     cas = [f"cas@digits-{m}-{s}" for m in ("vae", "gan", "ddpm") for s in SEEDS]
-    assert found["src/genbench/models/svm.py"] == sorted([*stages_of("svm", ("evaluate", "train")), *cas, "evaluate_references@digits"])
-    assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits"], "a new dataset: no model's stage"
+    assert found["src/genbench/models/svm.py"] == sorted(
+        [*stages_of("svm", ("evaluate", "train")), *cas, "evaluate_references@digits"]
+    )
+    assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits"], (
+        "a new dataset: no model's stage"
+    )
 
 
 def test_registering_a_model_reruns_nothing_a_training_edit_reruns_training_only(finished_workspace):
@@ -75,5 +98,7 @@ def test_registering_a_model_reruns_nothing_a_training_edit_reruns_training_only
     assert workspace.snakemake_planned() == []
     workspace.edit("src/genbench/train/loop.py", '"""The one training loop', '"""The only training loop')
     changed = sorted(json.loads(workspace.run("dvc", "status", "--json").stdout))
-    assert changed == sorted(["train_featurenet@digits-0", *(f"train_generative@digits-{m}-0" for m in ("vae", "gan", "ddpm"))])
+    assert changed == sorted(
+        ["train_featurenet@digits-0", *(f"train_generative@digits-{m}-0" for m in ("vae", "gan", "ddpm"))]
+    )
     assert reach(workspace, "dvc", "src/genbench/train/loop.py") == {"src/genbench/train/loop.py": changed}

@@ -30,8 +30,15 @@ def long_ddpm(workspace) -> None:
 
 def start(workspace, *command: str) -> subprocess.Popen:
     """A runner in its own process group, as a terminal starts it, so the whole group can be killed."""
-    return subprocess.Popen(command, cwd=workspace.root, env=workspace.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    return subprocess.Popen(
+        command,
+        cwd=workspace.root,
+        env=workspace.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def kill_after_first_checkpoint(workspace, runner: subprocess.Popen) -> None:
@@ -82,14 +89,19 @@ def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
     assert model.read_bytes() == recorded
 
     # A corrupted object in DVC's cache: `dvc status` finds it, and repro rebuilds the output and the object.
-    cached = workspace.path(f".dvc/cache/files/md5/{hashlib.md5(recorded).hexdigest()[:2]}/{hashlib.md5(recorded).hexdigest()[2:]}")
+    cached = workspace.path(
+        f".dvc/cache/files/md5/{hashlib.md5(recorded).hexdigest()[:2]}/{hashlib.md5(recorded).hexdigest()[2:]}"
+    )
     cached.chmod(0o644)
     cached.write_bytes(b"corrupted")
     assert "not in cache" in workspace.run("dvc", "status", "train@digits-logreg-0").stdout
     workspace.run("dvc", "repro", "train@digits-logreg-0")
     assert model.read_bytes() == recorded
     assert hashlib.md5(cached.read_bytes()).hexdigest() == hashlib.md5(recorded).hexdigest()
-    assert "Data and pipelines are up to date" in workspace.run("dvc", "status", "train@digits-logreg-0", "sample@digits-ddpm-0").stdout
+    assert (
+        "Data and pipelines are up to date"
+        in workspace.run("dvc", "status", "train@digits-logreg-0", "sample@digits-ddpm-0").stdout
+    )
 
 
 def test_snakemake_killed_mid_training_reruns_incomplete_jobs(workspace):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.validate import whole_schema
 from genbench.evaluate import fidelity, intervals, memorisation, protocol
 from genbench.models import ddpm
 from genbench.report import results
 from genbench.train import loop
+from genbench.validate import whole_schema
 
 
 def test_wilson_interval_matches_its_closed_form():
@@ -48,7 +48,9 @@ def test_fid_interval_brackets_its_estimate_though_resamples_inflate_fid():
 
 
 def test_fid_and_kid_on_whole_sets_agree_with_torchmetrics():
-    real, fake = (torch.from_numpy(np.random.default_rng(s).normal(loc, 1.0, size=(80, 6))) for s, loc in ((1, 0.0), (2, 0.3)))
+    real, fake = (
+        torch.from_numpy(np.random.default_rng(s).normal(loc, 1.0, size=(80, 6))) for s, loc in ((1, 0.0), (2, 0.3))
+    )
     assert fidelity.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
     # KID over one subset of every image is the unbiased MMD of the whole sets.
     from torchmetrics.image.kid import KernelInceptionDistance
@@ -95,15 +97,24 @@ def test_best_only_when_a_test_separates_it_and_tied_otherwise():
     close = {"a": cell([10.0, 12.0, 11.0]), "b": cell([10.5, 12.5, 11.4]), "c": cell([30.0, 30.2, 30.1])}
     assert results.marks("fid", "min", close, comparison) == {"a": "tied", "b": "tied"}
     # One seed: the intervals over images decide.
-    assert results.marks("precision", "max", {"a": cell([0.9], 0.01), "b": cell([0.5], 0.01)}, comparison) == {"a": "best"}
-    assert results.marks("precision", "max", {"a": cell([0.9], 0.2), "b": cell([0.8], 0.2)}, comparison) == {"a": "tied", "b": "tied"}
-    assert results.marks("fit", "min", {"a": cell([1.0]), "b": cell([2.0])}, comparison) == {}, "no interval, one seed: no test"
+    assert results.marks("precision", "max", {"a": cell([0.9], 0.01), "b": cell([0.5], 0.01)}, comparison) == {
+        "a": "best"
+    }
+    assert results.marks("precision", "max", {"a": cell([0.9], 0.2), "b": cell([0.8], 0.2)}, comparison) == {
+        "a": "tied",
+        "b": "tied",
+    }
+    assert results.marks("fit", "min", {"a": cell([1.0]), "b": cell([2.0])}, comparison) == {}, (
+        "no interval, one seed: no test"
+    )
 
 
 def test_accuracy_marks_come_from_mcnemar_on_the_same_images():
     rng = np.random.default_rng(0)
     truth = rng.random(400)
-    comparison = results.Comparison(correct={"good": {0: truth < 0.95}, "poor": {0: truth < 0.80}, "twin": {0: truth < 0.949}})
+    comparison = results.Comparison(
+        correct={"good": {0: truth < 0.95}, "poor": {0: truth < 0.80}, "twin": {0: truth < 0.949}}
+    )
     cells = {name: cell([float(np.mean(c[0]))], 0.03) for name, c in comparison.correct.items()}
     assert results.marks("accuracy", "max", cells, comparison) == {"good": "tied", "twin": "tied"}
 
@@ -131,8 +142,11 @@ def split_arrays(n_test=300, n_val=120, n_train=500):
     rng = np.random.default_rng(0)
     # Unbalanced classes, as in MNIST's test split.
     labels = lambda n: rng.choice(10, n, p=np.r_[0.16, np.full(9, 0.84 / 9)])  # noqa: E731
-    return {f"{kind}_{split}": (rng.random((n, 1, 4, 4)).astype(np.float32) if kind == "x" else labels(n))
-            for split, n in (("train", n_train), ("val", n_val), ("test", n_test)) for kind in ("x", "y")}
+    return {
+        f"{kind}_{split}": (rng.random((n, 1, 4, 4)).astype(np.float32) if kind == "x" else labels(n))
+        for split, n in (("train", n_train), ("val", n_val), ("test", n_test))
+        for kind in ("x", "y")
+    }
 
 
 def test_samples_are_drawn_for_the_classes_of_the_test_images_they_are_compared_with():
@@ -147,7 +161,9 @@ def test_samples_are_drawn_for_the_classes_of_the_test_images_they_are_compared_
     # The floor is held-out images, as many as the compared ones, none a model trained on.
     floor, _ = protocol.floor_subset(params, arrays, len(x))
     assert len(floor) == len(x) and all(any(np.array_equal(f, v) for v in arrays["x_val"]) for f in floor)
-    assert protocol.eval_size(whole_schema()(evaluate={"n_samples": 1000}), arrays) == 120, "never more than the validation split holds"
+    assert protocol.eval_size(whole_schema()(evaluate={"n_samples": 1000}), arrays) == 120, (
+        "never more than the validation split holds"
+    )
 
 
 def test_memorisation_share_is_one_for_copies_and_about_half_for_held_out_images():
@@ -177,8 +193,10 @@ def test_replicates_that_do_not_vary_are_compared_on_their_images():
 
 
 def test_latex_table_escapes_names_and_marks_as_the_page():
-    rows = [{"model": "my_model", "cells": {"fid": cell([2.0, 2.2])}, "marks": {"fid": "best"}},
-            {"model": "b&c", "cells": {"fid": cell([5.0, 5.4])}, "marks": {"fid": None}}]
+    rows = [
+        {"model": "my_model", "cells": {"fid": cell([2.0, 2.2])}, "marks": {"fid": "best"}},
+        {"model": "b&c", "cells": {"fid": cell([5.0, 5.4])}, "marks": {"fid": None}},
+    ]
     table = results.latex_table("100% {x}\\y", [("fid", "FID", "min", "{:.1f}")], rows)
     assert r"\caption{100\% \{x\}\textbackslash{}y}" in table
     assert r"my\_model & \textbf{2.1 $\pm$ 0.1} \\" in table and r"b\&c & 5.2 $\pm$ 0.3 \\" in table
@@ -187,8 +205,13 @@ def test_latex_table_escapes_names_and_marks_as_the_page():
 
 def test_a_model_the_seed_does_not_change_shows_its_interval_over_images():
     assert cell([0.9, 0.9, 0.9], 0.02).text("{:.2f}") == "0.90 ± 0.02"
-    assert cell([0.9527777777777777] * 3, 0.02).low_high == pytest.approx((0.9327777777777777, 0.9727777777777777)), "a mean of equal floats can differ from them in the last bit"
-    assert cell([0.9, 0.92, 0.94], 0.02).text("{:.2f}") == f"0.92 ± {intervals.mean_interval([0.9, 0.92, 0.94])['high'] - 0.92:.2f}"
+    assert cell([0.9527777777777777] * 3, 0.02).low_high == pytest.approx((0.9327777777777777, 0.9727777777777777)), (
+        "a mean of equal floats can differ from them in the last bit"
+    )
+    assert (
+        cell([0.9, 0.92, 0.94], 0.02).text("{:.2f}")
+        == f"0.92 ± {intervals.mean_interval([0.9, 0.92, 0.94])['high'] - 0.92:.2f}"
+    )
 
 
 def test_kid_of_samples_drawn_for_the_compared_classes_is_unbiased_not_negative():
@@ -211,7 +234,12 @@ def test_named_random_streams_are_repeatable_and_apart():
     from genbench import randomness
 
     assert randomness.seed_of(0, "samples") == randomness.seed_of(0, "samples")
-    assert len({randomness.seed_of(seed, name) for seed in (0, 1, 2) for name in ("samples", "views", "likelihood")}) == 9
+    assert (
+        len({randomness.seed_of(seed, name) for seed in (0, 1, 2) for name in ("samples", "views", "likelihood")}) == 9
+    )
     first, second = (randomness.numpy_generator(seed, "samples").random(2000) for seed in (0, 1))
     assert abs(np.corrcoef(first, second)[0, 1]) < 0.1, "consecutive seeds give unrelated streams"
-    assert torch.equal(torch.rand(5, generator=randomness.torch_generator(3, "views")), torch.rand(5, generator=randomness.torch_generator(3, "views")))
+    assert torch.equal(
+        torch.rand(5, generator=randomness.torch_generator(3, "views")),
+        torch.rand(5, generator=randomness.torch_generator(3, "views")),
+    )

@@ -80,7 +80,8 @@ def test_interrupted_training_resumes_to_identical_weights(prepared, straight_we
     if stop == signal.SIGTERM:
         assert process.returncode == 75
         assert err.decode().splitlines()[-1] == (
-            f"genbench: error: ddpm on digits, seed 0: stopped by SIGTERM after step {checkpoint_step}; its checkpoint is saved and a rerun resumes from it"
+            f"genbench: error: ddpm on digits, seed 0: stopped by SIGTERM after step {checkpoint_step}; its "
+            f"checkpoint is saved and a rerun resumes from it"
         )
 
     resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
@@ -136,6 +137,10 @@ def test_a_diverging_loss_stops_the_stage_with_one_line(prepared, tmp_path, monk
     code = cli.main(["train", "--dataset", "digits", "--model", "vae", "--seed", "0"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.splitlines()[-1] == "genbench: error: vae on digits, seed 0: negative_elbo loss is nan at step 3; lower the learning rate or check the data"
+    assert (
+        err.splitlines()[-1]
+        == "genbench: error: vae on digits, seed 0: negative_elbo loss is nan at step 3; lower the learning rate or "
+        "check the data"
+    )
     assert not (folder / "data/models/digits/seed-0/vae").exists()
     assert not (folder / "data/checkpoints/digits/seed-0/vae/checkpoint.pt").exists()

@@ -48,7 +48,9 @@ def copy_in_place(link: Path) -> None:
                 shutil.copyfile(target, tmp)
         os.utime(link, ns=(made_at, made_at))
     except FileNotFoundError as e:
-        raise DataError(f"{link}: {e.filename or os.readlink(link)} is gone (was the cache cleared?); rerun the job that makes it") from None
+        raise DataError(
+            f"{link}: {e.filename or os.readlink(link)} is gone (was the cache cleared?); rerun the job that makes it"
+        ) from None
     except (RuntimeError, OSError) as e:  # a loop of links: RuntimeError before Python 3.13
         raise DataError(f"{link}: cannot be copied from the cache ({getattr(e, 'strerror', None) or e})") from None
 

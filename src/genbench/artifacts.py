@@ -99,8 +99,10 @@ def atomic_directory(path: Path) -> Iterator[Path]:
 def write_directory(path: Path, files: Mapping[str, bytes]) -> None:
     """Make `path` a folder of exactly these files, atomically; a folder that already is keeps its files
     and their times, so no runner sees a change."""
-    if path.is_dir() and sorted(p.name for p in path.iterdir()) == sorted(files) and all(
-        (path / name).read_bytes() == data for name, data in files.items()
+    if (
+        path.is_dir()
+        and sorted(p.name for p in path.iterdir()) == sorted(files)
+        and all((path / name).read_bytes() == data for name, data in files.items())
     ):
         return
     with atomic_directory(path) as staging:
@@ -163,8 +165,16 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 def check_images(path: Path, key: str, images: np.ndarray, image_shape: tuple[int, ...]) -> None:
     """Images (..., C, H, W) of the dataset's shape, with finite pixels in [0, 1], or a DataError naming the file."""
     if images.ndim < 4 or tuple(images.shape[-3:]) != tuple(image_shape) or images.size == 0:
-        raise DataError(f"{path}: {key} has shape {images.shape}; expected images of shape (..., {', '.join(map(str, image_shape))})")
-    if not np.issubdtype(images.dtype, np.floating) or not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise DataError(
+            f"{path}: {key} has shape {images.shape}; expected images of shape (..., "
+            f"{', '.join(map(str, image_shape))})"
+        )
+    if (
+        not np.issubdtype(images.dtype, np.floating)
+        or not np.isfinite(images).all()
+        or images.min() < 0
+        or images.max() > 1
+    ):
         raise DataError(f"{path}: {key} has pixels that are not finite numbers in [0, 1]")
 
 

@@ -21,7 +21,10 @@ from genbench.errors import ConfigError, GenbenchError
 # Commands that are not pipeline stages: the module whose command(args) runs it.
 TOOLS = {
     "dag": ("genbench.dag", "not a stage: write dvc.yaml from the pipeline's spec (src/genbench/pipeline.py)"),
-    "adopt": ("genbench.adopt", "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`"),
+    "adopt": (
+        "genbench.adopt",
+        "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`",
+    ),
     "reach": ("genbench.reach", "not a stage: the stages of the DAG an edit to a file reruns, for both runners"),
 }
 PARAMS_CHECK = "genbench.validate"  # loaded by name: see check_params
@@ -46,8 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in TOOLS:
             return importlib.import_module(TOOLS[args.command][0]).command(args) or 0
-        job = Job(args.command, getattr(args, "dataset", None), getattr(args, "model", None), args.params, getattr(args, "seed", None),
-                  tuple(words))
+        job = Job(
+            args.command,
+            getattr(args, "dataset", None),
+            getattr(args, "model", None),
+            args.params,
+            getattr(args, "seed", None),
+            tuple(words),
+        )
         check_params(job.params_path)
         params = _load(job)
         result = importlib.import_module(_group(job).entry).stage(params, job)
@@ -58,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 
             timings.write(
                 paths.timing_file(job.command, job.dataset, job.model, job.seed),
-                pipeline.command_line(job.command, job.dataset, job.model, job.seed), time.perf_counter() - started, result or {},
+                pipeline.command_line(job.command, job.dataset, job.model, job.seed),
+                time.perf_counter() - started,
+                result or {},
             )
     except GenbenchError as e:
         if not e.quiet:
@@ -96,7 +107,9 @@ def _one_line(message: str) -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genbench", description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)")
+    parser.add_argument(
+        "--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)"
+    )
     commands = parser.add_subparsers(title="stages", metavar="STAGE", required=True, dest="command")
     for command, help in pipeline.COMMANDS.items():
         groups = [g for g in pipeline.GROUPS if g.command == command]
@@ -110,10 +123,18 @@ def _parser() -> argparse.ArgumentParser:
     for command, (_, help) in TOOLS.items():
         tool = commands.add_parser(command, help=help, description=help)
         if command == "dag":
-            tool.add_argument("--check", action="store_true", help="write nothing; exit 1 naming the first difference if dvc.yaml is stale")
+            tool.add_argument(
+                "--check",
+                action="store_true",
+                help="write nothing; exit 1 naming the first difference if dvc.yaml is stale",
+            )
         if command == "reach":
-            tool.add_argument("files", nargs="+", type=Path, help="files of the repository, such as src/genbench/train/loop.py")
-            tool.add_argument("--runner", choices=("dvc", "snakemake"), default="dvc", help="whose graph to read (default: dvc)")
+            tool.add_argument(
+                "files", nargs="+", type=Path, help="files of the repository, such as src/genbench/train/loop.py"
+            )
+            tool.add_argument(
+                "--runner", choices=("dvc", "snakemake"), default="dvc", help="whose graph to read (default: dvc)"
+            )
     return parser
 
 
@@ -122,11 +143,17 @@ def _load(job: Job):
 
     params = load_params(job.params_path)
     if job.dataset is not None and job.dataset not in params.datasets:
-        raise ConfigError(f"--dataset {job.dataset!r}: not in {job.params_path} datasets ({', '.join(params.datasets)})")
+        raise ConfigError(
+            f"--dataset {job.dataset!r}: not in {job.params_path} datasets ({', '.join(params.datasets)})"
+        )
     if job.model is not None:
-        allowed = [model for group in pipeline.GROUPS if group.command == job.command for model in _models(params, group)]
+        allowed = [
+            model for group in pipeline.GROUPS if group.command == job.command for model in _models(params, group)
+        ]
         if job.model not in allowed:
-            raise ConfigError(f"--model {job.model!r}: not one of {job.params_path}'s models for this stage ({', '.join(allowed)})")
+            raise ConfigError(
+                f"--model {job.model!r}: not one of {job.params_path}'s models for this stage ({', '.join(allowed)})"
+            )
     if job.seed is not None and job.seed not in params.seeds:
         raise ConfigError(f"--seed {job.seed}: not in {job.params_path} seeds ({', '.join(map(str, params.seeds))})")
     return params
@@ -137,7 +164,8 @@ def _models(params, group: pipeline.Group) -> list[str]:
 
 
 def _group(job: Job) -> pipeline.Group:
-    """The spec's group that runs this job: where a command has a group per kind of model, the one of the model's kind."""
+    """The spec's group that runs this job: where a command has a group per kind of model, the one of the model's
+    kind."""
     groups = [g for g in pipeline.GROUPS if g.command == job.command]
     if len(groups) == 1:
         return groups[0]

@@ -37,12 +37,18 @@ def group_files(group) -> list[str]:
 
     if not group.models:
         return files(group.model)
-    own = [f"src/{name.replace('.', '/')}.py" for name in group.loads if pipeline.M in name]  # e.g. src/genbench/models/{model}.py
+    own = [
+        f"src/{name.replace('.', '/')}.py" for name in group.loads if pipeline.M in name
+    ]  # e.g. src/genbench/models/{model}.py
     needs = {model: set(files(model)) for model in registry.names(Kind(group.models))}
     shared = set().union(*needs.values())
     for model in needs:
         # A model's own file is left to the template, unless another model's code imports it too.
-        shared -= {f.replace(pipeline.M, model) for f in own if not any(f.replace(pipeline.M, model) in other for m, other in needs.items() if m != model)}
+        shared -= {
+            f.replace(pipeline.M, model)
+            for f in own
+            if not any(f.replace(pipeline.M, model) in other for m, other in needs.items() if m != model)
+        }
     return sorted(shared) + own
 
 
@@ -140,7 +146,7 @@ def _package_data(package: str) -> list[Path]:
         inside = path.relative_to(folder).parts[:-1]
         if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in inside:
             continue
-        if any((folder.joinpath(*inside[:i + 1]) / "__init__.py").is_file() for i in range(len(inside))):
+        if any((folder.joinpath(*inside[: i + 1]) / "__init__.py").is_file() for i in range(len(inside))):
             continue  # belongs to a subpackage
         found.append(path)
     return found

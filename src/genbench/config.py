@@ -41,12 +41,20 @@ class DataParams(Section):
 class OwnDataset(Section):
     """A dataset of your own (data/own.py): named in `datasets`, read by its download stage."""
 
-    path: str = Field(description="a folder with one subfolder of PNG or JPEG images per class, or an .npz holding x and y; inside data/own/")
+    path: str = Field(
+        description="a folder with one subfolder of PNG or JPEG images per class, or an .npz holding x and y; inside "
+        "data/own/"
+    )
     channels: Literal[1, 3] = Field(description="1: grey, 3: colour; every image is converted")
     size: list[Annotated[int, Field(ge=4, le=4096)]] | None = Field(
-        None, min_length=2, max_length=2, description="[height, width] every image is brought to; null: the images' own, which must agree"
+        None,
+        min_length=2,
+        max_length=2,
+        description="[height, width] every image is brought to; null: the images' own, which must agree",
     )
-    fit: Literal["resize", "pad"] = Field("resize", description="how an image reaches `size`: resized, or centred on black (never cropped)")
+    fit: Literal["resize", "pad"] = Field(
+        "resize", description="how an image reaches `size`: resized, or centred on black (never cropped)"
+    )
 
 
 class TrainParams(Section):
@@ -57,9 +65,15 @@ class TrainParams(Section):
     checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints a killed run resumes from")
     log_every: int = Field(50, ge=1, description="steps between logged loss values")
     precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto", description="auto: fp32 on the CPU; on a GPU bf16 where it has it, else fp16 with a gradient scaler",
+        "auto",
+        description="auto: fp32 on the CPU; on a GPU bf16 where it has it, else fp16 with a gradient scaler",
     )
-    processes: int = Field(1, ge=1, le=1024, description="ranks per deep training job (torch.distributed), each on its share of every batch")
+    processes: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="ranks per deep training job (torch.distributed), each on its share of every batch",
+    )
 
 
 class EvaluateParams(Section):
@@ -68,17 +82,30 @@ class EvaluateParams(Section):
     nearest_neighbours: int = Field(3, ge=1, le=100, description="k of the k-NN manifolds of precision/recall")
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound")
-    bound_images: int | None = Field(None, ge=2, le=1_000_000, description="compared test images the likelihood bounds use, stratified; null: all")
-    bound_timesteps: int | None = Field(100, ge=1, le=1_000_000, description="timesteps per image behind the DDPM bound, one per stratum; null: every one")
+    bound_images: int | None = Field(
+        None, ge=2, le=1_000_000, description="compared test images the likelihood bounds use, stratified; null: all"
+    )
+    bound_timesteps: int | None = Field(
+        100,
+        ge=1,
+        le=1_000_000,
+        description="timesteps per image behind the DDPM bound, one per stratum; null: every one",
+    )
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")
-    timing_steps: int = Field(50, ge=1, le=1_000_000, description="network calls each sampler is timed over, scaled to its whole run")
-    feature_seed: int = Field(0, ge=0, lt=2**32, description="the featurenet replicate whose features every comparison uses")
+    timing_steps: int = Field(
+        50, ge=1, le=1_000_000, description="network calls each sampler is timed over, scaled to its whole run"
+    )
+    feature_seed: int = Field(
+        0, ge=0, lt=2**32, description="the featurenet replicate whose features every comparison uses"
+    )
     bootstrap_resamples: int = Field(200, ge=20, le=100_000, description="resamples behind each bootstrap interval")
 
     @model_validator(mode="after")
     def _enough_samples_for_the_neighbours(self) -> EvaluateParams:
         if self.nearest_neighbours >= self.n_samples:
-            raise ValueError(f"nearest_neighbours ({self.nearest_neighbours}) must be below n_samples ({self.n_samples})")
+            raise ValueError(
+                f"nearest_neighbours ({self.nearest_neighbours}) must be below n_samples ({self.n_samples})"
+            )
         return self
 
 
@@ -91,11 +118,14 @@ class ResourcesParams(Section):
     """What each Snakemake job asks a cluster scheduler for. No result depends on it, so no DVC stage reads it."""
 
     light: JobResources = JobResources(mem_mb=2000, runtime=30)
-    deep: JobResources = Field(JobResources(mem_mb=8000, runtime=240), description="deep models' train, sample and evaluate jobs")
+    deep: JobResources = Field(
+        JobResources(mem_mb=8000, runtime=240), description="deep models' train, sample and evaluate jobs"
+    )
 
 
 class ModelLists(Section):
-    """Which registered models run: those listed (the deep classifier always runs: its features are the feature space)."""
+    """Which registered models run: those listed (the deep classifier always runs: its features are the feature
+    space)."""
 
     classic: list[ModelName] = Field(default_factory=list)
     generative: list[ModelName] = Field(default_factory=list)
@@ -107,8 +137,12 @@ class ModelLists(Section):
 
 
 class Params(Section):
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="training replicates; the splits stay fixed (data.seed)")
-    datasets: list[str] = Field(default_factory=lambda: ["digits"], min_length=1, description="registry names and names of own_datasets")
+    seeds: list[int] = Field(
+        default_factory=lambda: [0], min_length=1, description="training replicates; the splits stay fixed (data.seed)"
+    )
+    datasets: list[str] = Field(
+        default_factory=lambda: ["digits"], min_length=1, description="registry names and names of own_datasets"
+    )
     own_datasets: dict[Annotated[str, Field(pattern=OWN_DATASET_NAME)], OwnDataset] = Field(default_factory=dict)
     models: ModelLists = ModelLists()
     download: DownloadParams = DownloadParams()
@@ -138,7 +172,8 @@ class Params(Section):
         # The feature space is one of the featurenet replicates, so it exists without a stage of its own.
         if self.evaluate.feature_seed not in self.seeds:
             raise ValueError(
-                f"evaluate.feature_seed: {self.evaluate.feature_seed} is not one of seeds ({', '.join(map(str, self.seeds))}); "
+                f"evaluate.feature_seed: {self.evaluate.feature_seed} is not one of seeds "
+                f"({', '.join(map(str, self.seeds))}); "
                 "the feature space is the featurenet of one of the seeds"
             )
         return self

@@ -80,7 +80,11 @@ def _out(out: pipeline.Out):
 
 def _dvc(text: str) -> str:
     """A spec path or key in DVC's templating: {dataset} -> ${item.dataset}."""
-    for placeholder, value in ((pipeline.D, "${item.dataset}"), (pipeline.M, "${item.model}"), (pipeline.S, "${item.seed}"),
-                               (pipeline.FEATURE_SEED, "${evaluate.feature_seed}")):
+    for placeholder, value in (
+        (pipeline.D, "${item.dataset}"),
+        (pipeline.M, "${item.model}"),
+        (pipeline.S, "${item.seed}"),
+        (pipeline.FEATURE_SEED, "${evaluate.feature_seed}"),
+    ):
         text = text.replace(placeholder, value)
     return text

@@ -29,7 +29,9 @@ def pool() -> list[str]:
         return [device.strip() for device in visible.split(",") if device.strip()]
     if shutil.which("nvidia-smi") is None:
         return []
-    listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True)
+    listed = subprocess.run(
+        ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True, text=True
+    )
     return listed.stdout.split() if listed.returncode == 0 else []
 
 
@@ -54,7 +56,10 @@ def claim(poll_seconds: float = 0.2) -> str | None:
             os.environ["CUDA_VISIBLE_DEVICES"] = device
             return device
         if not waiting_said:
-            print(f"genbench: waiting for a free GPU of {','.join(devices)} (each held by another genbench process)", file=sys.stderr)
+            print(
+                f"genbench: waiting for a free GPU of {','.join(devices)} (each held by another genbench process)",
+                file=sys.stderr,
+            )
             waiting_said = True
         time.sleep(poll_seconds)
 

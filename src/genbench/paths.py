@@ -19,7 +19,9 @@ REPORT = Path("reports/index.html")
 REPORT_FIGURES = Path("reports/figures")  # the report's figures as files, also inline in the page
 RESULTS_CSV = Path("reports/results.csv")  # every figure of the page, one row per dataset, model, seed and metric
 RESULTS_TEX = Path("reports/results.tex")  # the page's tables for a paper
-SUMMARY = Path("reports/summary.json")  # each figure's mean, standard deviation and t-interval over the seeds (DVC metrics)
+SUMMARY = Path(
+    "reports/summary.json"
+)  # each figure's mean, standard deviation and t-interval over the seeds (DVC metrics)
 TIMINGS = Path("reports/timings")
 
 

@@ -77,12 +77,20 @@ class Group:
 
     @property
     def axes(self) -> tuple[str, ...]:
-        return (("dataset",) if self.per_dataset else ()) + (("model",) if self.models else ()) + (("seed",) if self.per_seed else ())
+        return (
+            (("dataset",) if self.per_dataset else ())
+            + (("model",) if self.models else ())
+            + (("seed",) if self.per_seed else ())
+        )
 
     @property
     def names(self) -> tuple[str | None, str | None, str | None]:
         """The dataset, model and seed its command names, {dataset}, {model} and {seed} where they vary."""
-        return (D if self.per_dataset else None), self.model or (M if self.models else None), (S if self.per_seed else None)
+        return (
+            (D if self.per_dataset else None),
+            self.model or (M if self.models else None),
+            (S if self.per_seed else None),
+        )
 
     @property
     def shell(self) -> str:
@@ -117,15 +125,30 @@ def _deep_model_outputs(model: str) -> tuple[Out, ...]:
         Out(str(folder / paths.MODEL_CONFIG), "config"),
         Out(str(folder / paths.TRAIN_INFO), "train_info"),
         Out(str(paths.training_log_dir(D, model, S) / "metrics.json"), "summary", kind="metrics"),
-        Out(str(paths.training_log_dir(D, model, S) / "plots" / "metrics"), "curves", kind="plots", folder=True, plot={"x": "step"}),
+        Out(
+            str(paths.training_log_dir(D, model, S) / "plots" / "metrics"),
+            "curves",
+            kind="plots",
+            folder=True,
+            plot={"x": "step"},
+        ),
     )
 
 
 def _classifier_outputs(model: str) -> tuple[Out, ...]:
     return (
         Out(str(paths.metrics_file(D, model, S)), "metrics", kind="metrics"),
-        Out(str(paths.predictions_file(D, model, S)), "predictions", kind="plots",
-            plot={"template": "confusion", "x": "predicted", "y": "actual", "title": f"{model} on {D}, seed {S}, test split"}),
+        Out(
+            str(paths.predictions_file(D, model, S)),
+            "predictions",
+            kind="plots",
+            plot={
+                "template": "confusion",
+                "x": "predicted",
+                "y": "actual",
+                "title": f"{model} on {D}, seed {S}, test split",
+            },
+        ),
     )
 
 
@@ -134,12 +157,19 @@ RUNTIME = ("train.device", "train.threads")  # deep stages' results depend on th
 
 
 def weights(model: str, seed: str = S) -> tuple[str, ...]:
-    return str(paths.model_dir(D, model, seed) / paths.WEIGHTS), str(paths.model_dir(D, model, seed) / paths.MODEL_CONFIG)
+    return str(paths.model_dir(D, model, seed) / paths.WEIGHTS), str(
+        paths.model_dir(D, model, seed) / paths.MODEL_CONFIG
+    )
 
 
 # The models the DAG gives a role of their own, the one place outside their modules and the registry that names them:
-FEATURE_SPACE = "featurenet"  # the classifier whose features every generative comparison uses (FID, KID, precision, recall)
-CAS_MODELS = ("svm", "xgboost")  # the classic models the classification accuracy score fits, with the real baselines' params
+FEATURE_SPACE = (
+    "featurenet"  # the classifier whose features every generative comparison uses (FID, KID, precision, recall)
+)
+CAS_MODELS = (
+    "svm",
+    "xgboost",
+)  # the classic models the classification accuracy score fits, with the real baselines' params
 FEATURES = weights(FEATURE_SPACE, FEATURE_SEED)
 CAS_CODE = tuple(f"genbench.models.{model}" for model in CAS_MODELS)
 CAS_PARAMS = tuple(f"classic.{model}" for model in CAS_MODELS)
@@ -147,95 +177,195 @@ CAS_PARAMS = tuple(f"classic.{model}" for model in CAS_MODELS)
 
 GROUPS: tuple[Group, ...] = (
     Group(
-        "download", "download", "genbench.data.download", "the dataset's raw files, verified by sha256 (files put there by hand are kept), or your own images read from data/own/",
-        params=("download", "own_datasets"), sources=(str(paths.OWN_DATA),),
+        "download",
+        "download",
+        "genbench.data.download",
+        "the dataset's raw files, verified by sha256 (files put there by hand are kept), or your own images read "
+        "from data/own/",
+        params=("download", "own_datasets"),
+        sources=(str(paths.OWN_DATA),),
         outputs=(Out(str(paths.raw_dir(D)), "raw", folder=True, persist=True),),
         # Not in Snakemake's cache: raw files may be placed by hand, and a cached output is a link
         # into the shared cache, which such a file would then change for everyone.
         cache=False,
     ),
     Group(
-        "preprocess", "preprocess", "genbench.data.preprocess", "seeded stratified splits, pixels scaled to [0, 1]",
-        params=("data",), inputs=(str(paths.raw_dir(D)),),
+        "preprocess",
+        "preprocess",
+        "genbench.data.preprocess",
+        "seeded stratified splits, pixels scaled to [0, 1]",
+        params=("data",),
+        inputs=(str(paths.raw_dir(D)),),
         outputs=(Out(DATA[0], "data"), Out(DATA[1], "meta")),
     ),
     Group(
-        "train", "train", "genbench.train.classic", "the classic baselines on the flattened training split, once per seed",
-        models="classic", per_seed=True, params=(f"classic.{M}",), inputs=DATA,
+        "train",
+        "train",
+        "genbench.train.classic",
+        "the classic baselines on the flattened training split, once per seed",
+        models="classic",
+        per_seed=True,
+        params=(f"classic.{M}",),
+        inputs=DATA,
         outputs=(Out(str(paths.model_dir(D, M, S)), "model", folder=True),),
         loads=(f"genbench.models.{M}",),
     ),
     Group(
-        "evaluate", "evaluate", "genbench.evaluate.classic", "the classic baselines on the test split, with intervals",
-        models="classic", per_seed=True, params=("evaluate.bootstrap_resamples",), inputs=(*DATA, str(paths.model_dir(D, M, S))),
+        "evaluate",
+        "evaluate",
+        "genbench.evaluate.classic",
+        "the classic baselines on the test split, with intervals",
+        models="classic",
+        per_seed=True,
+        params=("evaluate.bootstrap_resamples",),
+        inputs=(*DATA, str(paths.model_dir(D, M, S))),
         outputs=(*_classifier_outputs(M), Out(str(paths.model_figures_file(D, M, S)), "figures")),
         loads=(f"genbench.models.{M}",),
     ),
     Group(
-        "train_featurenet", "train", "genbench.train.deep", "the deep classifier, once per seed; one replicate is the generative models' feature space",
-        model=FEATURE_SPACE, per_seed=True, params=("train", FEATURE_SPACE), inputs=DATA, outputs=_deep_model_outputs(FEATURE_SPACE),
-        loads=(f"genbench.models.{FEATURE_SPACE}",), resources="deep",
+        "train_featurenet",
+        "train",
+        "genbench.train.deep",
+        "the deep classifier, once per seed; one replicate is the generative models' feature space",
+        model=FEATURE_SPACE,
+        per_seed=True,
+        params=("train", FEATURE_SPACE),
+        inputs=DATA,
+        outputs=_deep_model_outputs(FEATURE_SPACE),
+        loads=(f"genbench.models.{FEATURE_SPACE}",),
+        resources="deep",
     ),
     Group(
-        "evaluate_featurenet", "evaluate", "genbench.evaluate.featurenet", "the deep classifier on the test split, with intervals",
-        model=FEATURE_SPACE, per_seed=True, params=(*RUNTIME, "evaluate.bootstrap_resamples"), inputs=(*DATA, *weights(FEATURE_SPACE)),
+        "evaluate_featurenet",
+        "evaluate",
+        "genbench.evaluate.featurenet",
+        "the deep classifier on the test split, with intervals",
+        model=FEATURE_SPACE,
+        per_seed=True,
+        params=(*RUNTIME, "evaluate.bootstrap_resamples"),
+        inputs=(*DATA, *weights(FEATURE_SPACE)),
         outputs=_classifier_outputs(FEATURE_SPACE),
-        loads=(f"genbench.models.{FEATURE_SPACE}",), resources="deep",
+        loads=(f"genbench.models.{FEATURE_SPACE}",),
+        resources="deep",
     ),
     Group(
-        "train_generative", "train", "genbench.train.deep", "the generative models, by the shared training loop, once per seed",
-        models="generative", per_seed=True, params=("train", f"generative.{M}"), inputs=DATA, outputs=_deep_model_outputs(M),
-        loads=(f"genbench.models.{M}",), resources="deep",
+        "train_generative",
+        "train",
+        "genbench.train.deep",
+        "the generative models, by the shared training loop, once per seed",
+        models="generative",
+        per_seed=True,
+        params=("train", f"generative.{M}"),
+        inputs=DATA,
+        outputs=_deep_model_outputs(M),
+        loads=(f"genbench.models.{M}",),
+        resources="deep",
     ),
     Group(
-        "sample", "sample", "genbench.sample", "images drawn from each trained generative model, and the figures it shows of itself",
+        "sample",
+        "sample",
+        "genbench.sample",
+        "images drawn from each trained generative model, and the figures it shows of itself",
         # Conditional models draw the classes of the test images they are compared with (data.seed picks those).
-        models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"sampling.{M}"),
+        models="generative",
+        per_seed=True,
+        params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"sampling.{M}"),
         inputs=(*DATA, *weights(M)),
         outputs=(
             Out(str(paths.samples_dir(D, M, S) / paths.SAMPLES), "samples"),
             Out(str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO), "sample_info"),
             Out(str(paths.samples_dir(D, M, S) / paths.VIEWS), "views"),
         ),
-        loads=(f"genbench.models.{M}",), resources="deep",
+        loads=(f"genbench.models.{M}",),
+        resources="deep",
     ),
     Group(
-        "evaluate_generative", "evaluate", "genbench.evaluate.generative", "FID, KID, precision and recall in featurenet space with intervals, class statistics, likelihood bounds",
-        models="generative", per_seed=True, params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
-        inputs=(*DATA, *FEATURES, *weights(M), str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
-        outputs=(Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"), Out(str(paths.projection_file(D, M, S)), "projection")),
-        loads=(f"genbench.models.{M}", f"genbench.models.{FEATURE_SPACE}"), resources="deep",
+        "evaluate_generative",
+        "evaluate",
+        "genbench.evaluate.generative",
+        "FID, KID, precision and recall in featurenet space with intervals, class statistics, likelihood bounds",
+        models="generative",
+        per_seed=True,
+        params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
+        inputs=(
+            *DATA,
+            *FEATURES,
+            *weights(M),
+            str(paths.samples_dir(D, M, S) / paths.SAMPLES),
+            str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO),
+        ),
+        outputs=(
+            Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"),
+            Out(str(paths.projection_file(D, M, S)), "projection"),
+        ),
+        loads=(f"genbench.models.{M}", f"genbench.models.{FEATURE_SPACE}"),
+        resources="deep",
     ),
     Group(
-        "evaluate_references", "references", "genbench.evaluate.references", "held-out real images and noise, scored like the generative models: the floor and the ceiling",
+        "evaluate_references",
+        "references",
+        "genbench.evaluate.references",
+        "held-out real images and noise, scored like the generative models: the floor and the ceiling",
         # CAS's floor: the classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
         params=(*RUNTIME, "data.seed", "evaluate", *CAS_PARAMS),
         inputs=(*DATA, *FEATURES),
         outputs=(Out(str(paths.references_file(D)), "metrics", kind="metrics"),),
-        loads=(f"genbench.models.{FEATURE_SPACE}", *CAS_CODE), resources="deep",
+        loads=(f"genbench.models.{FEATURE_SPACE}", *CAS_CODE),
+        resources="deep",
     ),
     Group(
-        "cas", "cas", "genbench.evaluate.cas", "classification accuracy score of a class-conditional model's samples",
+        "cas",
+        "cas",
+        "genbench.evaluate.cas",
+        "classification accuracy score of a class-conditional model's samples",
         # The classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
-        models="generative", per_seed=True, params=CAS_PARAMS,
-        inputs=(*DATA, str(paths.samples_dir(D, M, S) / paths.SAMPLES), str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO)),
+        models="generative",
+        per_seed=True,
+        params=CAS_PARAMS,
+        inputs=(
+            *DATA,
+            str(paths.samples_dir(D, M, S) / paths.SAMPLES),
+            str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO),
+        ),
         outputs=(Out(str(paths.cas_file(D, M, S)), "metrics", kind="metrics"),),
         loads=CAS_CODE,
     ),
     Group(
-        "report", "report", "genbench.report.build", "every metrics file, figure and timing record rendered into one HTML page, and the results table",
-        per_dataset=False, whole_params=True,
-        gathers=("data/processed", "data/models", "data/samples", "reports/metrics", "reports/predictions", "reports/projections", "reports/training",
-                 "reports/model-figures", str(paths.TIMINGS)),
+        "report",
+        "report",
+        "genbench.report.build",
+        "every metrics file, figure and timing record rendered into one HTML page, and the results table",
+        per_dataset=False,
+        whole_params=True,
+        gathers=(
+            "data/processed",
+            "data/models",
+            "data/samples",
+            "reports/metrics",
+            "reports/predictions",
+            "reports/projections",
+            "reports/training",
+            "reports/model-figures",
+            str(paths.TIMINGS),
+        ),
         outputs=(
             Out(str(paths.REPORT), "page", snakemake_report={"caption": "index.rst", "category": "Report"}),
             Out(str(paths.RESULTS_CSV), "results_csv"),
             Out(str(paths.RESULTS_TEX), "results_tex"),
             Out(str(paths.SUMMARY), "summary", kind="metrics"),
-            Out(str(paths.REPORT_FIGURES), "figures", kind="plots", folder=True, snakemake_report={
-                "patterns": ["{dataset}/{figure}.png"], "caption": "figure.rst", "category": "Figures",
-                "subcategory": "{dataset}", "labels": {"dataset": "{dataset}", "figure": "{figure}"},
-            }),
+            Out(
+                str(paths.REPORT_FIGURES),
+                "figures",
+                kind="plots",
+                folder=True,
+                snakemake_report={
+                    "patterns": ["{dataset}/{figure}.png"],
+                    "caption": "figure.rst",
+                    "category": "Figures",
+                    "subcategory": "{dataset}",
+                    "labels": {"dataset": "{dataset}", "figure": "{figure}"},
+                },
+            ),
         ),
         # Not in Snakemake's cache: the page records the git commit it was rendered at.
         cache=False,
@@ -254,7 +384,12 @@ class Stage:
     feature_seed: int
 
     def fill(self, text: str) -> str:
-        for placeholder, value in ((D, self.dataset), (M, self.model), (S, self.seed), (FEATURE_SEED, self.feature_seed)):
+        for placeholder, value in (
+            (D, self.dataset),
+            (M, self.model),
+            (S, self.seed),
+            (FEATURE_SEED, self.feature_seed),
+        ):
             if value is not None:
                 text = text.replace(placeholder, str(value))
         return text

@@ -27,7 +27,11 @@ def command(args) -> int:
 def reach(deps: dict[str, list[str]], file: Path | str) -> list[str]:
     """The stages that depend on `file` (a path relative to the repository root), directly or through a folder."""
     path = Path(file).as_posix()
-    return sorted(stage for stage, files in deps.items() if any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in files))
+    return sorted(
+        stage
+        for stage, files in deps.items()
+        if any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in files)
+    )
 
 
 def stage_dependencies(runner: str) -> dict[str, list[str]]:
@@ -40,7 +44,10 @@ def _dvc() -> dict[str, list[str]]:
     from dvc.repo import Repo
 
     with Repo(".") as repo:
-        return {stage.name: [str(d.def_path) for d in stage.deps if not isinstance(d, ParamsDependency)] for stage in repo.index.stages}
+        return {
+            stage.name: [str(d.def_path) for d in stage.deps if not isinstance(d, ParamsDependency)]
+            for stage in repo.index.stages
+        }
 
 
 def _snakemake() -> dict[str, list[str]]:
@@ -48,7 +55,9 @@ def _snakemake() -> dict[str, list[str]]:
     from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow_api = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path("."))
+        workflow_api = api.workflow(
+            resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path(".")
+        )
         workflow_api.dag(dag_settings=DAGSettings(forceall=True))
         # Snakemake's public API prints a DAG as dot text only; read the jobs it builds instead.
         workflow = workflow_api._workflow

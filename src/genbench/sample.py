@@ -22,10 +22,31 @@ from genbench.models import base, deep
 
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
-    return run(params, d, m, s, paths.model_dir(d, m, s), paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s)) | gpus.record()
+    return (
+        run(
+            params,
+            d,
+            m,
+            s,
+            paths.model_dir(d, m, s),
+            paths.processed_data(d),
+            paths.processed_meta(d),
+            paths.samples_dir(d, m, s),
+        )
+        | gpus.record()
+    )
 
 
-def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, data_path: Path, meta_path: Path, out_dir: Path) -> dict:
+def run(
+    params: Params,
+    dataset: str,
+    model: str,
+    seed: int,
+    model_dir: Path,
+    data_path: Path,
+    meta_path: Path,
+    out_dir: Path,
+) -> dict:
     """Draw and save the samples; returns the sampling time, which stays out of the outputs."""
     on = device.prepare(params.train.device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
@@ -41,7 +62,7 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
     start = time.perf_counter()
     chunk = device.images_per_call(on, *arrays["x_test"].shape[-2:])
     chunks = [
-        module.sample(modules, cfg, labels[i:i + chunk].clamp(min=0), generator, sampling).float().cpu()
+        module.sample(modules, cfg, labels[i : i + chunk].clamp(min=0), generator, sampling).float().cpu()
         for i in range(0, n, chunk)
     ]
     seconds = time.perf_counter() - start
@@ -55,5 +76,7 @@ def run(params: Params, dataset: str, model: str, seed: int, model_dir: Path, da
     with artifacts.atomic_directory(out_dir) as staging:
         artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)})
         views.save(staging / paths.VIEWS, grids)
-        artifacts.write_json(staging / paths.SAMPLE_INFO, {"n_samples": n, "conditional": conditional, "device": str(on)})
+        artifacts.write_json(
+            staging / paths.SAMPLE_INFO, {"n_samples": n, "conditional": conditional, "device": str(on)}
+        )
     return {"seconds_per_1000": 1000 * seconds / n}

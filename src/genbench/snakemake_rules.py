@@ -18,8 +18,17 @@ CAPTIONS = Path("src/genbench/report/captions")  # Snakemake's report captions, 
 # but not the software environment unless it comes from conda or a container: as a param of every
 # cached rule, an upgrade cannot be served a result computed by the old version.
 COMPUTE_LIBRARIES = (
-    "numpy", "scipy", "scikit-learn", "xgboost-cpu", "torch", "torchmetrics",
-    "safetensors", "skops", "dvclive", "pillow", "matplotlib",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "xgboost-cpu",
+    "torch",
+    "torchmetrics",
+    "safetensors",
+    "skops",
+    "dvclive",
+    "pillow",
+    "matplotlib",
 )
 
 
@@ -46,7 +55,9 @@ class Rules:
         if group.sources:
             # Every file, so that an edited or added one reruns the job (a folder's time changes only when its
             # own entries do); the same files DVC hashes.
-            found["sources"] = sorted(str(p) for folder in group.sources for p in Path(folder).rglob("*") if p.is_file())
+            found["sources"] = sorted(
+                str(p) for folder in group.sources for p in Path(folder).rglob("*") if p.is_file()
+            )
         if group.inputs:
             found["data"] = [self.fill_values(path) for path in group.inputs]
         if group.gathers:
@@ -112,7 +123,11 @@ class Rules:
 
     @staticmethod
     def shell(group: pipeline.Group) -> str:
-        return group.shell.replace(pipeline.D, "{params.dataset}").replace(pipeline.M, "{params.model}").replace(pipeline.S, "{params.seed}")
+        return (
+            group.shell.replace(pipeline.D, "{params.dataset}")
+            .replace(pipeline.M, "{params.model}")
+            .replace(pipeline.S, "{params.seed}")
+        )
 
 
 def one_of(names: list[str]) -> str:

@@ -18,10 +18,18 @@ from genbench.errors import DataError
 
 def write(path: Path, command: str, seconds: float, figures: dict) -> None:
     state = git.head_state(ignored=("dvc.lock",))  # DVC rewrites dvc.lock during the very run
-    artifacts.write_json(path, {
-        "command": command, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "commit": state["commit"], "uncommitted_changes": state["dirty"], "peak_rss_mb": peak_rss_mb(), **figures,
-    })
+    artifacts.write_json(
+        path,
+        {
+            "command": command,
+            "seconds": seconds,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "commit": state["commit"],
+            "uncommitted_changes": state["dirty"],
+            "peak_rss_mb": peak_rss_mb(),
+            **figures,
+        },
+    )
 
 
 def peak_rss_mb() -> float:
@@ -33,7 +41,11 @@ def peak_rss_mb() -> float:
 def read(path: Path) -> dict:
     """One stage's record, checked."""
     record = artifacts.read_json(path)
-    if not isinstance(record, dict) or not isinstance(record.get("command"), str) or not _is_seconds(record.get("seconds")):
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("command"), str)
+        or not _is_seconds(record.get("seconds"))
+    ):
         raise DataError(f"{path}: not a timing record (expected command and seconds); rerun the stage that makes it")
     return record
 

@@ -63,13 +63,19 @@ def whole_schema() -> type[Params]:
     for name, module in modules.items():
         problem = base.contract_problem(module)
         if problem or module.KIND is not registry.MODELS[name]:
-            raise ConfigError(f"models/registry.py: {name}: {problem or f'registered as {registry.MODELS[name].value}, its module says {module.KIND.value}'}")
+            raise ConfigError(
+                f"models/registry.py: {name}: "
+                f"{problem or f'registered as {registry.MODELS[name].value}, its module says {module.KIND.value}'}"
+            )
 
     def sections(kind: Kind, schema: str) -> dict:
-        return {name: (getattr(modules[name], schema), getattr(modules[name], schema)()) for name in registry.names(kind)}
+        return {
+            name: (getattr(modules[name], schema), getattr(modules[name], schema)()) for name in registry.names(kind)
+        }
 
     lists = create_model(
-        "ModelLists", __base__=ModelLists,
+        "ModelLists",
+        __base__=ModelLists,
         classic=(list[Literal[tuple(registry.names(Kind.CLASSIC))]], []),
         generative=(list[Literal[tuple(registry.names(Kind.GENERATIVE))]], []),
     )
@@ -77,8 +83,13 @@ def whole_schema() -> type[Params]:
     generative = create_model("GenerativeParams", __base__=Section, **sections(Kind.GENERATIVE, "Params"))
     sampling = create_model("SamplingParams", __base__=Section, **sections(Kind.GENERATIVE, "Sampling"))
     return create_model(
-        "Params", __base__=_WholeFile, models=(lists, lists()), classic=(classic, classic()),
-        generative=(generative, generative()), sampling=(sampling, sampling()), **sections(Kind.CLASSIFIER, "Params"),
+        "Params",
+        __base__=_WholeFile,
+        models=(lists, lists()),
+        classic=(classic, classic()),
+        generative=(generative, generative()),
+        sampling=(sampling, sampling()),
+        **sections(Kind.CLASSIFIER, "Params"),
     )
 
 
@@ -90,7 +101,8 @@ class _WholeFile(Params):
         for name in self.datasets:
             if name not in DATASET_NAMES and name not in self.own_datasets:
                 raise ValueError(
-                    f"datasets: {name!r} is neither a registry dataset ({', '.join(DATASET_NAMES)}) nor a key of own_datasets "
+                    f"datasets: {name!r} is neither a registry dataset ({', '.join(DATASET_NAMES)}) nor a key of "
+                    f"own_datasets "
                     f"({', '.join(self.own_datasets) or 'none'})"
                 )
         for name in self.own_datasets:
@@ -110,7 +122,10 @@ class _WholeFile(Params):
         trained += [(f"generative.{name}", getattr(self.generative, name)) for name in self.models.generative]
         for key, settings in trained:
             if settings.batch_size % processes:
-                raise ValueError(f"{key}.batch_size: {settings.batch_size} is not a multiple of train.processes ({processes}); each rank takes an equal share")
+                raise ValueError(
+                    f"{key}.batch_size: {settings.batch_size} is not a multiple of train.processes ({processes}); "
+                    f"each rank takes an equal share"
+                )
         return self
 
 
@@ -122,7 +137,10 @@ def image_size_problem(params, height: int, width: int) -> str | None:
     if min(height, width) >= 4 and not failing:
         return None
     step = max([4, *failing.values()])
-    rules = ", ".join(f"{model} needs sides divisible by {n}" for model, n in failing.items()) or "the models need sides of 4 or more"
+    rules = (
+        ", ".join(f"{model} needs sides divisible by {n}" for model, n in failing.items())
+        or "the models need sides of 4 or more"
+    )
     padded = f"{max(4, -(-height // step) * step)}x{max(4, -(-width // step) * step)}"
     return f"{rules}; declare a size such as {padded} (fit: pad or resize)"
 
@@ -140,7 +158,9 @@ def _check_ingested_sizes(params) -> None:
         height, width, _ = description["image_shape"]
         problem = image_size_problem(params, height, width)
         if problem:
-            raise ConfigError(f"{description['source']}: images of {height}x{width}: {problem} under own_datasets.{name}")
+            raise ConfigError(
+                f"{description['source']}: images of {height}x{width}: {problem} under own_datasets.{name}"
+            )
 
 
 def _state_of(path: Path) -> str:

@@ -9,9 +9,10 @@ stored as numpy unicode arrays, which load without pickle.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -89,9 +90,16 @@ def load(path: Path, image_shape: tuple[int, ...]) -> list[Grid]:
         keys = tuple(f"{prefix}.{k}" for k in ("images", "row_labels", "column_labels", "text"))
         images, row_labels, column_labels, text = artifacts.load_npz(path, keys).values()
         artifacts.check_images(path, keys[0], images, image_shape)
-        if images.ndim != 5 or len(row_labels) != images.shape[0] or len(column_labels) not in (0, images.shape[1]) or text.shape != (5,):
-            raise DataError(f"{path}: grid {prefix} has images of shape {images.shape} with {len(row_labels)} row and "
-                            f"{len(column_labels)} column labels; rerun the sample stage")
+        if (
+            images.ndim != 5
+            or len(row_labels) != images.shape[0]
+            or len(column_labels) not in (0, images.shape[1])
+            or text.shape != (5,)
+        ):
+            raise DataError(
+                f"{path}: grid {prefix} has images of shape {images.shape} with {len(row_labels)} row and "
+                f"{len(column_labels)} column labels; rerun the sample stage"
+            )
         name, title, caption, alt, x_label = text.tolist()
         if not NAME.fullmatch(name):
             raise DataError(f"{path}: grid {prefix} is named {name!r}; expected lower-case letters, digits and dashes")
@@ -105,7 +113,9 @@ def save_maps(path: Path, maps: list[PixelMap]) -> None:
         if not NAME.fullmatch(pixel_map.name):
             raise ValueError(f"map name {pixel_map.name!r}: lower-case letters, digits and dashes only")
         arrays[f"{i:03d}.values"] = np.asarray(pixel_map.values, dtype=np.float64)
-        arrays[f"{i:03d}.text"] = np.array([pixel_map.name, pixel_map.title, pixel_map.label, pixel_map.caption, pixel_map.alt], dtype=str)
+        arrays[f"{i:03d}.text"] = np.array(
+            [pixel_map.name, pixel_map.title, pixel_map.label, pixel_map.caption, pixel_map.alt], dtype=str
+        )
     artifacts.save_npz(path, arrays)
 
 
@@ -115,7 +125,10 @@ def load_maps(path: Path, image_shape: tuple[int, ...]) -> list[PixelMap]:
     for prefix in sorted({key.split(".")[0] for key in artifacts.npz_keys(path)}):
         values, text = artifacts.load_npz(path, (f"{prefix}.values", f"{prefix}.text")).values()
         if values.shape != tuple(image_shape[-2:]) or not np.isfinite(values).all() or text.shape != (5,):
-            raise DataError(f"{path}: map {prefix} has values of shape {values.shape}; expected {tuple(image_shape[-2:])} finite numbers")
+            raise DataError(
+                f"{path}: map {prefix} has values of shape {values.shape}; expected {tuple(image_shape[-2:])} finite "
+                f"numbers"
+            )
         name, title, label, caption, alt = text.tolist()
         if not NAME.fullmatch(name):
             raise DataError(f"{path}: map {prefix} is named {name!r}; expected lower-case letters, digits and dashes")

@@ -75,7 +75,9 @@ def conditional(cfg: dict) -> bool:
 
 
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling) -> torch.Tensor:
+def sample(
+    modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling
+) -> torch.Tensor:
     model = modules["gaussians"]
     noise = torch.randn(len(labels), *cfg["shape"], generator=generator)
     return (model.mean[labels] + sampling.temperature * model.log_std.exp() * noise).clamp(0, 1)
@@ -83,14 +85,30 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
 
 def views(modules: dict[str, nn.Module], cfg: dict, sampling, context: Context) -> list[Grid]:
     means = modules["gaussians"].mean.detach().clamp(0, 1).cpu().numpy()
-    return [Grid(
-        "means", means[:, None], list(context.classes), title=f"toy class means, {context.dataset}",
-        alt=f"toy class means on {context.dataset}", caption="toy: the mean image of each class.",
-    )]
+    return [
+        Grid(
+            "means",
+            means[:, None],
+            list(context.classes),
+            title=f"toy class means, {context.dataset}",
+            alt=f"toy class means on {context.dataset}",
+            caption="toy: the mean image of each class.",
+        )
+    ]
 
 
 @torch.no_grad()
-def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-               pixel_max: int, evaluate) -> dict:
-    return {"kind": "exact", "note": "Gaussian density of the pixels in [0, 1] given the class",
-            "nats": -modules["gaussians"].log_density(images, labels)}
+def likelihood(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    pixel_max: int,
+    evaluate,
+) -> dict:
+    return {
+        "kind": "exact",
+        "note": "Gaussian density of the pixels in [0, 1] given the class",
+        "nats": -modules["gaussians"].log_density(images, labels),
+    }

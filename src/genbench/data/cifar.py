@@ -8,8 +8,7 @@ member, means nothing is extracted to disk and no member name can escape a folde
 from __future__ import annotations
 
 import tarfile
-from pathlib import PurePosixPath
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 

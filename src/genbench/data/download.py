@@ -91,8 +91,13 @@ def candidate_urls(source: Source, file: RawFile) -> list[tuple[str, bool]]:
     return urls
 
 
-def fetch(file: RawFile, urls: list[tuple[str, bool]], dest: Path, settings: DownloadParams,
-          unresolvable_hosts: set[str] | None = None) -> None:
+def fetch(
+    file: RawFile,
+    urls: list[tuple[str, bool]],
+    dest: Path,
+    settings: DownloadParams,
+    unresolvable_hosts: set[str] | None = None,
+) -> None:
     """Download `file` from the first URL that gives the right bytes; raise DataError naming every failure.
     `unresolvable_hosts` carries the host names that did not resolve from one file to the next."""
     unresolvable_hosts = set() if unresolvable_hosts is None else unresolvable_hosts
@@ -138,7 +143,7 @@ def _download_with_retries(url: str, dest: Path, file: RawFile, settings: Downlo
                 raise DataError(f"{url}: HTTP {e.code} {e.reason}") from None
             last_error = f"HTTP {e.code} {e.reason}"
             continue
-        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError, TimeoutError, ssl.SSLError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ssl.SSLError) as e:
             reason = getattr(e, "reason", e)
             if isinstance(reason, socket.gaierror):
                 raise _Unresolvable(f"host name does not resolve ({reason.strerror or reason})") from None
@@ -159,13 +164,18 @@ def _download_once(url: str, partial: Path, file: RawFile, timeout_s: float, siz
         return
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     with urllib.request.urlopen(request, timeout=timeout_s) as response:
-        if have and (response.status != 206 or not response.headers.get("Content-Range", "").startswith(f"bytes {have}-")):
+        if have and (
+            response.status != 206 or not response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
+        ):
             have = 0  # the server ignored our Range header: take the whole body again
         if size is None and response.headers.get("Content-Length"):
             size = have + int(response.headers["Content-Length"])
-        with open(partial, "ab" if have else "wb") as out, tqdm(
-            total=size, initial=have, unit="B", unit_scale=True, desc=file.name, leave=False, file=sys.stderr
-        ) as progress:
+        with (
+            open(partial, "ab" if have else "wb") as out,
+            tqdm(
+                total=size, initial=have, unit="B", unit_scale=True, desc=file.name, leave=False, file=sys.stderr
+            ) as progress,
+        ):
             while chunk := response.read(CHUNK_BYTES):
                 out.write(chunk)
                 progress.update(len(chunk))
@@ -198,7 +208,8 @@ def _offline_message(source: Source, raw_dir: Path, failures: dict[str, str]) ->
     reasons = " | ".join(f"{name}: {why}" for name, why in failures.items())
     return (
         f"{raw_dir}: could not download {names}. Either put these files into {raw_dir}/ by hand "
-        f"(checked by sha256: the official .gz, a re-compressed .gz or the uncompressed file is accepted where its registry entry records the payload's sha256), or set {MIRROR_VARIABLE} to a base URL or folder that holds "
+        f"(checked by sha256: the official .gz, a re-compressed .gz or the uncompressed file is accepted where its "
+        f"registry entry records the payload's sha256), or set {MIRROR_VARIABLE} to a base URL or folder that holds "
         f"{source.name}/<file>. Details: {reasons}"
     )
 

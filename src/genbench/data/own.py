@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts
-from genbench import paths
+from genbench import artifacts, paths
 from genbench.config import OwnDataset, Params
 from genbench.data import idx, own_layout
 from genbench.data.sources import Source, Split
@@ -38,7 +37,12 @@ def ingest(params: Params, name: str, raw_dir: Path) -> None:
     counts = {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
     own_layout.check_counts(name, root, counts, params.data.test_fraction, params.data.val_fraction)
     height, width = images.shape[1:3]
-    description = {"dataset": name, "source": str(root), "classes": classes, "image_shape": [height, width, entry.channels]}
+    description = {
+        "dataset": name,
+        "source": str(root),
+        "classes": classes,
+        "image_shape": [height, width, entry.channels],
+    }
     files = {
         IMAGES: idx.encode(images.squeeze(-1) if entry.channels == 1 else images),
         LABELS: idx.encode(labels),
@@ -50,8 +54,15 @@ def ingest(params: Params, name: str, raw_dir: Path) -> None:
 def source(name: str, origin: str, image_shape: tuple[int, int, int], classes: list[str]) -> Source:
     """The registry-like entry of a dataset of your own; `image_shape` is (height, width, channels)."""
     return Source(
-        name=name, title=f"Your own images, from {origin}", image_shape=tuple(image_shape), class_names=tuple(classes),
-        pixel_max=PIXEL_MAX, format="idx", license="as set by their owner", citation="", homepage="",
+        name=name,
+        title=f"Your own images, from {origin}",
+        image_shape=tuple(image_shape),
+        class_names=tuple(classes),
+        pixel_max=PIXEL_MAX,
+        format="idx",
+        license="as set by their owner",
+        citation="",
+        homepage="",
         splits={"all": Split(IMAGES, LABELS)},
     )
 
@@ -82,7 +93,7 @@ def _read_folder(root: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, 
 
     folders = own_layout.class_folders(root)
     images, labels, sizes = [], [], {}
-    for label, (cls, files) in enumerate(folders.items()):
+    for label, files in enumerate(folders.values()):
         for file in files:
             try:
                 with Image.open(file) as opened:
@@ -128,7 +139,9 @@ def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.
     try:
         keys = artifacts.npz_keys(path)
         if "x" not in keys or "y" not in keys:
-            raise ConfigError(f"{path}: holds {', '.join(keys) or 'nothing'}; an own dataset's .npz needs x (images) and y (labels)")
+            raise ConfigError(
+                f"{path}: holds {', '.join(keys) or 'nothing'}; an own dataset's .npz needs x (images) and y (labels)"
+            )
         arrays = artifacts.load_npz(path, ("x", "y", *(("classes",) if "classes" in keys else ())))
     except DataError as e:
         raise ConfigError(str(e)) from None
@@ -144,7 +157,9 @@ def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.
     else:
         raise ConfigError(f"{path}: x of dtype {x.dtype}; expected uint8 (0 to 255) or floats in [0, 1]")
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
-        raise ConfigError(f"{path}: y of shape {y.shape} and dtype {y.dtype}; expected one integer label from 0 per image ({len(x)})")
+        raise ConfigError(
+            f"{path}: y of shape {y.shape} and dtype {y.dtype}; expected one integer label from 0 per image ({len(x)})"
+        )
     n_classes = int(y.max()) + 1
     classes = [str(c) for c in arrays["classes"]] if "classes" in arrays else [str(i) for i in range(n_classes)]
     if len(classes) < n_classes or len(classes) > 256:
@@ -155,6 +170,10 @@ def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.
         pixels = np.repeat(pixels, 3, axis=-1)
     if entry.size is not None and list(pixels.shape[1:3]) != entry.size:
         mode = "L" if entry.channels == 1 else "RGB"
-        fitted = [_fit(Image.fromarray(p.squeeze(-1) if entry.channels == 1 else p, mode), entry, name, path) for p in pixels]
-        pixels = np.stack([np.asarray(f, dtype=np.uint8) for f in fitted]).reshape(len(fitted), *entry.size, entry.channels)
+        fitted = [
+            _fit(Image.fromarray(p.squeeze(-1) if entry.channels == 1 else p, mode), entry, name, path) for p in pixels
+        ]
+        pixels = np.stack([np.asarray(f, dtype=np.uint8) for f in fitted]).reshape(
+            len(fitted), *entry.size, entry.channels
+        )
     return pixels, y.astype(np.uint8), classes

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from genbench.errors import ConfigError
 from genbench.paths import OWN_DATA as OWN_ROOT
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
@@ -20,12 +21,16 @@ def location(name: str, path: str, params_path: Path | str = "params.yaml") -> P
     key = f"{params_path}: own_datasets.{name}.path"
     normal = Path(os.path.normpath(path))
     if normal.is_absolute() or normal.parts[:2] != OWN_ROOT.parts or len(normal.parts) < 3:
-        raise ConfigError(f"{key}: {path} is not inside {OWN_ROOT}/, the folder both runners track; move or link it there")
+        raise ConfigError(
+            f"{key}: {path} is not inside {OWN_ROOT}/, the folder both runners track; move or link it there"
+        )
     if normal.suffix == ".npz":
         if not normal.is_file():
             raise ConfigError(f"{key}: {normal}: file not found")
     elif not normal.is_dir():
-        raise ConfigError(f"{key}: {normal}: folder not found (a folder with one subfolder of images per class, or an .npz)")
+        raise ConfigError(
+            f"{key}: {normal}: folder not found (a folder with one subfolder of images per class, or an .npz)"
+        )
     return normal
 
 
@@ -37,7 +42,10 @@ def class_folders(root: Path) -> dict[str, list[Path]]:
         files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
         for file in files:
             if file.is_dir() or file.suffix.lower() not in IMAGE_SUFFIXES:
-                raise ConfigError(f"{file}: not a PNG or JPEG file; a class folder holds only images (extensions {', '.join(IMAGE_SUFFIXES)})")
+                raise ConfigError(
+                    f"{file}: not a PNG or JPEG file; a class folder holds only images (extensions "
+                    f"{', '.join(IMAGE_SUFFIXES)})"
+                )
         classes[folder.name] = files
     return classes
 
@@ -51,7 +59,10 @@ def min_per_class(test_fraction: float, val_fraction: float) -> int:
 def check_counts(name: str, where: Path, counts: dict[str, int], test_fraction: float, val_fraction: float) -> None:
     """Refuse fewer than two classes, an empty class, or one too small for the splits."""
     if len(counts) < 2:
-        raise ConfigError(f"{where}: {len(counts)} class{'es' if len(counts) != 1 else ''} found ({', '.join(counts) or 'none'}); a dataset needs two or more")
+        raise ConfigError(
+            f"{where}: {len(counts)} class{'es' if len(counts) != 1 else ''} found ({', '.join(counts) or 'none'}); "
+            f"a dataset needs two or more"
+        )
     empty = [cls for cls, n in counts.items() if n == 0]
     if empty:
         raise ConfigError(f"{where}: class {empty[0]!r} has no images")

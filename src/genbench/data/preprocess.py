@@ -113,7 +113,12 @@ def _metadata(source: Source, located: dict[str, Path], splits: dict, params: Pa
     return {
         "dataset": source.name,
         # What later stages and the report say of the dataset, so that none of them reads the registry.
-        "source": {"title": source.title, "license": source.license, "citation": source.citation, "homepage": source.homepage},
+        "source": {
+            "title": source.title,
+            "license": source.license,
+            "citation": source.citation,
+            "homepage": source.homepage,
+        },
         "pixel_max": source.pixel_max,
         "image_shape": [channels, height, width],
         "classes": list(source.class_names),
@@ -127,4 +132,3 @@ def _metadata(source: Source, located: dict[str, Path], splits: dict, params: Pa
         "test_fraction": params.data.test_fraction if "all" in source.splits else None,
         "val_fraction": params.data.val_fraction,
     }
-

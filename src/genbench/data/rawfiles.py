@@ -49,7 +49,7 @@ def payload_sha256(path: Path) -> str:
         compressed = raw.read(2) == GZIP_MAGIC
     digest = hashlib.sha256()
     try:
-        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as stream:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
             while chunk := stream.read(CHUNK_BYTES):
                 digest.update(chunk)
     except (OSError, EOFError, zlib.error):

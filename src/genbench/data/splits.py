@@ -20,11 +20,16 @@ def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES, n_classes: int 
     for split in SPLIT_NAMES:
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 4 or x.shape[0] != y.shape[0] or y.ndim != 1:
-            raise DataError(f"{data_path}: split {split} has images {x.shape} and labels {y.shape}; expected (N, C, H, W) and (N,)")
+            raise DataError(
+                f"{data_path}: split {split} has images {x.shape} and labels {y.shape}; expected (N, C, H, W) and (N,)"
+            )
         if split != "val" and x.shape[0] == 0:
             raise DataError(f"{data_path}: split {split} is empty")
         if not np.issubdtype(x.dtype, np.floating) or not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{data_path}: split {split} has images of {x.dtype} and labels of {y.dtype}; expected floats and integers")
+            raise DataError(
+                f"{data_path}: split {split} has images of {x.dtype} and labels of {y.dtype}; expected floats and "
+                f"integers"
+            )
         if not np.isfinite(x).all() or (x.size and (x.min() < 0 or x.max() > 1)):
             raise DataError(f"{data_path}: split {split} has pixel values outside [0, 1] or not finite")
         if y.size and (y.min() < 0 or (n_classes is not None and y.max() >= n_classes)):

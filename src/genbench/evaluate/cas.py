@@ -22,10 +22,17 @@ from genbench.evaluate import intervals
 from genbench.models import classic
 
 
-
 def stage(params: Params, job) -> None:
     d, m, s = job.dataset, job.model, job.seed
-    run(params, m, s, paths.processed_data(d), paths.processed_meta(d), paths.samples_dir(d, m, s), paths.cas_file(d, m, s))
+    run(
+        params,
+        m,
+        s,
+        paths.processed_data(d),
+        paths.processed_meta(d),
+        paths.samples_dir(d, m, s),
+        paths.cas_file(d, m, s),
+    )
 
 
 def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, samples_dir: Path, out: Path) -> None:
@@ -41,17 +48,34 @@ def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path,
     artifacts.write_json(out, found)
 
 
-def scores(params: Params, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
+def scores(
+    params: Params, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int
+) -> dict:
     """Each CAS classifier's test accuracy when fitted on (images, labels) with the real model's params."""
     return {name: score(params, name, images, labels, x_test, y_test, seed) for name in pipeline.CAS_MODELS}
 
 
-def score(params: Params, model: str, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
+def score(
+    params: Params,
+    model: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    seed: int,
+) -> dict:
     """Accuracy on (x_test, y_test) of `model` fitted on (images, labels) with the real model's params."""
     missing = sorted(set(np.unique(y_test).tolist()) - set(np.unique(labels).tolist()))
     if missing:
-        raise ConfigError(f"params.yaml: evaluate.n_samples: {len(labels)} images leave out classes {missing}; CAS needs every class")
+        raise ConfigError(
+            f"params.yaml: evaluate.n_samples: {len(labels)} images leave out classes {missing}; CAS needs every class"
+        )
     estimator, info = classic.fit_named(params, model, images, labels, seed)
     predicted = classic.predict(estimator, x_test)
     correct = int(np.sum(predicted == y_test))
-    return {"accuracy": correct / len(y_test), "accuracy_interval": intervals.wilson(correct, len(y_test)), "n_train": info["n_train"], "n_test": len(y_test)}
+    return {
+        "accuracy": correct / len(y_test),
+        "accuracy_interval": intervals.wilson(correct, len(y_test)),
+        "n_train": info["n_train"],
+        "n_test": len(y_test),
+    }

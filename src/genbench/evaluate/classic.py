@@ -11,17 +11,48 @@ from genbench.models import base, classic
 
 def stage(params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
-    return run(params, d, m, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s), paths.metrics_file(d, m, s),
-               paths.predictions_file(d, m, s), paths.model_figures_file(d, m, s))
+    return run(
+        params,
+        d,
+        m,
+        s,
+        paths.processed_data(d),
+        paths.processed_meta(d),
+        paths.model_dir(d, m, s),
+        paths.metrics_file(d, m, s),
+        paths.predictions_file(d, m, s),
+        paths.model_figures_file(d, m, s),
+    )
 
 
-def run(params, dataset: str, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path, metrics_path: Path,
-        predictions_path: Path, figures_path: Path) -> dict:
+def run(
+    params,
+    dataset: str,
+    model: str,
+    seed: int,
+    data_path: Path,
+    meta_path: Path,
+    model_dir: Path,
+    metrics_path: Path,
+    predictions_path: Path,
+    figures_path: Path,
+) -> dict:
     module = base.module_of(model)
     estimator = module.load(model_dir)
     train_info = records.read(model_dir / paths.TRAIN_INFO, records.TrainInfo)
-    timings = classifier.run(lambda images: classic.predict(estimator, images), data_path, meta_path, train_info, metrics_path,
-                             predictions_path, params.evaluate.bootstrap_resamples, seed)
+    timings = classifier.run(
+        lambda images: classic.predict(estimator, images),
+        data_path,
+        meta_path,
+        train_info,
+        metrics_path,
+        predictions_path,
+        params.evaluate.bootstrap_resamples,
+        seed,
+    )
     image_shape = tuple(records.read(meta_path, records.DatasetMeta).image_shape)
-    views.save_maps(figures_path, module.figures(estimator, image_shape, dataset) if base.has(module, base.Capability.FIGURES) else [])
+    views.save_maps(
+        figures_path,
+        module.figures(estimator, image_shape, dataset) if base.has(module, base.Capability.FIGURES) else [],
+    )
     return timings

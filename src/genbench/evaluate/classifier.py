@@ -9,8 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -20,8 +20,14 @@ from genbench.evaluate import intervals
 
 
 def run(
-    predict: Callable[[np.ndarray], np.ndarray], data_path: Path, meta_path: Path, train_info: records.TrainInfo,
-    metrics_path: Path, predictions_path: Path, resamples: int, seed: int,
+    predict: Callable[[np.ndarray], np.ndarray],
+    data_path: Path,
+    meta_path: Path,
+    train_info: records.TrainInfo,
+    metrics_path: Path,
+    predictions_path: Path,
+    resamples: int,
+    seed: int,
 ) -> dict:
     """Predict the val and test splits (images (N, C, H, W) in, labels out); write metrics and predictions.
     Returns the prediction time, which stays out of the metrics (it differs on every run)."""

@@ -24,26 +24,45 @@ def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, p
     assert len(real) == len(fake), "FID and KID are only comparable at equal sizes"
     if params.evaluate.nearest_neighbours >= len(real):
         raise ConfigError(
-            f"params.yaml: evaluate.nearest_neighbours: {params.evaluate.nearest_neighbours} needs more than that many images "
+            f"params.yaml: evaluate.nearest_neighbours: {params.evaluate.nearest_neighbours} needs more than that "
+            f"many images "
             f"per set; {len(real)} are compared here (evaluate.n_samples, capped by the test and validation splits)"
         )
     if paired:
-        kid = {"kid": fidelity.mmd_numpy(real.numpy(), fake.numpy(), paired=True), "kid_estimator": "paired, whole sets"}
+        kid = {
+            "kid": fidelity.mmd_numpy(real.numpy(), fake.numpy(), paired=True),
+            "kid_estimator": "paired, whole sets",
+        }
     else:
-        kid_mean, kid_std, kid_subset = fidelity.kid(real, fake, params.evaluate.kid_subsets, randomness.seed_of(seed, "kid/subsets"))
-        kid = {"kid": kid_mean, "kid_std": kid_std, "kid_subset_size": kid_subset, "kid_estimator": "torchmetrics, subsets"}
+        kid_mean, kid_std, kid_subset = fidelity.kid(
+            real, fake, params.evaluate.kid_subsets, randomness.seed_of(seed, "kid/subsets")
+        )
+        kid = {
+            "kid": kid_mean,
+            "kid_std": kid_std,
+            "kid_subset_size": kid_subset,
+            "kid_estimator": "torchmetrics, subsets",
+        }
     inside_real, inside_fake = fidelity.manifold_membership(real, fake, params.evaluate.nearest_neighbours)
     resamples = params.evaluate.bootstrap_resamples
     return {
         "n_images": len(fake),
         "fid": fidelity.fid(real, fake),
-        "fid_interval": intervals.bootstrap_two_sets(fidelity.fid_numpy, real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/fid")),
+        "fid_interval": intervals.bootstrap_two_sets(
+            fidelity.fid_numpy, real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/fid")
+        ),
         **kid,
-        "kid_interval": kid_interval(real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/kid"), paired),
+        "kid_interval": kid_interval(
+            real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/kid"), paired
+        ),
         "precision": float(inside_real.mean()),
-        "precision_interval": intervals.bootstrap_mean(inside_real, resamples, randomness.seed_of(seed, "bootstrap/precision")),
+        "precision_interval": intervals.bootstrap_mean(
+            inside_real, resamples, randomness.seed_of(seed, "bootstrap/precision")
+        ),
         "recall": float(inside_fake.mean()),
-        "recall_interval": intervals.bootstrap_mean(inside_fake, resamples, randomness.seed_of(seed, "bootstrap/recall")),
+        "recall_interval": intervals.bootstrap_mean(
+            inside_fake, resamples, randomness.seed_of(seed, "bootstrap/recall")
+        ),
     }
 
 

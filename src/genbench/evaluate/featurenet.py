@@ -13,16 +13,40 @@ from genbench.models import deep
 def stage(params: Params, job) -> dict:
     d, s = job.dataset, job.seed
     m = pipeline.FEATURE_SPACE
-    return run(params, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s),
-               paths.metrics_file(d, m, s), paths.predictions_file(d, m, s)) | gpus.record()
+    return (
+        run(
+            params,
+            s,
+            paths.processed_data(d),
+            paths.processed_meta(d),
+            paths.model_dir(d, m, s),
+            paths.metrics_file(d, m, s),
+            paths.predictions_file(d, m, s),
+        )
+        | gpus.record()
+    )
 
 
-def run(params: Params, seed: int, data_path: Path, meta_path: Path, model_dir: Path, metrics_path: Path, predictions_path: Path) -> dict:
+def run(
+    params: Params,
+    seed: int,
+    data_path: Path,
+    meta_path: Path,
+    model_dir: Path,
+    metrics_path: Path,
+    predictions_path: Path,
+) -> dict:
     on = device.prepare(params.train.device, params.train.threads)
     modules, _ = deep.load(pipeline.FEATURE_SPACE, model_dir, on)
     net = modules["net"]
     train_info = records.read(model_dir / paths.TRAIN_INFO, records.TrainInfo)
     return classifier.run(
-        lambda images: features.classify(net, images, on), data_path, meta_path, train_info, metrics_path, predictions_path,
-        params.evaluate.bootstrap_resamples, seed,
+        lambda images: features.classify(net, images, on),
+        data_path,
+        meta_path,
+        train_info,
+        metrics_path,
+        predictions_path,
+        params.evaluate.bootstrap_resamples,
+        seed,
     )

@@ -24,7 +24,7 @@ def classify(net: nn.Module, images: np.ndarray, device: torch.device) -> np.nda
 def _in_batches(compute, net: nn.Module, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     net.eval()  # batch norm must use its running statistics, not the batch's
     return [
-        compute(torch.from_numpy(np.ascontiguousarray(images[i:i + BATCH])).float().to(device)).cpu()
+        compute(torch.from_numpy(np.ascontiguousarray(images[i : i + BATCH])).float().to(device)).cpu()
         for i in range(0, len(images), BATCH)
     ]
 

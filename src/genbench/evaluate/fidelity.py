@@ -57,7 +57,9 @@ def mmd_numpy(real: np.ndarray, fake: np.ndarray, paired: bool = False) -> float
     return float(mmd_of_resamples(real, fake, ones, ones if paired else np.ones((len(fake), 1)), paired)[0])
 
 
-def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray, counts_fake: np.ndarray, paired: bool = False) -> np.ndarray:
+def mmd_of_resamples(
+    real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray, counts_fake: np.ndarray, paired: bool = False
+) -> np.ndarray:
     """mmd_numpy of many resamples at once, each column of `counts_*` saying how often a resample holds each
     image (paired: one count per pair, the same array for both). The sums over a resample's pairs are
     quadratic forms of its counts with the kernel matrices, which are built 1024 rows at a time and
@@ -67,8 +69,8 @@ def mmd_of_resamples(real: np.ndarray, fake: np.ndarray, counts_real: np.ndarray
     def pair_sums(a: np.ndarray, b: np.ndarray, counts_a: np.ndarray, counts_b: np.ndarray) -> np.ndarray:
         total = np.zeros(counts_a.shape[1])
         for start in range(0, len(a), 1024):
-            block = (a[start:start + 1024] @ b.T / dim + 1) ** 3
-            total += np.einsum("ir,ir->r", counts_a[start:start + 1024], block @ counts_b)
+            block = (a[start : start + 1024] @ b.T / dim + 1) ** 3
+            total += np.einsum("ir,ir->r", counts_a[start : start + 1024], block @ counts_b)
         return total
 
     def within(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -103,11 +105,14 @@ def _inside(points: torch.Tensor, manifold: torch.Tensor, k: int) -> np.ndarray:
         raise ValueError(f"precision/recall with k={k} needs more than {k} points per set (got {len(manifold)})")
     # k+1: each manifold point's nearest neighbour within its own set is itself. In blocks of 1024
     # rows, so memory stays at 1024 x len(manifold) distances.
-    radii = torch.cat([
-        torch.cdist(manifold[start:start + 1024], manifold).kthvalue(k + 1, dim=1).values for start in range(0, len(manifold), 1024)
-    ])
+    radii = torch.cat(
+        [
+            torch.cdist(manifold[start : start + 1024], manifold).kthvalue(k + 1, dim=1).values
+            for start in range(0, len(manifold), 1024)
+        ]
+    )
     inside = torch.zeros(len(points), dtype=torch.bool)
     for start in range(0, len(points), 1024):
-        distances = torch.cdist(points[start:start + 1024], manifold)
-        inside[start:start + 1024] = (distances <= radii).any(dim=1)
+        distances = torch.cdist(points[start : start + 1024], manifold)
+        inside[start : start + 1024] = (distances <= radii).any(dim=1)
     return inside.numpy()

@@ -27,22 +27,43 @@ from genbench.models.base import Capability
 
 def stage(params: Params, job) -> dict:
     d, m, s = job.dataset, job.model, job.seed
-    return run(
-        params, m, s, paths.processed_data(d), paths.processed_meta(d),
-        paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), paths.model_dir(d, m, s), paths.samples_dir(d, m, s),
-        paths.metrics_file(d, m, s), paths.projection_file(d, m, s),
-    ) | gpus.record()
+    return (
+        run(
+            params,
+            m,
+            s,
+            paths.processed_data(d),
+            paths.processed_meta(d),
+            paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed),
+            paths.model_dir(d, m, s),
+            paths.samples_dir(d, m, s),
+            paths.metrics_file(d, m, s),
+            paths.projection_file(d, m, s),
+        )
+        | gpus.record()
+    )
 
 
 def run(
-    params: Params, model: str, seed: int, data_path: Path, meta_path: Path, featurenet_dir: Path, model_dir: Path,
-    samples_dir: Path, metrics_path: Path, projection_path: Path,
+    params: Params,
+    model: str,
+    seed: int,
+    data_path: Path,
+    meta_path: Path,
+    featurenet_dir: Path,
+    model_dir: Path,
+    samples_dir: Path,
+    metrics_path: Path,
+    projection_path: Path,
 ) -> dict:
     """Returns what the probes cost (the likelihood bound's seconds, the model's sampler timings and
     their seconds, where it has them): wall-clock figures stay out of the metrics."""
     on = device.prepare(params.train.device, params.train.threads)
     meta = records.read(meta_path, records.DatasetMeta)
-    classes, pixel_max = meta.classes, meta.pixel_max  # a likelihood over pixel levels needs the raw data's largest value
+    classes, pixel_max = (
+        meta.classes,
+        meta.pixel_max,
+    )  # a likelihood over pixel levels needs the raw data's largest value
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
     generated = artifacts.load_npz(samples_dir / paths.SAMPLES, ("x", "y"))
     sample_info = records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo)
@@ -52,12 +73,17 @@ def run(
     real = features.extract(net, x_compared, on)
     _check_samples(samples_dir, generated, arrays["x_test"].shape[1:], len(classes), n)
     if sample_info.conditional and not np.array_equal(generated["y"][:n], y_compared):
-        raise DataError(f"{samples_dir / paths.SAMPLES}: the samples were not drawn for the compared test images' classes; rerun the sample stage")
+        raise DataError(
+            f"{samples_dir / paths.SAMPLES}: the samples were not drawn for the compared test images' classes; rerun "
+            f"the sample stage"
+        )
     metrics = {"model": model, "seed": seed, "conditional": sample_info.conditional}
     # The first n samples: for a conditional model, drawn for the classes of the n test images.
     fake = features.extract(net, generated["x"][:n], on)
     metrics |= comparison.compare(params, real, fake, seed, paired=sample_info.conditional)
-    metrics["memorisation"] = memorisation.measure(fake, real, features.extract(net, protocol.train_subset(params, arrays, n), on))
+    metrics["memorisation"] = memorisation.measure(
+        fake, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
+    )
     metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), on)
 
     module = base.module_of(model)
@@ -67,17 +93,27 @@ def run(
     generator = randomness.torch_generator(seed, "likelihood")
     started = time.perf_counter()
     has_likelihood = base.has(module, Capability.LIKELIHOOD)
-    bound = module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate) if has_likelihood else None
+    bound = (
+        module.likelihood(modules, cfg, test_images, test_labels, generator, pixel_max, params.evaluate)
+        if has_likelihood
+        else None
+    )
     probes = {"likelihood_seconds": time.perf_counter() - started} if bound is not None else {}
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
     # The feature sets too, so the report can pair models on the same resampled real images.
-    artifacts.save_npz(projection_path, _projection(real, fake) | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)})
+    artifacts.save_npz(
+        projection_path,
+        _projection(real, fake)
+        | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)},
+    )
     artifacts.write_json(metrics_path, metrics)
     if not base.has(module, Capability.SAMPLER_TIMINGS):
         return probes
     labels = torch.arange(params.evaluate.timing_samples) % len(classes)
     started = time.perf_counter()
-    probes["sampler_timings"] = module.sampler_timings(modules, cfg, base.sampling(params, model, module), labels, seed, params.evaluate.timing_steps)
+    probes["sampler_timings"] = module.sampler_timings(
+        modules, cfg, base.sampling(params, model, module), labels, seed, params.evaluate.timing_steps
+    )
     return probes | {"sampler_timing_seconds": time.perf_counter() - started}
 
 
@@ -98,7 +134,9 @@ def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_cla
     x, y = generated["x"], generated["y"]
     path = samples_dir / paths.SAMPLES
     if len(x) < n_needed:
-        raise DataError(f"{path}: {len(x)} samples; the comparison with the test split needs {n_needed} (rerun the sample stage)")
+        raise DataError(
+            f"{path}: {len(x)} samples; the comparison with the test split needs {n_needed} (rerun the sample stage)"
+        )
     if x.ndim != 4:
         raise DataError(f"{path}: samples have shape {x.shape}; expected (N, {', '.join(map(str, image_shape))})")
     artifacts.check_images(path, "x", x, image_shape)
@@ -133,7 +171,12 @@ def _likelihood(bound: dict | None, dims: int) -> dict | None:
     per_image = intervals.mean_interval(torch.as_tensor(bound["nats"]).double().cpu().numpy())
     to_bits = 1 / (dims * math.log(2))
     return {
-        "kind": bound["kind"], "note": bound["note"], "n_images": len(bound["nats"]),
-        "negative_log_likelihood_bound_nats": per_image["mean"], "bits_per_dim": per_image["mean"] * to_bits,
-        "bits_per_dim_interval": [per_image["low"] * to_bits, per_image["high"] * to_bits] if per_image["low"] is not None else None,
+        "kind": bound["kind"],
+        "note": bound["note"],
+        "n_images": len(bound["nats"]),
+        "negative_log_likelihood_bound_nats": per_image["mean"],
+        "bits_per_dim": per_image["mean"] * to_bits,
+        "bits_per_dim_interval": [per_image["low"] * to_bits, per_image["high"] * to_bits]
+        if per_image["low"] is not None
+        else None,
     }

@@ -9,7 +9,7 @@ deviation and a t-interval. Every bootstrap is seeded, so a rerun gives the same
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
@@ -32,27 +32,44 @@ def bootstrap_mean(values: np.ndarray, resamples: int, seed: int) -> list[float]
     values = np.asarray(values, dtype=np.float64)
     if np.all(values == values[0]):  # every resample gives the same mean
         return _pair(values[0], values[0])
-    result = stats.bootstrap((values,), np.mean, n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed))
-    return _pair(*result.confidence_interval)
-
-
-def bootstrap_paired(statistic: Callable[[np.ndarray, np.ndarray], float], a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> list[float]:
-    """Percentile bootstrap interval of statistic(a, b), resampling the pairs (a[i], b[i]) together."""
     result = stats.bootstrap(
-        (a, b), statistic, paired=True, vectorized=False, n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed),
+        (values,), np.mean, n_resamples=resamples, method="percentile", rng=np.random.default_rng(seed)
     )
     return _pair(*result.confidence_interval)
 
 
-def bootstrap_two_sets(statistic: Callable[[np.ndarray, np.ndarray], float], a: np.ndarray, b: np.ndarray, resamples: int, seed: int) -> list[float]:
+def bootstrap_paired(
+    statistic: Callable[[np.ndarray, np.ndarray], float], a: np.ndarray, b: np.ndarray, resamples: int, seed: int
+) -> list[float]:
+    """Percentile bootstrap interval of statistic(a, b), resampling the pairs (a[i], b[i]) together."""
+    result = stats.bootstrap(
+        (a, b),
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return _pair(*result.confidence_interval)
+
+
+def bootstrap_two_sets(
+    statistic: Callable[[np.ndarray, np.ndarray], float], a: np.ndarray, b: np.ndarray, resamples: int, seed: int
+) -> list[float]:
     """Bias-shifted percentile bootstrap interval of statistic(a, b), resampling the rows of `a` and of `b`
     independently (bias_shifted)."""
+
     def on_indices(i: np.ndarray, j: np.ndarray) -> float:
         return statistic(a[i.astype(int)], b[j.astype(int)])
 
     result = stats.bootstrap(
-        (np.arange(len(a)), np.arange(len(b))), on_indices, vectorized=False, n_resamples=resamples,
-        method="percentile", rng=np.random.default_rng(seed),
+        (np.arange(len(a)), np.arange(len(b))),
+        on_indices,
+        vectorized=False,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
     return bias_shifted(result.bootstrap_distribution, statistic(a, b))
 

@@ -27,4 +27,9 @@ def measure(images: torch.Tensor, test: torch.Tensor, train: torch.Tensor) -> di
 
 def _nearest(points: torch.Tensor, reference: torch.Tensor) -> np.ndarray:
     """Distance from each point to its nearest reference point, in blocks of 1024 rows."""
-    return torch.cat([torch.cdist(points[i:i + 1024].double(), reference.double()).min(dim=1).values for i in range(0, len(points), 1024)]).numpy()
+    return torch.cat(
+        [
+            torch.cdist(points[i : i + 1024].double(), reference.double()).min(dim=1).values
+            for i in range(0, len(points), 1024)
+        ]
+    ).numpy()

@@ -61,12 +61,16 @@ def sample_labels(params: Params, arrays: dict, conditional: bool) -> np.ndarray
 
 def train_subset(params: Params, arrays: dict, n: int) -> np.ndarray:
     """n training images, chosen by data.seed: the set memorisation is measured against."""
-    return arrays["x_train"][subset(len(arrays["x_train"]), n, randomness.seed_of(params.data.seed, "memorisation/training-images"))]
+    return arrays["x_train"][
+        subset(len(arrays["x_train"]), n, randomness.seed_of(params.data.seed, "memorisation/training-images"))
+    ]
 
 
 def floor_subset(params: Params, arrays: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
     """n validation images, chosen by data.seed: held-out real images no model trained on, the floor."""
-    chosen = subset(len(arrays["x_val"]), n, randomness.seed_of(params.data.seed, "floor/validation-images"), arrays["y_val"])
+    chosen = subset(
+        len(arrays["x_val"]), n, randomness.seed_of(params.data.seed, "floor/validation-images"), arrays["y_val"]
+    )
     return arrays["x_val"][chosen], arrays["y_val"][chosen]
 
 

@@ -23,7 +23,13 @@ from genbench.models.classic import stratified_cap
 
 def stage(params: Params, job) -> dict:
     d = job.dataset
-    run(params, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), paths.references_file(d))
+    run(
+        params,
+        paths.processed_data(d),
+        paths.processed_meta(d),
+        paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed),
+        paths.references_file(d),
+    )
     return gpus.record()
 
 
@@ -41,13 +47,24 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     x_train = arrays["x_train"]
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
     floor = comparison.compare(params, real, held_out, seed)
-    floor["memorisation"] = memorisation.measure(held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on))
+    floor["memorisation"] = memorisation.measure(
+        held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
+    )
     # As many real training images as a model's samples, stratified so that every class is there.
-    real_x, real_y = stratified_cap(x_train, arrays["y_train"], params.evaluate.n_samples, randomness.seed_of(seed, "cas/real-training-images"),
-                                  key="evaluate.n_samples")
-    artifacts.write_json(metrics_path, {
-        "real_heldout_vs_test": floor,
-        "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, on), seed),
-        "cas_real_train": cas.scores(params, real_x, real_y, arrays["x_test"], arrays["y_test"], seed),
-        "noise": f"Gaussian pixels, mean {x_train.mean():.3f} and std {x_train.std():.3f} of the training images, clipped to [0, 1]",
-    })
+    real_x, real_y = stratified_cap(
+        x_train,
+        arrays["y_train"],
+        params.evaluate.n_samples,
+        randomness.seed_of(seed, "cas/real-training-images"),
+        key="evaluate.n_samples",
+    )
+    artifacts.write_json(
+        metrics_path,
+        {
+            "real_heldout_vs_test": floor,
+            "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, on), seed),
+            "cas_real_train": cas.scores(params, real_x, real_y, arrays["x_test"], arrays["y_test"], seed),
+            "noise": f"Gaussian pixels, mean {x_train.mean():.3f} and std {x_train.std():.3f} of the training "
+            f"images, clipped to [0, 1]",
+        },
+    )

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import enum
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from genbench.errors import ConfigError
 from genbench.schema import Section
@@ -70,8 +71,14 @@ class GenerativeModel(DeepModel, Protocol):
     Sampling: type[Section]  # its section sampling.<name>: changing it never retrains
 
     def conditional(self, cfg: dict) -> bool: ...  # whether samples follow the labels asked for
-    def sample(self, modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
-               sampling: Section) -> torch.Tensor: ...  # images in [0, 1], one per label
+    def sample(
+        self,
+        modules: dict[str, nn.Module],
+        cfg: dict,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        sampling: Section,
+    ) -> torch.Tensor: ...  # images in [0, 1], one per label
 
 
 # The optional hooks, one Protocol each; a module declares them in CAPABILITIES.
@@ -80,21 +87,42 @@ class HasViews(Protocol):
 
 
 class HasLikelihood(Protocol):
-    def likelihood(self, modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor,
-                   generator: torch.Generator, pixel_max: int, evaluate: Section) -> dict | None: ...  # {kind, note, nats per image}
+    def likelihood(
+        self,
+        modules: dict[str, nn.Module],
+        cfg: dict,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator,
+        pixel_max: int,
+        evaluate: Section,
+    ) -> dict | None: ...  # {kind, note, nats per image}
 
 
 class HasSamplerTimings(Protocol):
-    def sampler_timings(self, modules: dict[str, nn.Module], cfg: dict, sampling: Section, labels: torch.Tensor, seed: int,
-                        timed_steps: int) -> dict: ...  # {n_images, device, samplers: {name: {steps, seconds_per_1000}}}
+    def sampler_timings(
+        self,
+        modules: dict[str, nn.Module],
+        cfg: dict,
+        sampling: Section,
+        labels: torch.Tensor,
+        seed: int,
+        timed_steps: int,
+    ) -> dict: ...  # {n_images, device, samplers: {name: {steps, seconds_per_1000}}}
 
 
 class HasFigures(Protocol):
-    def figures(self, estimator: Any, image_shape: tuple[int, int, int]) -> dict[str, np.ndarray]: ...  # {name: (H, W) values}
+    def figures(
+        self, estimator: Any, image_shape: tuple[int, int, int]
+    ) -> dict[str, np.ndarray]: ...  # {name: (H, W) values}
 
 
-HOOKS = {Capability.VIEWS: "views", Capability.LIKELIHOOD: "likelihood", Capability.SAMPLER_TIMINGS: "sampler_timings",
-         Capability.FIGURES: "figures"}
+HOOKS = {
+    Capability.VIEWS: "views",
+    Capability.LIKELIHOOD: "likelihood",
+    Capability.SAMPLER_TIMINGS: "sampler_timings",
+    Capability.FIGURES: "figures",
+}
 REQUIRED = {
     Kind.CLASSIC: ("Params", "build", "max_train_samples", "save", "load"),
     Kind.CLASSIFIER: ("Params", "config", "build", "recipe"),
@@ -145,7 +173,11 @@ def contract_problem(module: ModuleType) -> str | None:
         return f"{module.__name__} declares no KIND (a models.base.Kind)"
     needed = [*REQUIRED[kind], *(HOOKS[c] for c in getattr(module, "CAPABILITIES", ()))]
     missing = [name for name in needed if not hasattr(module, name)]
-    return f"{module.__name__} lacks {', '.join(missing)}, which a {kind.value} model with its capabilities provides" if missing else None
+    return (
+        f"{module.__name__} lacks {', '.join(missing)}, which a {kind.value} model with its capabilities provides"
+        if missing
+        else None
+    )
 
 
 def has(module: ModuleType, capability: Capability) -> bool:

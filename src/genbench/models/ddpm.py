@@ -24,10 +24,9 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
-
-from pydantic import Field
 
 from genbench.device import images_per_call
 from genbench.models.base import Capability, Execution, Kind, Recipe
@@ -44,12 +43,18 @@ class Params(DeepModelParams):
 
     steps: int = Field(1200, ge=1, le=10_000_000)
     lr: PositiveFloat = 2e-3
-    base_channels: int = Field(32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels")
-    channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(default_factory=lambda: [1, 2, 2], min_length=1, max_length=3)
+    base_channels: int = Field(
+        32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels"
+    )
+    channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(
+        default_factory=lambda: [1, 2, 2], min_length=1, max_length=3
+    )
     blocks_per_level: int = Field(1, ge=1, le=8)
     schedule: Literal["linear", "cosine"] = "cosine"
     timesteps: int = Field(1000, ge=2, le=10_000)
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))")
+    ema_decay: float = Field(
+        0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))"
+    )
     p_uncond: float = Field(0.1, ge=0, le=1, description="label dropout for classifier-free guidance")
 
     def side_multiple(self) -> int:
@@ -106,7 +111,9 @@ class SelfAttention(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, channels: int, base: int, multipliers: tuple[int, ...], blocks: int, n_classes: int, groups: int = 8):
+    def __init__(
+        self, channels: int, base: int, multipliers: tuple[int, ...], blocks: int, n_classes: int, groups: int = 8
+    ):
         super().__init__()
         emb_dim = 4 * base
         self.base = base
@@ -124,7 +131,9 @@ class UNet(nn.Module):
             if level < len(widths) - 1:
                 self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))
                 skip_widths.append(c)
-        self.mid = nn.ModuleList([ResBlock(c, c, emb_dim, groups), SelfAttention(c, groups), ResBlock(c, c, emb_dim, groups)])
+        self.mid = nn.ModuleList(
+            [ResBlock(c, c, emb_dim, groups), SelfAttention(c, groups), ResBlock(c, c, emb_dim, groups)]
+        )
         self.up = nn.ModuleList()
         for level, width in reversed(list(enumerate(widths))):
             for _ in range(blocks + 1):
@@ -155,7 +164,9 @@ class UNet(nn.Module):
 
 def make_betas(schedule: str, timesteps: int) -> torch.Tensor:
     if schedule == "linear":  # Ho et al.'s 1e-4..0.02 at 1000 steps, rescaled; below 21 steps the end would pass 1
-        return torch.linspace(1e-4 * 1000 / timesteps, 0.02 * 1000 / timesteps, timesteps, dtype=torch.float64).clamp(max=0.999)
+        return torch.linspace(1e-4 * 1000 / timesteps, 0.02 * 1000 / timesteps, timesteps, dtype=torch.float64).clamp(
+            max=0.999
+        )
     s = 0.008  # cosine: alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2)
     steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
     alpha_bar = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
@@ -194,7 +205,9 @@ class Diffusion(nn.Module):
         return (xt - ab.sqrt() * x0) / (1 - ab).sqrt()
 
     @staticmethod
-    def posterior_mean(x0: torch.Tensor, xt: torch.Tensor, ab: torch.Tensor, ab_prev: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    def posterior_mean(
+        x0: torch.Tensor, xt: torch.Tensor, ab: torch.Tensor, ab_prev: torch.Tensor, beta: torch.Tensor
+    ) -> torch.Tensor:
         """The mean of q(x_{t-1} | x_t, x_0) (eq. 7)."""
         return (ab_prev.sqrt() * beta / (1 - ab)) * x0 + ((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)) * xt
 
@@ -209,14 +222,26 @@ class Diffusion(nn.Module):
 
 def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     return {
-        "channels": shape[0], "height": shape[1], "width": shape[2], "n_classes": n_classes, "base_channels": params.base_channels,
-        "channel_multipliers": list(params.channel_multipliers), "blocks_per_level": params.blocks_per_level,
-        "schedule": params.schedule, "timesteps": params.timesteps,
+        "channels": shape[0],
+        "height": shape[1],
+        "width": shape[2],
+        "n_classes": n_classes,
+        "base_channels": params.base_channels,
+        "channel_multipliers": list(params.channel_multipliers),
+        "blocks_per_level": params.blocks_per_level,
+        "schedule": params.schedule,
+        "timesteps": params.timesteps,
     }
 
 
 def build(cfg: dict) -> dict[str, nn.Module]:
-    unet = UNet(cfg["channels"], cfg["base_channels"], tuple(cfg["channel_multipliers"]), cfg["blocks_per_level"], cfg["n_classes"])
+    unet = UNet(
+        cfg["channels"],
+        cfg["base_channels"],
+        tuple(cfg["channel_multipliers"]),
+        cfg["blocks_per_level"],
+        cfg["n_classes"],
+    )
     return {"unet": unet, "ema": AveragedModel(unet, use_buffers=True)}
 
 
@@ -269,7 +294,9 @@ def warmup_ema(decay: float):
 # ---------------------------------------------------------------- sampling
 
 
-def guided_noise(unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float) -> torch.Tensor:
+def guided_noise(
+    unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float
+) -> torch.Tensor:
     null = torch.full_like(labels, unet.class_embedding.num_embeddings - 1)
     if guidance == 0:
         return unet(x, t, null)
@@ -279,8 +306,18 @@ def guided_noise(unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torc
 
 
 @torch.no_grad()
-def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int, eta: float, guidance: float, on_step=None,
-                first_steps: int | None = None) -> torch.Tensor:
+def ddim_sample(
+    unet,
+    diffusion: Diffusion,
+    shape,
+    labels,
+    generator,
+    steps: int,
+    eta: float,
+    guidance: float,
+    on_step=None,
+    first_steps: int | None = None,
+) -> torch.Tensor:
     """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise.
 
     `on_step(k, x)`, if given, sees x after k steps in [-1, 1] scale (k=0: the start noise).
@@ -308,7 +345,9 @@ def ddim_sample(unet, diffusion: Diffusion, shape, labels, generator, steps: int
 
 
 @torch.no_grad()
-def ancestral_sample(unet, diffusion: Diffusion, shape, labels, generator, guidance: float, first_steps: int | None = None) -> torch.Tensor:
+def ancestral_sample(
+    unet, diffusion: Diffusion, shape, labels, generator, guidance: float, first_steps: int | None = None
+) -> torch.Tensor:
     """Ancestral DDPM sampling through every timestep, with the posterior variance beta-tilde.
     `first_steps` stops after that many steps, for timing: the result is then no image."""
     device = labels.device
@@ -329,8 +368,14 @@ def conditional(cfg: dict) -> bool:
     return True
 
 
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling,
-           first_steps: int | None = None) -> torch.Tensor:
+def sample(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    sampling: Sampling,
+    first_steps: int | None = None,
+) -> torch.Tensor:
     """Images in [0, 1] for `labels`, from the EMA weights, with the sampler `sampling` names
     (`first_steps`: only that many of its steps, for timing)."""
     unet = modules["ema"].module.eval()
@@ -340,12 +385,29 @@ def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, gener
     labels = labels.to(device)
     if sampling.sampler == "ancestral":
         return ancestral_sample(unet, diffusion, shape, labels, generator, sampling.guidance, first_steps=first_steps)
-    return ddim_sample(unet, diffusion, shape, labels, generator, sampling.steps, sampling.eta, sampling.guidance, first_steps=first_steps)
+    return ddim_sample(
+        unet,
+        diffusion,
+        shape,
+        labels,
+        generator,
+        sampling.steps,
+        sampling.eta,
+        sampling.guidance,
+        first_steps=first_steps,
+    )
 
 
-def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator,
-               sampling: Sampling, frames: int) -> tuple[torch.Tensor, list[int]]:
-    """DDIM's x at `frames` evenly spaced steps from the start noise to the image: (len(labels), frames, C, H, W) in [0, 1]."""
+def trajectory(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    sampling: Sampling,
+    frames: int,
+) -> tuple[torch.Tensor, list[int]]:
+    """DDIM's x at `frames` evenly spaced steps from the start noise to the image: (len(labels), frames, C, H, W) in
+    [0, 1]."""
     unet = modules["ema"].module.eval()
     device = next(unet.parameters()).device
     diffusion = Diffusion(cfg["schedule"], cfg["timesteps"]).to(device)
@@ -357,33 +419,59 @@ def trajectory(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, g
         if k in kept_steps:
             kept.append(((x.float() + 1) / 2).clamp(0, 1).cpu())
 
-    ddim_sample(unet, diffusion, shape, labels.to(device), generator, sampling.steps, sampling.eta, sampling.guidance, keep)
+    ddim_sample(
+        unet, diffusion, shape, labels.to(device), generator, sampling.steps, sampling.eta, sampling.guidance, keep
+    )
     return torch.stack(kept, dim=1), kept_steps
 
 
 def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context: Context) -> list[Grid]:
     """The denoising trajectory of one sample per class."""
-    frames, steps = trajectory(modules, cfg, torch.arange(len(context.classes)), context.generator, sampling, TRAJECTORY_FRAMES)
-    return [Grid(
-        "trajectory", frames.numpy(), list(context.classes), column_labels=[str(k) for k in steps],
-        x_label="DDIM steps done (0: the start noise)",
-        title=f"ddpm denoising, {context.dataset}", alt=f"DDPM denoising trajectory on {context.dataset}",
-        caption=f"DDPM: the image during DDIM sampling ({steps[-1]} steps), from pure noise (left) to the sample (right), one row per class.",
-    )]
+    frames, steps = trajectory(
+        modules, cfg, torch.arange(len(context.classes)), context.generator, sampling, TRAJECTORY_FRAMES
+    )
+    return [
+        Grid(
+            "trajectory",
+            frames.numpy(),
+            list(context.classes),
+            column_labels=[str(k) for k in steps],
+            x_label="DDIM steps done (0: the start noise)",
+            title=f"ddpm denoising, {context.dataset}",
+            alt=f"DDPM denoising trajectory on {context.dataset}",
+            caption=f"DDPM: the image during DDIM sampling ({steps[-1]} steps), from pure noise (left) to the sample "
+            f"(right), one row per class.",
+        )
+    ]
 
 
-def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, labels: torch.Tensor, seed: int,
-                    timed_steps: int) -> dict:
-    """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same `labels`.
+def sampler_timings(
+    modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, labels: torch.Tensor, seed: int, timed_steps: int
+) -> dict:
+    """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same
+    `labels`.
     Every step of a sampler is one network call on the same batch, so each is timed over its first
     `timed_steps` steps at most and scaled to all of them."""
     device = next(modules["ema"].parameters()).device
-    sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": "ddim", "steps": 1}))  # warm-up
+    sample(
+        modules,
+        cfg,
+        labels,
+        torch.Generator().manual_seed(seed),
+        sampling.model_copy(update={"sampler": "ddim", "steps": 1}),
+    )  # warm-up
     samplers = {}
     for sampler, steps in (("ddim", sampling.steps), ("ancestral", cfg["timesteps"])):
         timed = min(steps, timed_steps)
         start = time.perf_counter()
-        sample(modules, cfg, labels, torch.Generator().manual_seed(seed), sampling.model_copy(update={"sampler": sampler}), first_steps=timed)
+        sample(
+            modules,
+            cfg,
+            labels,
+            torch.Generator().manual_seed(seed),
+            sampling.model_copy(update={"sampler": sampler}),
+            first_steps=timed,
+        )
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) * steps / timed
@@ -395,12 +483,21 @@ def sampler_timings(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling
 
 
 def bound_note(pixel_max: int) -> str:
-    return (f"conditional network alone (guidance 1), data on its {pixel_max + 1} pixel levels scaled to [-1, 1], "
-            "a discretised Gaussian decoder at t=0")
+    return (
+        f"conditional network alone (guidance 1), data on its {pixel_max + 1} pixel levels scaled to [-1, 1], "
+        "a discretised Gaussian decoder at t=0"
+    )
 
 
-def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-               pixel_max: int, evaluate) -> dict | None:
+def likelihood(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    pixel_max: int,
+    evaluate,
+) -> dict | None:
     """The variational bound on the test images; None where evaluate.ddpm_bound turns it off."""
     if not evaluate.ddpm_bound:
         return None
@@ -412,8 +509,15 @@ def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, l
 
 
 @torch.no_grad()
-def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor,
-                      generator: torch.Generator, pixel_max: int, strata: int | None = None) -> torch.Tensor:
+def variational_bound(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    pixel_max: int,
+    strata: int | None = None,
+) -> torch.Tensor:
     """The negative variational bound -log p(x|y) <= L per image, in nats (Ho et al., 2020, eq. 5):
     the prior KL at T, the KL of every reverse step against the forward posterior, and the
     decoder's discretised likelihood at t=0 over the data's `pixel_max + 1` levels.
@@ -426,10 +530,12 @@ def variational_bound(modules: dict[str, nn.Module], cfg: dict, images: torch.Te
     beta-tilde) with the conditional network alone; at t=0, where beta-tilde is 0, the decoder's
     variance is that of t=1, as in Ho et al."""
     batch = images_per_call(images.device, *images.shape[-2:])
-    return torch.cat([
-        _variational_bound(modules, cfg, images[i:i + batch], labels[i:i + batch], generator, pixel_max, strata)
-        for i in range(0, len(images), batch)
-    ])
+    return torch.cat(
+        [
+            _variational_bound(modules, cfg, images[i : i + batch], labels[i : i + batch], generator, pixel_max, strata)
+            for i in range(0, len(images), batch)
+        ]
+    )
 
 
 def stratum_edges(timesteps: int, strata: int | None) -> list[int]:
@@ -456,7 +562,9 @@ def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int, 
 
     def reverse_step(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x_t drawn from q(x_t | x_0), and the forward posterior's mean and the model's at t (one per image)."""
-        ab, ab_prev, beta = (v[t].view(-1, 1, 1, 1) for v in (diffusion.alpha_bar, diffusion.alpha_bar_prev, diffusion.betas))
+        ab, ab_prev, beta = (
+            v[t].view(-1, 1, 1, 1) for v in (diffusion.alpha_bar, diffusion.alpha_bar_prev, diffusion.betas)
+        )
         xt = diffusion.q_sample(x0, t, torch.randn(images.shape, generator=generator, dtype=torch.float64).to(device))
         x0_predicted = diffusion.x0_from_noise(xt, unet(xt.float(), t, labels).double(), ab)
         true_mean, mean = (diffusion.posterior_mean(start, xt, ab, ab_prev, beta) for start in (x0, x0_predicted))
@@ -468,13 +576,17 @@ def _variational_bound(modules, cfg, images, labels, generator, pixel_max: int, 
     edges = stratum_edges(timesteps, strata)
     for low, high in zip(edges[:-1], edges[1:]):
         t = low + (torch.rand(n, generator=generator, dtype=torch.float64) * (high - low)).long().to(device)
-        true_mean, mean, step_log_var = reverse_step(t)  # two Gaussians with one variance: KL = squared mean gap / (2 variance)
+        true_mean, mean, step_log_var = reverse_step(
+            t
+        )  # two Gaussians with one variance: KL = squared mean gap / (2 variance)
         total += (high - low) * per_image((true_mean - mean) ** 2 / (2 * step_log_var.exp()))
     _, mean, step_log_var = reverse_step(torch.zeros(n, dtype=torch.long, device=device))
     return total - per_image(discretised_gaussian_log_likelihood(x0, mean, 0.5 * step_log_var, pixel_max))
 
 
-def discretised_gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, pixel_max: int) -> torch.Tensor:
+def discretised_gaussian_log_likelihood(
+    x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, pixel_max: int
+) -> torch.Tensor:
     """log P(x) per pixel for x on the `pixel_max + 1` evenly spaced levels of [-1, 1]: the Gaussian's
     mass over x's bin, the outermost bins open to infinity (Ho et al., 2020, eq. 13, for any depth)."""
     from torch.special import ndtr

@@ -16,7 +16,11 @@ from genbench.paths import MODEL_CONFIG, WEIGHTS
 
 def state_of(modules: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
     """All weights as one flat {"<module>.<tensor>": tensor} map, the shape safetensors stores."""
-    return {f"{name}.{key}": value.detach().cpu().contiguous() for name, m in modules.items() for key, value in m.state_dict().items()}
+    return {
+        f"{name}.{key}": value.detach().cpu().contiguous()
+        for name, m in modules.items()
+        for key, value in m.state_dict().items()
+    }
 
 
 def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, nn.Module], dict]:
@@ -37,10 +41,12 @@ def load(model: str, model_dir: Path, device: torch.device) -> tuple[dict[str, n
     try:
         modules = module_of(model).build(cfg)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise DataError(f"{config_path}: these settings do not build a {model} ({type(e).__name__}: {e}); rerun the train stage") from None
+        raise DataError(
+            f"{config_path}: these settings do not build a {model} ({type(e).__name__}: {e}); rerun the train stage"
+        ) from None
     for name, module in modules.items():
         prefix = f"{name}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(state)
         except RuntimeError as e:

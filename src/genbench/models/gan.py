@@ -12,10 +12,9 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
-
-from pydantic import Field
 
 from genbench.models.base import Capability, Execution, Kind, Recipe
 from genbench.schema import DeepModelParams, PositiveFloat, Section
@@ -43,20 +42,29 @@ class Sampling(Section):
     """sampling.gan"""
 
     truncation: float | None = Field(
-        None, gt=0, le=10, description="truncation trick: latent components beyond this are drawn again; null draws from the full prior"
+        None,
+        gt=0,
+        le=10,
+        description="truncation trick: latent components beyond this are drawn again; null draws from the full prior",
     )
 
 
 class Generator(nn.Module):
-    def __init__(self, channels: int, height: int, width: int, z_dim: int, hidden: int, n_classes: int, conditional: bool):
+    def __init__(
+        self, channels: int, height: int, width: int, z_dim: int, hidden: int, n_classes: int, conditional: bool
+    ):
         super().__init__()
         self.grid = (2 * hidden, height // 4, width // 4)
         self.embed = nn.Embedding(n_classes, z_dim) if conditional else None
         self.project = nn.Sequential(nn.Linear(z_dim, 2 * hidden * (height // 4) * (width // 4)), nn.ReLU())
         self.body = nn.Sequential(
             nn.BatchNorm2d(2 * hidden),
-            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
-            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.BatchNorm2d(hidden), nn.ReLU(),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(),
+            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(),
             nn.Conv2d(hidden, channels, 3, padding=1),
         )
 
@@ -70,10 +78,14 @@ class Discriminator(nn.Module):
     def __init__(self, channels: int, hidden: int, n_classes: int, conditional: bool):
         super().__init__()
         self.body = nn.Sequential(
-            spectral_norm(nn.Conv2d(channels, hidden, 3, padding=1)), nn.LeakyReLU(0.2),
-            spectral_norm(nn.Conv2d(hidden, hidden, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
-            spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)), nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            spectral_norm(nn.Conv2d(channels, hidden, 3, padding=1)),
+            nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(hidden, hidden, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)),
+            nn.LeakyReLU(0.2),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.score = spectral_norm(nn.Linear(2 * hidden, 1))
         self.embed = spectral_norm(nn.Embedding(n_classes, 2 * hidden)) if conditional else None
@@ -88,13 +100,28 @@ class Discriminator(nn.Module):
 
 def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     channels, height, width = shape
-    return {"channels": channels, "height": height, "width": width, "z_dim": params.z_dim, "hidden": params.hidden,
-            "n_classes": n_classes, "conditional": params.conditional}
+    return {
+        "channels": channels,
+        "height": height,
+        "width": width,
+        "z_dim": params.z_dim,
+        "hidden": params.hidden,
+        "n_classes": n_classes,
+        "conditional": params.conditional,
+    }
 
 
 def build(cfg: dict) -> dict[str, nn.Module]:
     return {
-        "generator": Generator(cfg["channels"], cfg["height"], cfg["width"], cfg["z_dim"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]),
+        "generator": Generator(
+            cfg["channels"],
+            cfg["height"],
+            cfg["width"],
+            cfg["z_dim"],
+            cfg["hidden"],
+            cfg["n_classes"],
+            cfg["conditional"],
+        ),
         "discriminator": Discriminator(cfg["channels"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]),
     }
 
@@ -141,7 +168,9 @@ def conditional(cfg: dict) -> bool:
 
 
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling) -> torch.Tensor:
+def sample(
+    modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling
+) -> torch.Tensor:
     net = modules["generator"].eval()
     device = next(net.parameters()).device
     if sampling.truncation is None:

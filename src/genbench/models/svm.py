@@ -21,7 +21,9 @@ class Params(Section):
     kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
     gamma: PositiveFloat | Literal["scale", "auto"] = "scale"
     max_train_samples: int | None = Field(
-        20_000, ge=1, description="stratified cap on training images (keeps MNIST and CIFAR-10 tractable); null uses all"
+        20_000,
+        ge=1,
+        description="stratified cap on training images (keeps MNIST and CIFAR-10 tractable); null uses all",
     )
 
 

@@ -13,9 +13,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pydantic import Field
+from torch import nn
 
 from genbench.models.base import Capability, Execution, Kind, Recipe
 from genbench.schema import DeepModelParams, PositiveFloat, Section
@@ -42,7 +41,10 @@ class Params(DeepModelParams):
 class Sampling(Section):
     """sampling.vae"""
 
-    temperature: float = Field(1.0, gt=0, le=10, description="scale of the prior's standard deviation; below 1 trades diversity for fidelity")
+    temperature: float = Field(
+        1.0, gt=0, le=10, description="scale of the prior's standard deviation; below 1 trades diversity for fidelity"
+    )
+
 
 RECONSTRUCTIONS = 10
 INTERPOLATIONS = 5  # pairs of test images
@@ -59,15 +61,18 @@ class VAE(nn.Module):
         self.grid = (2 * hidden, height // 4, width // 4)  # two stride-2 convolutions
         flat = math.prod(self.grid)
         self.encoder = nn.Sequential(
-            nn.Conv2d(channels, hidden, 4, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(channels, hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
             nn.Flatten(),
         )
         self.to_mu = nn.Linear(flat, latent_dim)
         self.to_logvar = nn.Linear(flat, latent_dim)
         self.from_z = nn.Sequential(nn.Linear(latent_dim, flat), nn.SiLU())
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1), nn.SiLU(),
+            nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
+            nn.SiLU(),
             nn.ConvTranspose2d(hidden, channels, 4, stride=2, padding=1),
         )
 
@@ -106,12 +111,21 @@ class VAE(nn.Module):
 
 def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
     channels, height, width = shape
-    return {"channels": channels, "height": height, "width": width, "latent_dim": params.latent_dim,
-            "hidden": params.hidden, "likelihood": params.likelihood, "n_classes": n_classes}
+    return {
+        "channels": channels,
+        "height": height,
+        "width": width,
+        "latent_dim": params.latent_dim,
+        "hidden": params.hidden,
+        "likelihood": params.likelihood,
+        "n_classes": n_classes,
+    }
 
 
 def build(cfg: dict) -> dict[str, nn.Module]:
-    return {"vae": VAE(cfg["channels"], cfg["height"], cfg["width"], cfg["latent_dim"], cfg["hidden"], cfg["likelihood"])}
+    return {
+        "vae": VAE(cfg["channels"], cfg["height"], cfg["width"], cfg["latent_dim"], cfg["hidden"], cfg["likelihood"])
+    }
 
 
 def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
@@ -138,8 +152,11 @@ def conditional(cfg: dict) -> bool:
 
 
 @torch.no_grad()
-def sample(modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling) -> torch.Tensor:
-    """Images decoded from prior samples, the prior's spread scaled by the temperature (unconditional: `labels` only sets the count)."""
+def sample(
+    modules: dict[str, nn.Module], cfg: dict, labels: torch.Tensor, generator: torch.Generator, sampling: Sampling
+) -> torch.Tensor:
+    """Images decoded from prior samples, the prior's spread scaled by the temperature (unconditional: `labels` only
+    sets the count)."""
     vae = modules["vae"].eval()
     device = next(vae.parameters()).device
     z = sampling.temperature * torch.randn(len(labels), cfg["latent_dim"], generator=generator).to(device)
@@ -155,24 +172,40 @@ def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context:
     path = interpolate(modules, starts, ends, INTERPOLATION_STEPS)
     return [
         Grid(
-            "reconstructions", torch.stack([images, reconstructed]).float().cpu().numpy(), ["test image", "reconstruction"],
-            title=f"vae reconstructions, {context.dataset}", alt=f"VAE reconstructions on {context.dataset}",
+            "reconstructions",
+            torch.stack([images, reconstructed]).float().cpu().numpy(),
+            ["test image", "reconstruction"],
+            title=f"vae reconstructions, {context.dataset}",
+            alt=f"VAE reconstructions on {context.dataset}",
             caption="VAE: test images (top) and their reconstructions from the posterior mean (bottom).",
         ),
         Grid(
-            "interpolation", path.float().cpu().numpy(), [""] * len(path),
-            title=f"vae latent interpolation, {context.dataset}", alt=f"VAE latent interpolation on {context.dataset}",
-            caption="VAE: images decoded along a straight line in latent space between the posterior means of two test images.",
+            "interpolation",
+            path.float().cpu().numpy(),
+            [""] * len(path),
+            title=f"vae latent interpolation, {context.dataset}",
+            alt=f"VAE latent interpolation on {context.dataset}",
+            caption="VAE: images decoded along a straight line in latent space between the posterior means of two "
+            "test images.",
             x_label="from one test image (left) to another (right)",
         ),
     ]
 
 
-def likelihood(modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
-               pixel_max: int, evaluate) -> dict:
+def likelihood(
+    modules: dict[str, nn.Module],
+    cfg: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    generator: torch.Generator,
+    pixel_max: int,
+    evaluate,
+) -> dict:
     """The importance-weighted bound on the test images, with evaluate.iwae_samples samples each."""
     k = evaluate.iwae_samples
-    nats = -iwae_bound(modules, bound_targets(cfg, images), k, generator, DECODED_PIXELS_PER_CALL // images[0, 0].numel())
+    nats = -iwae_bound(
+        modules, bound_targets(cfg, images), k, generator, DECODED_PIXELS_PER_CALL // images[0, 0].numel()
+    )
     return {"kind": "iwae", "note": f"{likelihood_note(cfg)}; k={k}", "nats": nats}
 
 
@@ -197,7 +230,9 @@ def interpolate(modules: dict[str, nn.Module], starts: torch.Tensor, ends: torch
 def likelihood_note(cfg: dict) -> str:
     if cfg["likelihood"] == "bernoulli":
         return "Bernoulli decoder (trained on grey pixels) on test images binarised at 0.5; a discrete likelihood"
-    return "Gaussian decoder (unit variance) on test pixels in [0, 1]; a density, not comparable with discrete likelihoods"
+    return (
+        "Gaussian decoder (unit variance) on test pixels in [0, 1]; a density, not comparable with discrete likelihoods"
+    )
 
 
 def bound_targets(cfg: dict, images: torch.Tensor) -> torch.Tensor:
@@ -206,7 +241,9 @@ def bound_targets(cfg: dict, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def iwae_bound(modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator: torch.Generator, decodes_per_call: int) -> torch.Tensor:
+def iwae_bound(
+    modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator: torch.Generator, decodes_per_call: int
+) -> torch.Tensor:
     """Importance-weighted lower bound on log p(x) per image, in nats (Burda et al., 2016):
     log (1/k) sum_i p(x, z_i) / q(z_i | x), z_i ~ q(z | x). k=1 is the ELBO; it tightens as k grows."""
     vae = modules["vae"].eval()
@@ -214,7 +251,7 @@ def iwae_bound(modules: dict[str, nn.Module], x: torch.Tensor, k: int, generator
     samples_per_call = max(1, decodes_per_call // images_per_call)
     bounds = []
     for start in range(0, len(x), images_per_call):  # bounds memory at about decodes_per_call decoded images
-        batch = x[start:start + images_per_call]
+        batch = x[start : start + images_per_call]
         mu, logvar = vae.encode(batch)
         std = torch.exp(0.5 * logvar)
         running = torch.full((len(batch),), -math.inf, dtype=torch.float64, device=x.device)

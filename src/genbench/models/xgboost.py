@@ -54,11 +54,17 @@ def figures(estimator, image_shape: tuple[int, int, int], dataset: str) -> list[
     gain = np.zeros(channels * height * width)
     for feature, value in estimator.get_booster().get_score(importance_type="total_gain").items():
         gain[int(feature.removeprefix("f"))] = value  # features are named f<index of the flattened pixel>
-    return [PixelMap(
-        "importance", gain.reshape(channels, height, width).sum(axis=0), f"xgboost on {dataset}: where it looks",
-        "total gain of the splits on a pixel", alt=f"XGBoost feature importance on {dataset}",
-        caption="XGBoost: the total gain of all splits on each pixel (summed over colour channels), in the image's shape.",
-    )]
+    return [
+        PixelMap(
+            "importance",
+            gain.reshape(channels, height, width).sum(axis=0),
+            f"xgboost on {dataset}: where it looks",
+            "total gain of the splits on a pixel",
+            alt=f"XGBoost feature importance on {dataset}",
+            caption="XGBoost: the total gain of all splits on each pixel (summed over colour channels), in the "
+            "image's shape.",
+        )
+    ]
 
 
 def save(estimator, model_dir: Path) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from genbench import paths
 from genbench.git import git
 
-
 NO_RUN_AT_HEAD = "git HEAD records no run of these metrics: commit dvc.lock after a run to compare later runs with it"
 
 
@@ -22,10 +21,13 @@ OWN_OUTPUTS = (str(paths.SUMMARY),)
 
 
 def since_head(head_commit: str | None) -> dict:
-    """{"rows": [...], "note": ...}: the rows are the numbers `dvc metrics diff --json` gives for metrics HEAD also has."""
+    """{"rows": [...], "note": ...}: the rows are the numbers `dvc metrics diff --json` gives for metrics HEAD also
+    has."""
     if head_commit is None:
         return {"rows": [], "note": "no git commit to compare with"}
-    if git("cat-file", "-e", "HEAD:dvc.lock") is None:  # nothing to compare with; saves DVC's few seconds of reading git
+    if (
+        git("cat-file", "-e", "HEAD:dvc.lock") is None
+    ):  # nothing to compare with; saves DVC's few seconds of reading git
         return {"rows": [], "note": NO_RUN_AT_HEAD}
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
@@ -38,10 +40,15 @@ def since_head(head_commit: str | None) -> dict:
         return {"rows": [], "note": f"no previous run to compare with ({str(error).splitlines()[0]})"}
     changes = [
         {"file": path, "metric": metric, "old": change.get("old"), "new": change.get("new"), "diff": change.get("diff")}
-        for path, metrics in sorted(diff.get("diff", {}).items()) if path not in OWN_OUTPUTS
+        for path, metrics in sorted(diff.get("diff", {}).items())
+        if path not in OWN_OUTPUTS
         for metric, change in sorted(metrics.items())
     ]
-    rows = [row | {"beyond_interval": _beyond_interval(row)} for row in changes if row["old"] is not None and "_interval" not in row["metric"]]
+    rows = [
+        row | {"beyond_interval": _beyond_interval(row)}
+        for row in changes
+        if row["old"] is not None and "_interval" not in row["metric"]
+    ]
     if not changes:
         note = "no metric differs from the run recorded at git HEAD"
     elif not rows:
@@ -62,4 +69,3 @@ def _beyond_interval(row: dict) -> bool | None:
         return abs(float(row["diff"])) > (high - low) / 2
     except (OSError, ValueError, KeyError, IndexError, TypeError):
         return None
-

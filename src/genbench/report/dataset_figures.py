@@ -43,46 +43,86 @@ class FigureFiles:
 
 
 def classifier_figures(
-    params: Params, dataset: str, seed: int, classes: list[str], image_shape: list[int], metrics: dict[str, dict], out: FigureFiles,
+    params: Params,
+    dataset: str,
+    seed: int,
+    classes: list[str],
+    image_shape: list[int],
+    metrics: dict[str, dict],
+    out: FigureFiles,
 ) -> list[Figure]:
     """Seed `seed`'s confusion matrices, and the figures each classic model drew of itself (its figures() hook)."""
     shown = [
-        out.add(f"{dataset}/confusion-{model}.png",
-                figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}, seed {seed}"),
-                f"confusion matrix of {model} on {dataset}", f"{model}, seed {seed}: test images by true and predicted class.")
+        out.add(
+            f"{dataset}/confusion-{model}.png",
+            figures.confusion_matrix(m["confusion_matrix"], classes, f"{model} on {dataset}, seed {seed}"),
+            f"confusion matrix of {model} on {dataset}",
+            f"{model}, seed {seed}: test images by true and predicted class.",
+        )
         for model, m in metrics.items()
     ]
     for model in params.models.classic:
         for pixel_map in views.load_maps(paths.model_figures_file(dataset, model, seed), tuple(image_shape)):
-            shown.append(out.add(
-                f"{dataset}/{pixel_map.name}-{model}.png", figures.pixel_heatmap(pixel_map.values, pixel_map.title, pixel_map.label),
-                pixel_map.alt, pixel_map.caption,
-            ))
+            shown.append(
+                out.add(
+                    f"{dataset}/{pixel_map.name}-{model}.png",
+                    figures.pixel_heatmap(pixel_map.values, pixel_map.title, pixel_map.label),
+                    pixel_map.alt,
+                    pixel_map.caption,
+                )
+            )
     return shown
 
 
 def generative_figures(
-    params: Params, dataset: str, seed: int, classes: list[str], image_shape: tuple[int, int, int], conditional: dict[str, bool], out: FigureFiles,
+    params: Params,
+    dataset: str,
+    seed: int,
+    classes: list[str],
+    image_shape: tuple[int, int, int],
+    conditional: dict[str, bool],
+    out: FigureFiles,
 ) -> dict[str, list[Figure]]:
     """Seed `seed`'s samples, views, feature-space projection and training curves."""
     models = list(params.models.generative)
     test = splits.load(paths.processed_data(dataset), ("test",), n_classes=len(classes))
-    shown = {"samples": [out.add(
-        f"{dataset}/real.png",
-        figures.image_grid(_rows_by_class(test["x_test"], test["y_test"], len(classes)), classes, f"real test images, {dataset}"),
-        f"real test images of {dataset}", "Real test images, one row per class: what the samples should look like.",
-    )]}
+    shown = {
+        "samples": [
+            out.add(
+                f"{dataset}/real.png",
+                figures.image_grid(
+                    _rows_by_class(test["x_test"], test["y_test"], len(classes)),
+                    classes,
+                    f"real test images, {dataset}",
+                ),
+                f"real test images of {dataset}",
+                "Real test images, one row per class: what the samples should look like.",
+            )
+        ]
+    }
     for model in models:
         samples = _samples(paths.samples_dir(dataset, model, seed) / paths.SAMPLES, image_shape, len(classes))
         if conditional[model]:
-            rows, labels, how = _rows_by_class(samples["x"], samples["y"], len(classes)), classes, "one row per class asked for"
+            rows, labels, how = (
+                _rows_by_class(samples["x"], samples["y"], len(classes)),
+                classes,
+                "one row per class asked for",
+            )
         else:
-            flat = samples["x"][:GRID_COLUMNS * UNCONDITIONAL_ROWS]
-            rows, labels, how = [flat[i:i + GRID_COLUMNS] for i in range(0, len(flat), GRID_COLUMNS)], [""] * UNCONDITIONAL_ROWS, "random draws"
-        shown["samples"].append(out.add(
-            f"{dataset}/samples-{model}.png", figures.image_grid(rows, labels[:len(rows)], f"{model} samples, {dataset}"),
-            f"samples of {model} on {dataset}", f"{model}: {how}.",
-        ))
+            flat = samples["x"][: GRID_COLUMNS * UNCONDITIONAL_ROWS]
+            rows, labels, how = (
+                [flat[i : i + GRID_COLUMNS] for i in range(0, len(flat), GRID_COLUMNS)],
+                [""] * UNCONDITIONAL_ROWS,
+                "random draws",
+            )
+        shown["samples"].append(
+            out.add(
+                f"{dataset}/samples-{model}.png",
+                figures.image_grid(rows, labels[: len(rows)], f"{model} samples, {dataset}"),
+                f"samples of {model} on {dataset}",
+                f"{model}: {how}.",
+            )
+        )
     shown["how"] = _model_views(dataset, seed, models, image_shape, out)
     shown["features"] = [_projection(dataset, seed, models, out)] if models else []
     shown["training"] = [_training_curves(dataset, seed, [pipeline.FEATURE_SPACE, *models], out)]
@@ -103,12 +143,19 @@ def _samples(path: Path, image_shape: tuple[int, int, int], n_classes: int) -> d
     return arrays
 
 
-def _model_views(dataset: str, seed: int, models: list[str], image_shape: tuple[int, int, int], out: FigureFiles) -> list[Figure]:
+def _model_views(
+    dataset: str, seed: int, models: list[str], image_shape: tuple[int, int, int], out: FigureFiles
+) -> list[Figure]:
     """The figures each model shows of how it generates (its views() hook, drawn at sample time)."""
     return [
-        out.add(f"{dataset}/{grid.name}-{model}.png",
-                figures.image_grid(list(grid.images), grid.row_labels, grid.title, grid.column_labels or None, x_label=grid.x_label),
-                grid.alt, grid.caption)
+        out.add(
+            f"{dataset}/{grid.name}-{model}.png",
+            figures.image_grid(
+                list(grid.images), grid.row_labels, grid.title, grid.column_labels or None, x_label=grid.x_label
+            ),
+            grid.alt,
+            grid.caption,
+        )
         for model in models
         for grid in views.load(paths.samples_dir(dataset, model, seed) / paths.VIEWS, image_shape)
     ]
@@ -118,7 +165,9 @@ def _points(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     arrays = artifacts.load_npz(path, keys)
     for key in ("real", "generated"):
         if arrays[key].ndim != 2 or arrays[key].shape[1] != 2 or not np.isfinite(arrays[key]).all():
-            raise DataError(f"{path}: {key} has shape {arrays[key].shape} or points that are not finite; expected (N, 2) numbers")
+            raise DataError(
+                f"{path}: {key} has shape {arrays[key].shape} or points that are not finite; expected (N, 2) numbers"
+            )
     return arrays
 
 
@@ -130,13 +179,16 @@ def _projection(dataset: str, seed: int, models: list[str], out: FigureFiles) ->
     return out.add(
         f"{dataset}/features-2d.png",
         figures.feature_projection(
-            first["real"], {m: p["generated"] for m, p in projections.items()},
+            first["real"],
+            {m: p["generated"] for m, p in projections.items()},
             (f"PC 1 ({ratio[0]:.0%} of variance)", f"PC 2 ({ratio[1]:.0%} of variance)"),
             f"featurenet features, {dataset}",
         ),
         f"2-D projection of real and generated features on {dataset}",
-        "Featurenet features of the real test images (grey) and of each model's samples, on the first two principal axes "
-        "of the real features. Samples that cover the grey cloud evenly have high recall; samples off it, low precision.",
+        "Featurenet features of the real test images (grey) and of each model's samples, on the first two principal "
+        "axes "
+        "of the real features. Samples that cover the grey cloud evenly have high recall; samples off it, low "
+        "precision.",
     )
 
 
@@ -157,7 +209,12 @@ def _losses(log_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         try:
             with tsv.open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle, delimiter="\t"))
-            curves[tsv.stem] = (np.array([float(r["step"]) for r in rows]), np.array([float(r[tsv.stem]) for r in rows]))
+            curves[tsv.stem] = (
+                np.array([float(r["step"]) for r in rows]),
+                np.array([float(r[tsv.stem]) for r in rows]),
+            )
         except (KeyError, ValueError, TypeError, UnicodeDecodeError):
-            raise DataError(f"{tsv}: not a dvclive curve (expected tab-separated columns step and {tsv.stem})") from None
+            raise DataError(
+                f"{tsv}: not a dvclive curve (expected tab-separated columns step and {tsv.stem})"
+            ) from None
     return curves

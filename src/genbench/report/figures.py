@@ -26,18 +26,25 @@ def _pyplot():
     import matplotlib.pyplot as plt
     from cycler import cycler
 
-    plt.rcParams.update({
-        "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-        "figure.dpi": DPI, "savefig.dpi": DPI,
-        "axes.prop_cycle": cycler(color=PALETTE),
-        "axes.spines.top": False, "axes.spines.right": False,
-        "text.parse_math": False,  # labels from data are text, never math markup
-    })
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "axes.titlesize": 10,
+            "axes.labelsize": 9,
+            "legend.fontsize": 8,
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "axes.prop_cycle": cycler(color=PALETTE),
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "text.parse_math": False,  # labels from data are text, never math markup
+        }
+    )
     return plt
 
 
 def _short(label: str) -> str:
-    return label if len(label) <= LABEL_CHARACTERS else label[:LABEL_CHARACTERS - 1] + "…"
+    return label if len(label) <= LABEL_CHARACTERS else label[: LABEL_CHARACTERS - 1] + "…"
 
 
 def png(fig) -> bytes:
@@ -63,8 +70,15 @@ def confusion_matrix(matrix: list[list[int]], classes: list[str], title: str):
     threshold = counts.max() / 2 if counts.size else 0
     for (row, col), value in np.ndenumerate(counts):
         if value:
-            ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
-                    color="black" if value > threshold else "white")
+            ax.text(
+                col,
+                row,
+                str(value),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if value > threshold else "white",
+            )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="test images")
     return fig
 
@@ -81,7 +95,9 @@ def pixel_heatmap(values: np.ndarray, title: str, label: str):
     return fig
 
 
-def image_grid(rows: list[np.ndarray], row_labels: list[str], title: str, column_labels: list[str] | None = None, x_label: str = ""):
+def image_grid(
+    rows: list[np.ndarray], row_labels: list[str], title: str, column_labels: list[str] | None = None, x_label: str = ""
+):
     """Images (each row an array N x C x H x W in [0, 1]) in one mosaic, with a label per row and column."""
     plt = _pyplot()
     channels, height, width = rows[0].shape[1:]
@@ -91,7 +107,7 @@ def image_grid(rows: list[np.ndarray], row_labels: list[str], title: str, column
     for r, row in enumerate(rows):
         for c, image in enumerate(row):
             top, left = r * (height + pad), c * (width + pad)
-            mosaic[top:top + height, left:left + width] = image.transpose(1, 2, 0)
+            mosaic[top : top + height, left : left + width] = image.transpose(1, 2, 0)
     scale = max(1, -(-IMAGE_PIXELS // width))
     # Axes sized to the mosaic in inches, with room for labels: no blank band around the images.
     image_w, image_h = mosaic.shape[1] * scale / DPI, mosaic.shape[0] * scale / DPI
@@ -104,7 +120,9 @@ def image_grid(rows: list[np.ndarray], row_labels: list[str], title: str, column
     else:
         ax.imshow(mosaic.clip(0, 1), interpolation="nearest")
     ax.set_title(title)
-    ax.set_yticks([r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))], [_short(label) for label in row_labels])
+    ax.set_yticks(
+        [r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))], [_short(label) for label in row_labels]
+    )
     if column_labels:
         ax.set_xticks([c * (width + pad) + width / 2 - 0.5 for c in range(len(column_labels))], column_labels)
     else:
@@ -119,7 +137,15 @@ def image_grid(rows: list[np.ndarray], row_labels: list[str], title: str, column
 def feature_projection(real: np.ndarray, generated: dict[str, np.ndarray], axis_labels: tuple[str, str], title: str):
     """One panel per model: its samples over the real test images, on shared axes."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(generated), figsize=(3.0 * len(generated), 3.2), sharex=True, sharey=True, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(generated),
+        figsize=(3.0 * len(generated), 3.2),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, (model, points), colour in zip(axes[0], generated.items(), PALETTE):
         ax.scatter(real[:, 0], real[:, 1], s=6, color=REAL_COLOUR, alpha=0.6, linewidths=0, label="real test images")
         ax.scatter(points[:, 0], points[:, 1], s=6, color=colour, alpha=0.7, linewidths=0, label=f"{model} samples")

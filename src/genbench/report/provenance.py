@@ -16,8 +16,19 @@ from genbench.artifacts import sha256_of
 from genbench.config import Params
 
 PACKAGES = (
-    "genbench", "dvc", "snakemake", "numpy", "scikit-learn", "xgboost-cpu", "skops", "torch", "torchmetrics",
-    "dvclive", "pydantic", "matplotlib", "jinja2",
+    "genbench",
+    "dvc",
+    "snakemake",
+    "numpy",
+    "scikit-learn",
+    "xgboost-cpu",
+    "skops",
+    "torch",
+    "torchmetrics",
+    "dvclive",
+    "pydantic",
+    "matplotlib",
+    "jinja2",
 )
 REPORT = next(group for group in pipeline.GROUPS if group.name == "report")
 
@@ -57,8 +68,17 @@ def _training_devices(params: Params) -> list[dict]:
         for model in [pipeline.FEATURE_SPACE, *params.models.generative]:
             for seed in params.seeds:
                 info = records.read(paths.model_dir(dataset, model, seed) / paths.TRAIN_INFO, records.TrainInfo)
-                rows.append({"dataset": dataset, "model": model, "seed": seed, "device": info.device, "name": info.device_name,
-                             "precision": info.precision, "processes": info.processes})
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "seed": seed,
+                        "device": info.device,
+                        "name": info.device_name,
+                        "precision": info.precision,
+                        "processes": info.processes,
+                    }
+                )
     return rows
 
 
@@ -69,13 +89,21 @@ def _stages(params: Params) -> list[dict]:
         if stage.timing is None:
             continue
         record = timings.read(Path(stage.timing))
-        read_here = [out for out in stage.outputs if out != stage.timing and any(out.startswith(folder + "/") for folder in REPORT.gathers)]
-        rows.append({
-            "stage": stage.name,
-            "seconds": record["seconds"], "finished": record.get("finished"), "commit": record.get("commit"),
-            "uncommitted_changes": record.get("uncommitted_changes"),
-            "outs": [{"path": out, "sha256": _sha256(Path(out))[:16]} for out in read_here],
-        })
+        read_here = [
+            out
+            for out in stage.outputs
+            if out != stage.timing and any(out.startswith(folder + "/") for folder in REPORT.gathers)
+        ]
+        rows.append(
+            {
+                "stage": stage.name,
+                "seconds": record["seconds"],
+                "finished": record.get("finished"),
+                "commit": record.get("commit"),
+                "uncommitted_changes": record.get("uncommitted_changes"),
+                "outs": [{"path": out, "sha256": _sha256(Path(out))[:16]} for out in read_here],
+            }
+        )
     return rows
 
 

@@ -22,8 +22,8 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -61,18 +61,28 @@ class Cell:
 
     def text(self, fmt: str) -> str:
         half = self.half_width
-        return fmt.format(self.mean) if half is None or not math.isfinite(half) else f"{fmt.format(self.mean)} ± {fmt.format(half)}"
+        return (
+            fmt.format(self.mean)
+            if half is None or not math.isfinite(half)
+            else f"{fmt.format(self.mean)} ± {fmt.format(half)}"
+        )
 
 
 @dataclass
 class Comparison:
     """What the column tests need beyond the cells: per-image correctness and feature sets, by model and seed."""
 
-    correct: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # classifier -> seed -> right or wrong per test image
-    features: dict[str, dict[int, dict[str, np.ndarray]]] = field(default_factory=dict)  # generative model -> seed -> real, generated
+    correct: dict[str, dict[int, np.ndarray]] = field(
+        default_factory=dict
+    )  # classifier -> seed -> right or wrong per test image
+    features: dict[str, dict[int, dict[str, np.ndarray]]] = field(
+        default_factory=dict
+    )  # generative model -> seed -> real, generated
     resamples: int = 200
     seed: int = 0
-    _per_seed: dict = field(default_factory=dict)  # (key, both rows and cells) -> per-seed p-values: the marks and the pairs table ask twice
+    _per_seed: dict = field(
+        default_factory=dict
+    )  # (key, both rows and cells) -> per-seed p-values: the marks and the pairs table ask twice
 
     def p_value(self, key: str, a: str, b: str, cells: dict[str, Cell]) -> float | None:
         """Two-sided p-value of "rows a and b differ in this column" (module doc); None where no test applies."""
@@ -96,7 +106,9 @@ class Comparison:
             if key == "accuracy" and a in self.correct and b in self.correct:
                 found.append(intervals.mcnemar(self.correct[a][seed], self.correct[b][seed]))
             elif key == "fid" and a in self.features and b in self.features:
-                found.append(paired_fid_bootstrap(self.features[a][seed], self.features[b][seed], self.resamples, self.seed))
+                found.append(
+                    paired_fid_bootstrap(self.features[a][seed], self.features[b][seed], self.resamples, self.seed)
+                )
             elif ca.intervals[i] and cb.intervals[i]:
                 found.append(normal_approximation(ca.values[i], ca.intervals[i], cb.values[i], cb.intervals[i]))
             else:
@@ -108,7 +120,9 @@ def mcnemar_pooled(correct_a: dict[int, np.ndarray], correct_b: dict[int, np.nda
     """McNemar on every seed's disagreements together. It counts each test image once per seed, so it
     overstates the evidence; the page lists it beside the per-seed tests and marks nothing by it."""
     seeds = sorted(set(correct_a) & set(correct_b))
-    return intervals.mcnemar(np.concatenate([correct_a[s] for s in seeds]), np.concatenate([correct_b[s] for s in seeds]))
+    return intervals.mcnemar(
+        np.concatenate([correct_a[s] for s in seeds]), np.concatenate([correct_b[s] for s in seeds])
+    )
 
 
 def paired_fid_bootstrap(a: dict[str, np.ndarray], b: dict[str, np.ndarray], resamples: int, seed: int) -> float:
@@ -123,8 +137,12 @@ def paired_fid_bootstrap(a: dict[str, np.ndarray], b: dict[str, np.ndarray], res
     differences = np.empty(resamples)
     for r in range(resamples):
         chosen_real = rng.integers(0, len(real), len(real))
-        fid_a = fidelity.fid_numpy(real[chosen_real], a["generated"][rng.integers(0, len(a["generated"]), len(a["generated"]))])
-        fid_b = fidelity.fid_numpy(real[chosen_real], b["generated"][rng.integers(0, len(b["generated"]), len(b["generated"]))])
+        fid_a = fidelity.fid_numpy(
+            real[chosen_real], a["generated"][rng.integers(0, len(a["generated"]), len(a["generated"]))]
+        )
+        fid_b = fidelity.fid_numpy(
+            real[chosen_real], b["generated"][rng.integers(0, len(b["generated"]), len(b["generated"]))]
+        )
         differences[r] = fid_a - fid_b
     observed = fidelity.fid_numpy(real, a["generated"]) - fidelity.fid_numpy(real, b["generated"])
     spread = float(np.std(differences, ddof=1))
@@ -163,7 +181,7 @@ def marks(key: str, direction: str | None, cells: dict[str, Cell], comparison: C
 
 def pairwise(models: list[str], test: Callable[[str, str], float]) -> list[dict]:
     """Every pair of models once, with its p-value and Holm's adjustment over the pairs."""
-    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1:]]
+    pairs = [(a, b) for i, a in enumerate(models) for b in models[i + 1 :]]
     p_values = [test(a, b) for a, b in pairs]
     adjusted = intervals.holm(p_values) if pairs else []
     return [{"a": a, "b": b, "p": p, "p_holm": q} for (a, b), p, q in zip(pairs, p_values, adjusted)]
@@ -178,7 +196,10 @@ def summary(rows: list[dict]) -> dict:
             if c is not None:
                 low, high = c.low_high
                 found.setdefault(row["model"], {})[key] = {
-                    "mean": c.mean, "mean_interval": None if low is None else [low, high], "std": c.summary["std"], "n_seeds": len(c.values),
+                    "mean": c.mean,
+                    "mean_interval": None if low is None else [low, high],
+                    "std": c.summary["std"],
+                    "n_seeds": len(c.values),
                 }
     return found
 
@@ -186,19 +207,45 @@ def summary(rows: list[dict]) -> dict:
 # ---------------------------------------------------------------- the results table for papers
 
 CSV_FIELDS = ("dataset", "model", "seed", "metric", "value", "low", "high")
-LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}"}
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+}
 
 
 def csv_rows(dataset: str, model: str, key: str, cell: Cell) -> list[dict]:
     """One row per seed (its interval over images) and, over two or more seeds, one "mean" row (the t-interval)."""
     rows = [
-        {"dataset": dataset, "model": model, "seed": seed, "metric": key, "value": value,
-         "low": interval[0] if interval else None, "high": interval[1] if interval else None}
+        {
+            "dataset": dataset,
+            "model": model,
+            "seed": seed,
+            "metric": key,
+            "value": value,
+            "low": interval[0] if interval else None,
+            "high": interval[1] if interval else None,
+        }
         for seed, value, interval in zip(cell.seeds, cell.values, cell.intervals)
     ]
     if len(cell.values) > 1:
         low, high = cell.low_high
-        rows.append({"dataset": dataset, "model": model, "seed": "mean", "metric": key, "value": cell.mean, "low": low, "high": high})
+        rows.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "seed": "mean",
+                "metric": key,
+                "value": cell.mean,
+                "low": low,
+                "high": high,
+            }
+        )
     return rows
 
 
@@ -213,6 +260,7 @@ def to_csv(rows: list[dict]) -> str:
 def latex_table(caption: str, columns, rows: list[dict]) -> str:
     """A booktabs table: mean ± standard deviation over seeds (the value alone over one seed);
     bold: best, underlined: tied, as on the page."""
+
     def escape(text: str) -> str:
         return re.sub(r"[\\&%_#${}]", lambda m: LATEX_ESCAPES[m.group()], text)
 
@@ -226,10 +274,17 @@ def latex_table(caption: str, columns, rows: list[dict]) -> str:
         return f"\\textbf{{{text}}}" if mark == "best" else f"\\underline{{{text}}}" if mark == "tied" else text
 
     lines = [
-        r"\begin{table}[t]", r"\centering", f"\\caption{{{escape(caption)}}}",
-        r"\begin{tabular}{l" + "r" * len(columns) + "}", r"\toprule",
-        " & ".join(["model", *(escape(heading) for _, heading, _, _ in columns)]) + r" \\", r"\midrule",
+        r"\begin{table}[t]",
+        r"\centering",
+        f"\\caption{{{escape(caption)}}}",
+        r"\begin{tabular}{l" + "r" * len(columns) + "}",
+        r"\toprule",
+        " & ".join(["model", *(escape(heading) for _, heading, _, _ in columns)]) + r" \\",
+        r"\midrule",
     ]
-    lines += [" & ".join([escape(row["model"]), *(cell(row, key, fmt) for key, _, _, fmt in columns)]) + r" \\" for row in rows]
+    lines += [
+        " & ".join([escape(row["model"]), *(cell(row, key, fmt) for key, _, _, fmt in columns)]) + r" \\"
+        for row in rows
+    ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"

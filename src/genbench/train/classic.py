@@ -23,5 +23,7 @@ def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path,
     estimator, info = classic.fit_named(params, model, arrays["x_train"], arrays["y_train"], seed)
     with artifacts.atomic_directory(model_dir) as staging:
         module.save(estimator, staging)
-        artifacts.write_json(staging / paths.TRAIN_INFO, {"n_train": info["n_train"], "max_train_samples": info["max_train_samples"]})
+        artifacts.write_json(
+            staging / paths.TRAIN_INFO, {"n_train": info["n_train"], "max_train_samples": info["max_train_samples"]}
+        )
     return {"fit_seconds": info["fit_seconds"]}

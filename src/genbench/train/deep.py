@@ -1,4 +1,5 @@
-"""train@D-M for the deep models (the featurenet and the generative ones): the shared loop on the whole training split."""
+"""train@D-M for the deep models (the featurenet and the generative ones): the shared loop on the whole training
+split."""
 
 from __future__ import annotations
 
@@ -24,8 +25,17 @@ def stage(params: Params, job) -> dict | int:
     world = distributed.current()
     d, m, s = job.dataset, job.model, job.seed
     try:
-        figures = run(params, d, m, s, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, s),
-                      paths.training_log_dir(d, m, s), paths.checkpoint_dir(d, m, s))
+        figures = run(
+            params,
+            d,
+            m,
+            s,
+            paths.processed_data(d),
+            paths.processed_meta(d),
+            paths.model_dir(d, m, s),
+            paths.training_log_dir(d, m, s),
+            paths.checkpoint_dir(d, m, s),
+        )
     except GenbenchError as e:
         e.quiet = not world.is_main  # every rank meets the same error; one says it
         raise
@@ -33,7 +43,15 @@ def stage(params: Params, job) -> dict | int:
 
 
 def run(
-    params: Params, dataset: str, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path, log_dir: Path, scratch: Path,
+    params: Params,
+    dataset: str,
+    model: str,
+    seed: int,
+    data_path: Path,
+    meta_path: Path,
+    model_dir: Path,
+    log_dir: Path,
+    scratch: Path,
 ) -> dict:
     """Train and save the model; returns the run's timings, which stay out of its outputs."""
     from safetensors.torch import save
@@ -57,13 +75,24 @@ def run(
     try:
         recipe = module.recipe(modules, settings, execution)
         run_id = loop.fingerprint(
-            canonical_json(settings), str(seed), str(params.train.threads), on.type,
-            artifacts.sha256_of(data_path), *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
+            canonical_json(settings),
+            str(seed),
+            str(params.train.threads),
+            on.type,
+            artifacts.sha256_of(data_path),
+            *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
         )
         stats = loop.run(
-            f"{model} on {dataset}, seed {seed}", recipe, images, labels,
-            loop.LoopSettings(settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed),
-            scratch, run_id, execution,
+            f"{model} on {dataset}, seed {seed}",
+            recipe,
+            images,
+            labels,
+            loop.LoopSettings(
+                settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed
+            ),
+            scratch,
+            run_id,
+            execution,
         )
     finally:
         distributed.stop(world)
@@ -72,12 +101,22 @@ def run(
 
     segments = stats.pop("segments")
     with artifacts.atomic_directory(model_dir) as staging:
-        artifacts.write_bytes(staging / paths.WEIGHTS, save(deep.state_of(recipe.modules)))  # in memory first: OS errors stay OSErrors
+        artifacts.write_bytes(
+            staging / paths.WEIGHTS, save(deep.state_of(recipe.modules))
+        )  # in memory first: OS errors stay OSErrors
         artifacts.write_json(staging / paths.MODEL_CONFIG, cfg)
-        artifacts.write_json(staging / paths.TRAIN_INFO, {
-            "device": on.type, "device_name": device.name_of(on), "precision": segments[-1]["precision"],
-            "processes": world.size, "segments": segments, "steps": settings.steps, "n_train": int(len(labels)),
-        })
+        artifacts.write_json(
+            staging / paths.TRAIN_INFO,
+            {
+                "device": on.type,
+                "device_name": device.name_of(on),
+                "precision": segments[-1]["precision"],
+                "processes": world.size,
+                "segments": segments,
+                "steps": settings.steps,
+                "n_train": int(len(labels)),
+            },
+        )
     with artifacts.atomic_directory(log_dir) as staging:
         shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
     loop.clear_scratch(scratch)

@@ -66,7 +66,8 @@ def launch(processes: int, argv: list[str]) -> int:
 
 
 def _srun(processes: int, argv: list[str]) -> int:
-    # srun passes SIGTERM and SIGUSR1 on to the ranks, which agree on a step to stop at: this process only waits for them.
+    # srun passes SIGTERM and SIGUSR1 on to the ranks, which agree on a step to stop at: this process only waits for
+    # them.
     command = ["srun", f"--ntasks={processes}", "--kill-on-bad-exit=1", sys.executable, "-m", "genbench", *argv]
     with _deferred_signals():
         return subprocess.run(command).returncode
@@ -81,14 +82,22 @@ def _torchrun(processes: int, argv: list[str]) -> int:
     # "the time limit is near" (profiles/slurm asks for it).
     os.environ["TORCHELASTIC_SIGNALS_TO_HANDLE"] = "SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1"
     config = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=str(uuid.uuid4()),
-        rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.1,
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=str(uuid.uuid4()),
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",
+        max_restarts=0,
+        monitor_interval=0.1,
     )
     try:
         elastic_launch(config, sys.executable)("-m", "genbench", *argv)
     except ChildFailedError as failed:
         codes = {failure.exitcode for failure in failed.failures.values()}
-        return REQUEUE_EXIT_CODE if REQUEUE_EXIT_CODE in codes else max(max(codes), 1)  # a rank killed by a signal has a negative code
+        return (
+            REQUEUE_EXIT_CODE if REQUEUE_EXIT_CODE in codes else max(max(codes), 1)
+        )  # a rank killed by a signal has a negative code
     except SignalException:
         return REQUEUE_EXIT_CODE
     return 0
@@ -112,7 +121,9 @@ def start(world: World, device: torch.device) -> None:
     os.environ.setdefault("MASTER_ADDR", _first_host())
     os.environ.setdefault("MASTER_PORT", str(20_000 + int(os.environ.get("SLURM_JOB_ID", "0")) % 20_000))
     backend = "nccl" if device.type == "cuda" else "gloo"
-    torch.distributed.init_process_group(backend, rank=world.rank, world_size=world.size, device_id=device if device.type == "cuda" else None)
+    torch.distributed.init_process_group(
+        backend, rank=world.rank, world_size=world.size, device_id=device if device.type == "cuda" else None
+    )
 
 
 def stop(world: World) -> None:
@@ -124,7 +135,9 @@ def _first_host() -> str:
     nodes = os.environ.get("SLURM_STEP_NODELIST") or os.environ.get("SLURM_JOB_NODELIST")
     if not nodes:
         return "127.0.0.1"
-    return subprocess.run(["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True).stdout.split()[0]
+    return subprocess.run(
+        ["scontrol", "show", "hostnames", nodes], capture_output=True, text=True, check=True
+    ).stdout.split()[0]
 
 
 def parallel(module: nn.Module, world: World) -> nn.Module:
@@ -177,4 +190,3 @@ def agree(values: list[float], stop_requested: bool, world: World) -> tuple[list
 def barrier(world: World) -> None:
     if world.size > 1:
         torch.distributed.barrier()
-

@@ -24,7 +24,7 @@ from torch import nn
 from genbench import artifacts
 from genbench.errors import GenbenchError
 from genbench.models.base import Recipe
-from genbench.train import distributed, preemption, precision
+from genbench.train import distributed, precision, preemption
 from genbench.train.distributed import World
 from genbench.train.precision import Precision
 
@@ -105,8 +105,14 @@ def _live_logger(directory: Path, resume: bool):
 
 
 def run(
-    name: str, recipe: Recipe, images: torch.Tensor, labels: torch.Tensor, settings: LoopSettings,
-    scratch: Path, run_id: str, execution: Execution,
+    name: str,
+    recipe: Recipe,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    settings: LoopSettings,
+    scratch: Path,
+    run_id: str,
+    execution: Execution,
 ) -> dict:
     """Train `recipe` for settings.steps steps; returns timing figures, which the logs leave out (they differ on
     every run), and the segments of steps by device, precision and processes. `images`/`labels` live on the
@@ -131,18 +137,31 @@ def run(
     n = len(labels)
     started, images_seen = time.perf_counter(), 0
     window_start, window_images = started, 0
-    with preemption.StopRequests() as stop_requests, tqdm(
-        total=settings.steps, initial=start_step, desc=name, unit="step", file=sys.stderr, mininterval=1.0, disable=not world.is_main,
-    ) as progress:
+    with (
+        preemption.StopRequests() as stop_requests,
+        tqdm(
+            total=settings.steps,
+            initial=start_step,
+            desc=name,
+            unit="step",
+            file=sys.stderr,
+            mininterval=1.0,
+            disable=not world.is_main,
+        ) as progress,
+    ):
         for step in range(start_step, settings.steps):
             index = torch.randint(n, (settings.batch_size,), generator=generator).to(images.device)
             losses = recipe.step(images[index], labels[index], generator)
             execution.precision.update()
-            means, stop = distributed.agree([float(v) for v in losses.values()], stop_requests.received is not None, world)
+            means, stop = distributed.agree(
+                [float(v) for v in losses.values()], stop_requests.received is not None, world
+            )
             values = dict(zip(losses, means))
             for key, value in values.items():
                 if value != value or value in (float("inf"), float("-inf")):
-                    raise TrainingDiverged(f"{name}: {key} loss is {value} at step {step + 1}; lower the learning rate or check the data")
+                    raise TrainingDiverged(
+                        f"{name}: {key} loss is {value} at step {step + 1}; lower the learning rate or check the data"
+                    )
             images_seen += settings.batch_size
             window_images += settings.batch_size
             done = step + 1
@@ -164,12 +183,20 @@ def run(
             if stop:
                 distributed.barrier(world)  # no rank leaves before the checkpoint is whole
                 received = stop_requests.received.name if stop_requests.received else "a signal to another rank"
-                raise preemption.Preempted(f"{name}: stopped by {received} after step {done}; its checkpoint is saved and a rerun resumes from it", received)
+                raise preemption.Preempted(
+                    f"{name}: stopped by {received} after step {done}; its checkpoint is saved and a rerun resumes "
+                    f"from it",
+                    received,
+                )
     if live:
         live.end()
     seconds = time.perf_counter() - started
-    return {"train_seconds": seconds, "images_per_second": images_seen / max(seconds, 1e-9), "resumed_from_step": start_step,
-            "segments": segments}
+    return {
+        "train_seconds": seconds,
+        "images_per_second": images_seen / max(seconds, 1e-9),
+        "resumed_from_step": start_step,
+        "segments": segments,
+    }
 
 
 def _segment_of(execution: Execution) -> dict:
@@ -177,7 +204,13 @@ def _segment_of(execution: Execution) -> dict:
 
 
 def _save_checkpoint(
-    recipe: Recipe, execution: Execution, generator: torch.Generator, step: int, segments: list[dict], scratch: Path, run_id: str,
+    recipe: Recipe,
+    execution: Execution,
+    generator: torch.Generator,
+    step: int,
+    segments: list[dict],
+    scratch: Path,
+    run_id: str,
 ) -> None:
     state = {
         "run_id": run_id,
@@ -193,7 +226,9 @@ def _save_checkpoint(
         torch.save(state, tmp)
 
 
-def _resume(recipe: Recipe, execution: Execution, generator: torch.Generator, scratch: Path, run_id: str) -> tuple[int, list[dict]]:
+def _resume(
+    recipe: Recipe, execution: Execution, generator: torch.Generator, scratch: Path, run_id: str
+) -> tuple[int, list[dict]]:
     """The step to start from and the segments before it. Weights and optimiser state are fp32 in every
     precision and the same on every rank, so a checkpoint resumes in any precision and at any number of
     processes; the segments record where that changed."""

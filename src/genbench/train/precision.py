@@ -23,7 +23,9 @@ def resolve(name: str, device: torch.device) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
-        raise ConfigError(f"train.precision is bf16, but {torch.cuda.get_device_name(device)} has no bf16; use auto, fp16 or fp32")
+        raise ConfigError(
+            f"train.precision is bf16, but {torch.cuda.get_device_name(device)} has no bf16; use auto, fp16 or fp32"
+        )
     return name
 
 
@@ -36,7 +38,9 @@ class Precision:
         self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
 
     def autocast(self):
-        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
+        return (
+            torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
+        )
 
     def backward(self, loss: torch.Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

@@ -62,4 +62,7 @@ def requeue_if_time_is_up(signal_name: str) -> None:
         return
     done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"genbench: scontrol requeue {job} failed ({done.stderr.strip()}); submit the job again to resume", file=sys.stderr)
+        print(
+            f"genbench: scontrol requeue {job} failed ({done.stderr.strip()}); submit the job again to resume",
+            file=sys.stderr,
+        )
