@@ -59,14 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         check_params(job.params_path)
         params = _load(job)
-        result = importlib.import_module(_group(job).entry).stage(params, job)
+        group = _group(job)
+        # The stage's files, as the spec declares them: the stage asks for each by name.
+        io = pipeline.Stage(
+            group, job.dataset, job.model, job.seed, params.evaluate.feature_seed, job.params_path, job.argv
+        )
+        result = importlib.import_module(group.entry).stage(params, io)
         if isinstance(result, int):  # run by other processes, which wrote its timing record
             return result
-        if job.command not in pipeline.UNTIMED:
-            from genbench import paths, timings
+        if io.timing:
+            from genbench import timings
 
             timings.write(
-                paths.timing_file(job.command, job.dataset, job.model, job.seed),
+                Path(io.timing),
                 pipeline.command_line(job.command, job.dataset, job.model, job.seed),
                 time.perf_counter() - started,
                 result or {},

@@ -61,7 +61,10 @@ def stage(group: pipeline.Group) -> dict:
     if group.axes:
         entry["matrix"] = {axis: "${" + AXIS_LISTS[axis].format(group.models) + "}" for axis in group.axes}
     entry["cmd"] = _dvc(group.shell)
-    entry["deps"] = [_dvc(p) for p in (*code_deps.group_files(group), *group.sources, *group.inputs, *group.gathers)]
+    entry["deps"] = [
+        _dvc(p)
+        for p in (*code_deps.group_files(group), *group.sources, *(i.path for i in group.inputs), *group.gathers)
+    ]
     entry["params"] = [{"params.yaml": None}] if group.whole_params else [_dvc(key) for key in group.params]
     for kind in ("outs", "metrics", "plots"):
         listed = [_out(out) for out in group.all_outputs if out.kind == kind]

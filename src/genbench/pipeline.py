@@ -18,6 +18,7 @@ name (`loads`). The command line (genbench/cli.py) is built from the groups too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from genbench import paths
 from genbench.config import Params
@@ -40,9 +41,15 @@ COMMANDS = {
 
 
 @dataclass(frozen=True)
+class In:
+    path: str
+    name: str  # how the stage asks for it: io.input(name)
+
+
+@dataclass(frozen=True)
 class Out:
     path: str
-    name: str  # how the Snakefile names it (rules with several outputs must name them to be cached)
+    name: str  # how the stage asks for it (io.output(name)) and the Snakefile names it (to be cached)
     kind: str = "outs"  # how dvc.yaml lists it: outs, metrics or plots
     folder: bool = False
     persist: bool = False  # kept by DVC when the stage reruns (files placed by hand)
@@ -54,7 +61,7 @@ class Out:
 class Group:
     name: str
     command: str  # the genbench subcommand
-    entry: str  # the module whose stage(params, job) runs it
+    entry: str  # the module whose stage(params, io) runs it
     doc: str
     models: str | None = None  # "classic" or "generative": the model axis and its params list (models.<this>)
     model: str | None = None  # a fixed model the command names (featurenet's groups)
@@ -62,7 +69,7 @@ class Group:
     per_seed: bool = False  # one stage per training replicate (params.yaml: seeds)
     params: tuple[str, ...] = ()  # keys in params.yaml; () with whole_params: the whole file
     whole_params: bool = False
-    inputs: tuple[str, ...] = ()  # files and folders made by other groups
+    inputs: tuple[In, ...] = ()  # files and folders made by other groups
     sources: tuple[str, ...] = ()  # folders the user fills: DVC hashes each, Snakemake lists its files as inputs
     gathers: tuple[str, ...] = ()  # folders: every output of the current DAG inside them
     outputs: tuple[Out, ...] = ()
@@ -152,25 +159,27 @@ def _classifier_outputs(model: str) -> tuple[Out, ...]:
     )
 
 
-DATA = (str(paths.processed_data(D)), str(paths.processed_meta(D)))
+DATA = (In(str(paths.processed_data(D)), "data"), In(str(paths.processed_meta(D)), "meta"))
 RUNTIME = ("train.device", "train.threads")  # deep stages' results depend on the device and the CPU thread count
 
 
-def weights(model: str, seed: str = S) -> tuple[str, ...]:
-    return str(paths.model_dir(D, model, seed) / paths.WEIGHTS), str(
-        paths.model_dir(D, model, seed) / paths.MODEL_CONFIG
-    )
+def weights(model: str, seed: str = S, role: str = "") -> tuple[In, ...]:
+    """A deep model's weights and config, named `<role>weights` and `<role>config`."""
+    folder = paths.model_dir(D, model, seed)
+    return In(str(folder / paths.WEIGHTS), f"{role}weights"), In(str(folder / paths.MODEL_CONFIG), f"{role}config")
 
 
-# The models the DAG gives a role of their own, the one place outside their modules and the registry that names them:
-FEATURE_SPACE = (
-    "featurenet"  # the classifier whose features every generative comparison uses (FID, KID, precision, recall)
-)
-CAS_MODELS = (
-    "svm",
-    "xgboost",
-)  # the classic models the classification accuracy score fits, with the real baselines' params
-FEATURES = weights(FEATURE_SPACE, FEATURE_SEED)
+def samples(model: str) -> tuple[In, ...]:
+    folder = paths.samples_dir(D, model, S)
+    return In(str(folder / paths.SAMPLES), "samples"), In(str(folder / paths.SAMPLE_INFO), "sample_info")
+
+
+# The models the DAG gives a role of their own, the one place outside their modules and the registry that names them.
+# The classifier whose features every generative comparison uses (FID, KID, precision, recall):
+FEATURE_SPACE = "featurenet"
+# The classic models the classification accuracy score fits, with the real baselines' params:
+CAS_MODELS = ("svm", "xgboost")
+FEATURES = weights(FEATURE_SPACE, FEATURE_SEED, role="feature_")
 CAS_CODE = tuple(f"genbench.models.{model}" for model in CAS_MODELS)
 CAS_PARAMS = tuple(f"classic.{model}" for model in CAS_MODELS)
 
@@ -195,8 +204,8 @@ GROUPS: tuple[Group, ...] = (
         "genbench.data.preprocess",
         "seeded stratified splits, pixels scaled to [0, 1]",
         params=("data",),
-        inputs=(str(paths.raw_dir(D)),),
-        outputs=(Out(DATA[0], "data"), Out(DATA[1], "meta")),
+        inputs=(In(str(paths.raw_dir(D)), "raw"),),
+        outputs=(Out(DATA[0].path, "data"), Out(DATA[1].path, "meta")),
     ),
     Group(
         "train",
@@ -218,7 +227,7 @@ GROUPS: tuple[Group, ...] = (
         models="classic",
         per_seed=True,
         params=("evaluate.bootstrap_resamples",),
-        inputs=(*DATA, str(paths.model_dir(D, M, S))),
+        inputs=(*DATA, In(str(paths.model_dir(D, M, S)), "model")),
         outputs=(*_classifier_outputs(M), Out(str(paths.model_figures_file(D, M, S)), "figures")),
         loads=(f"genbench.models.{M}",),
     ),
@@ -287,13 +296,7 @@ GROUPS: tuple[Group, ...] = (
         models="generative",
         per_seed=True,
         params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
-        inputs=(
-            *DATA,
-            *FEATURES,
-            *weights(M),
-            str(paths.samples_dir(D, M, S) / paths.SAMPLES),
-            str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO),
-        ),
+        inputs=(*DATA, *FEATURES, *weights(M), *samples(M)),
         outputs=(
             Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"),
             Out(str(paths.projection_file(D, M, S)), "projection"),
@@ -322,11 +325,7 @@ GROUPS: tuple[Group, ...] = (
         models="generative",
         per_seed=True,
         params=CAS_PARAMS,
-        inputs=(
-            *DATA,
-            str(paths.samples_dir(D, M, S) / paths.SAMPLES),
-            str(paths.samples_dir(D, M, S) / paths.SAMPLE_INFO),
-        ),
+        inputs=(*DATA, *samples(M)),
         outputs=(Out(str(paths.cas_file(D, M, S)), "metrics", kind="metrics"),),
         loads=CAS_CODE,
     ),
@@ -375,13 +374,16 @@ GROUPS: tuple[Group, ...] = (
 
 @dataclass(frozen=True)
 class Stage:
-    """One stage of the DAG for a params file (a DVC stage, a Snakemake job), as both runners name its files."""
+    """One stage of the DAG for a params file (a DVC stage, a Snakemake job), as both runners name its files.
+    A stage's code is handed its Stage (`io`) and asks it for its files by name, as the spec declares them."""
 
     group: Group
     dataset: str | None
     model: str | None
     seed: int | None
     feature_seed: int
+    params_path: Path = Path("params.yaml")
+    argv: tuple[str, ...] = ()  # the command line's words after `genbench`, for a stage that starts itself again
 
     def fill(self, text: str) -> str:
         for placeholder, value in (
@@ -407,6 +409,12 @@ class Stage:
     @property
     def outputs(self) -> list[str]:
         return [self.fill(out.path) for out in self.group.all_outputs]
+
+    def input(self, name: str) -> Path:
+        return Path(self.fill(next(i.path for i in self.group.inputs if i.name == name)))
+
+    def output(self, name: str) -> Path:
+        return Path(self.fill(next(o.path for o in self.group.all_outputs if o.name == name)))
 
 
 def stages(params: Params) -> list[Stage]:

@@ -20,21 +20,9 @@ from genbench.evaluate import protocol
 from genbench.models import base, deep
 
 
-def stage(params: Params, job) -> dict:
-    d, m, s = job.dataset, job.model, job.seed
-    return (
-        run(
-            params,
-            d,
-            m,
-            s,
-            paths.model_dir(d, m, s),
-            paths.processed_data(d),
-            paths.processed_meta(d),
-            paths.samples_dir(d, m, s),
-        )
-        | gpus.record()
-    )
+def stage(params: Params, io) -> dict:
+    files = (io.input("weights").parent, io.input("data"), io.input("meta"), io.output("samples").parent)
+    return run(params, io.dataset, io.model, io.seed, *files) | gpus.record()
 
 
 def run(

@@ -59,7 +59,7 @@ class Rules:
                 str(p) for folder in group.sources for p in Path(folder).rglob("*") if p.is_file()
             )
         if group.inputs:
-            found["data"] = [self.fill_values(path) for path in group.inputs]
+            found["data"] = [self.fill_values(i.path) for i in group.inputs]
         if group.gathers:
             found["gathered"] = [path for folder in group.gathers for path in pipeline.gathered(folder, self.params)]
         return found

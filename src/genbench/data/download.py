@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths
+from genbench import artifacts
 from genbench.config import DownloadParams, Params
 from genbench.data import idx, own, rawfiles
 from genbench.data.sources import SOURCES, RawFile, Source
@@ -50,11 +50,11 @@ class _Unresolvable(Exception):
     """The host name does not resolve: retrying will not mend it, nor will another file from that host."""
 
 
-def stage(params: Params, job) -> None:
-    if job.dataset in params.own_datasets:
-        own.ingest(params, job.dataset, paths.raw_dir(job.dataset))
+def stage(params: Params, io) -> None:
+    if io.dataset in params.own_datasets:
+        own.ingest(params, io.dataset, io.output("raw"))
     else:
-        run(job.dataset, paths.raw_dir(job.dataset), params.download)
+        run(io.dataset, io.output("raw"), params.download)
 
 
 def run(dataset: str, raw_dir: Path, settings: DownloadParams) -> None:

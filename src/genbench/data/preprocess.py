@@ -7,16 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths
+from genbench import artifacts
 from genbench.config import Params
 from genbench.data import cifar, idx, own, rawfiles
 from genbench.data.sources import SOURCES, Source
 from genbench.errors import ConfigError, DataError
 
 
-def stage(params: Params, job) -> None:
-    d = job.dataset
-    run(params, d, paths.raw_dir(d), paths.processed_data(d), paths.processed_meta(d))
+def stage(params: Params, io) -> None:
+    run(params, io.dataset, io.input("raw"), io.output("data"), io.output("meta"))
 
 
 def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path: Path) -> None:

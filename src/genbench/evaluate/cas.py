@@ -22,17 +22,8 @@ from genbench.evaluate import intervals
 from genbench.models import classic
 
 
-def stage(params: Params, job) -> None:
-    d, m, s = job.dataset, job.model, job.seed
-    run(
-        params,
-        m,
-        s,
-        paths.processed_data(d),
-        paths.processed_meta(d),
-        paths.samples_dir(d, m, s),
-        paths.cas_file(d, m, s),
-    )
+def stage(params: Params, io) -> None:
+    run(params, io.model, io.seed, io.input("data"), io.input("meta"), io.input("samples").parent, io.output("metrics"))
 
 
 def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, samples_dir: Path, out: Path) -> None:

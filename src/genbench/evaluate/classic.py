@@ -9,19 +9,18 @@ from genbench.evaluate import classifier
 from genbench.models import base, classic
 
 
-def stage(params, job) -> dict:
-    d, m, s = job.dataset, job.model, job.seed
+def stage(params, io) -> dict:
     return run(
         params,
-        d,
-        m,
-        s,
-        paths.processed_data(d),
-        paths.processed_meta(d),
-        paths.model_dir(d, m, s),
-        paths.metrics_file(d, m, s),
-        paths.predictions_file(d, m, s),
-        paths.model_figures_file(d, m, s),
+        io.dataset,
+        io.model,
+        io.seed,
+        io.input("data"),
+        io.input("meta"),
+        io.input("model"),
+        io.output("metrics"),
+        io.output("predictions"),
+        io.output("figures"),
     )
 
 

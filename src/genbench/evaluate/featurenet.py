@@ -10,21 +10,15 @@ from genbench.evaluate import classifier, features
 from genbench.models import deep
 
 
-def stage(params: Params, job) -> dict:
-    d, s = job.dataset, job.seed
-    m = pipeline.FEATURE_SPACE
-    return (
-        run(
-            params,
-            s,
-            paths.processed_data(d),
-            paths.processed_meta(d),
-            paths.model_dir(d, m, s),
-            paths.metrics_file(d, m, s),
-            paths.predictions_file(d, m, s),
-        )
-        | gpus.record()
+def stage(params: Params, io) -> dict:
+    files = (
+        io.input("data"),
+        io.input("meta"),
+        io.input("weights").parent,
+        io.output("metrics"),
+        io.output("predictions"),
     )
+    return run(params, io.seed, *files) | gpus.record()
 
 
 def run(

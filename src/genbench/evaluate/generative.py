@@ -25,23 +25,17 @@ from genbench.models import base, deep
 from genbench.models.base import Capability
 
 
-def stage(params: Params, job) -> dict:
-    d, m, s = job.dataset, job.model, job.seed
-    return (
-        run(
-            params,
-            m,
-            s,
-            paths.processed_data(d),
-            paths.processed_meta(d),
-            paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed),
-            paths.model_dir(d, m, s),
-            paths.samples_dir(d, m, s),
-            paths.metrics_file(d, m, s),
-            paths.projection_file(d, m, s),
-        )
-        | gpus.record()
+def stage(params: Params, io) -> dict:
+    files = (
+        io.input("data"),
+        io.input("meta"),
+        io.input("feature_weights").parent,
+        io.input("weights").parent,
+        io.input("samples").parent,
+        io.output("metrics"),
+        io.output("projection"),
     )
+    return run(params, io.model, io.seed, *files) | gpus.record()
 
 
 def run(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, device, gpus, paths, pipeline, randomness, records
+from genbench import artifacts, device, gpus, pipeline, randomness, records
 from genbench.config import Params
 from genbench.data import splits
 from genbench.evaluate import cas, comparison, features, memorisation, protocol
@@ -21,15 +21,8 @@ from genbench.models import deep
 from genbench.models.classic import stratified_cap
 
 
-def stage(params: Params, job) -> dict:
-    d = job.dataset
-    run(
-        params,
-        paths.processed_data(d),
-        paths.processed_meta(d),
-        paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed),
-        paths.references_file(d),
-    )
+def stage(params: Params, io) -> dict:
+    run(params, io.input("data"), io.input("meta"), io.input("feature_weights").parent, io.output("metrics"))
     return gpus.record()
 
 

@@ -48,10 +48,9 @@ GENERATIVE_COLUMNS = (
 TIMING_KEYS = ("fit_seconds", "train_seconds", "predict_seconds", "seconds_per_1000")
 
 
-def stage(params: Params, job) -> None:
-    run(
-        params, job.params_path, paths.REPORT, paths.REPORT_FIGURES, paths.RESULTS_CSV, paths.RESULTS_TEX, paths.SUMMARY
-    )
+def stage(params: Params, io) -> None:
+    outputs = (io.output(name) for name in ("page", "figures", "results_csv", "results_tex", "summary"))
+    run(params, io.params_path, *outputs)
 
 
 def run(

@@ -10,9 +10,8 @@ from genbench.data import splits
 from genbench.models import base, classic
 
 
-def stage(params: Params, job) -> dict:
-    d, m = job.dataset, job.model
-    return run(params, m, job.seed, paths.processed_data(d), paths.processed_meta(d), paths.model_dir(d, m, job.seed))
+def stage(params: Params, io) -> dict:
+    return run(params, io.model, io.seed, io.input("data"), io.input("meta"), io.output("model"))
 
 
 def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path) -> dict:

@@ -17,24 +17,23 @@ from genbench.models import base, deep
 from genbench.train import distributed, loop, precision
 
 
-def stage(params: Params, job) -> dict | int:
+def stage(params: Params, io) -> dict | int:
     """Train on this process, or with train.processes > 1 start the ranks that do and return their exit
     code (the main rank writes the timing record)."""
     if distributed.must_launch(params.train.processes):
-        return distributed.launch(params.train.processes, job.argv)
+        return distributed.launch(params.train.processes, list(io.argv))
     world = distributed.current()
-    d, m, s = job.dataset, job.model, job.seed
     try:
         figures = run(
             params,
-            d,
-            m,
-            s,
-            paths.processed_data(d),
-            paths.processed_meta(d),
-            paths.model_dir(d, m, s),
-            paths.training_log_dir(d, m, s),
-            paths.checkpoint_dir(d, m, s),
+            io.dataset,
+            io.model,
+            io.seed,
+            io.input("data"),
+            io.input("meta"),
+            io.output("weights").parent,
+            io.output("summary").parent,  # dvclive's folder: its summary and its curves
+            paths.checkpoint_dir(io.dataset, io.model, io.seed),  # scratch space, not an output
         )
     except GenbenchError as e:
         e.quiet = not world.is_main  # every rank meets the same error; one says it
