@@ -12,7 +12,6 @@ import argparse
 import importlib
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from genbench import pipeline
@@ -30,18 +29,6 @@ TOOLS = {
 PARAMS_CHECK = "genbench.validate"  # loaded by name: see check_params
 
 
-@dataclass(frozen=True)
-class Job:
-    """One stage run, as its command line names it."""
-
-    command: str
-    dataset: str | None
-    model: str | None
-    params_path: Path
-    seed: int | None = None
-    argv: tuple[str, ...] = ()  # the command line's words after `genbench`, for a stage that starts itself again
-
-
 def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(words)
@@ -49,33 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in TOOLS:
             return importlib.import_module(TOOLS[args.command][0]).command(args) or 0
-        job = Job(
-            args.command,
-            getattr(args, "dataset", None),
-            getattr(args, "model", None),
-            args.params,
-            getattr(args, "seed", None),
-            tuple(words),
-        )
-        check_params(job.params_path)
-        params = _load(job)
-        group = _group(job)
+        check_params(args.params)
+        params = _load(args)
         # The stage's files, as the spec declares them: the stage asks for each by name.
         io = pipeline.Stage(
-            group, job.dataset, job.model, job.seed, params.evaluate.feature_seed, job.params_path, job.argv
+            _group(args), args.dataset, args.model, args.seed, params.evaluate.feature_seed, args.params, tuple(words)
         )
-        result = importlib.import_module(group.entry).stage(params, io)
+        result = importlib.import_module(io.group.entry).stage(params, io)
         if isinstance(result, int):  # run by other processes, which wrote its timing record
             return result
         if io.timing:
             from genbench import timings
 
-            timings.write(
-                Path(io.timing),
-                pipeline.command_line(job.command, job.dataset, job.model, job.seed),
-                time.perf_counter() - started,
-                result or {},
-            )
+            command = pipeline.command_line(args.command, args.dataset, args.model, args.seed)
+            timings.write(Path(io.timing), command, time.perf_counter() - started, result or {})
     except GenbenchError as e:
         if not e.quiet:
             print(f"genbench: error: {_one_line(str(e))}", file=sys.stderr)
@@ -115,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--params", type=Path, default=Path("params.yaml"), help="parameters file (default: params.yaml)"
     )
+    parser.set_defaults(dataset=None, model=None, seed=None)  # what a command without these options names
     commands = parser.add_subparsers(title="stages", metavar="STAGE", required=True, dest="command")
     for command, help in pipeline.COMMANDS.items():
         groups = [g for g in pipeline.GROUPS if g.command == command]
@@ -143,24 +118,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(job: Job):
+def _load(args: argparse.Namespace):
     from genbench.config import load_params
 
-    params = load_params(job.params_path)
-    if job.dataset is not None and job.dataset not in params.datasets:
-        raise ConfigError(
-            f"--dataset {job.dataset!r}: not in {job.params_path} datasets ({', '.join(params.datasets)})"
-        )
-    if job.model is not None:
+    params = load_params(args.params)
+    if args.dataset is not None and args.dataset not in params.datasets:
+        raise ConfigError(f"--dataset {args.dataset!r}: not in {args.params} datasets ({', '.join(params.datasets)})")
+    if args.model is not None:
         allowed = [
-            model for group in pipeline.GROUPS if group.command == job.command for model in _models(params, group)
+            model for group in pipeline.GROUPS if group.command == args.command for model in _models(params, group)
         ]
-        if job.model not in allowed:
+        if args.model not in allowed:
             raise ConfigError(
-                f"--model {job.model!r}: not one of {job.params_path}'s models for this stage ({', '.join(allowed)})"
+                f"--model {args.model!r}: not one of {args.params}'s models for this stage ({', '.join(allowed)})"
             )
-    if job.seed is not None and job.seed not in params.seeds:
-        raise ConfigError(f"--seed {job.seed}: not in {job.params_path} seeds ({', '.join(map(str, params.seeds))})")
+    if args.seed is not None and args.seed not in params.seeds:
+        raise ConfigError(f"--seed {args.seed}: not in {args.params} seeds ({', '.join(map(str, params.seeds))})")
     return params
 
 
@@ -168,14 +141,14 @@ def _models(params, group: pipeline.Group) -> list[str]:
     return [group.model] if group.model else list(getattr(params.models, group.models)) if group.models else []
 
 
-def _group(job: Job) -> pipeline.Group:
-    """The spec's group that runs this job: where a command has a group per kind of model, the one of the model's
-    kind."""
-    groups = [g for g in pipeline.GROUPS if g.command == job.command]
+def _group(args: argparse.Namespace) -> pipeline.Group:
+    """The spec's group that runs this command: where a command has a group per kind of model, the one of the
+    model's kind."""
+    groups = [g for g in pipeline.GROUPS if g.command == args.command]
     if len(groups) == 1:
         return groups[0]
     # The model's own module, by name (each of these groups loads it too): its KIND picks the group.
-    kind = importlib.import_module(f"genbench.models.{job.model}").KIND.value
+    kind = importlib.import_module(f"genbench.models.{args.model}").KIND.value
     return next(g for g in groups if g.kind == kind)
 
 
