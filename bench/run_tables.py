@@ -38,9 +38,11 @@ def figure(entry: dict | None, scale: float, decimals: int) -> str:
 def figures_table(rows: dict) -> list[str]:
     used = [key for key in COLUMNS if any(key in figures for figures in rows.values())]
     lines = ["| model | " + " | ".join(COLUMNS[k][0] for k in used) + " |", "| --- |" + " --- |" * len(used)]
+    # The classifiers first (they have an accuracy), then the generative models, each in name order.
+    ordered = sorted(rows.items(), key=lambda item: ("accuracy" not in item[1], item[0]))
     lines += [
         f"| {model} | " + " | ".join(figure(figures.get(k), *COLUMNS[k][1:]) for k in used) + " |"
-        for model, figures in rows.items()
+        for model, figures in ordered
     ]
     return lines
 
