@@ -58,30 +58,18 @@ NOT_SETTINGS = {"dataset", "model", "seed", "software"}  # wildcards (in the com
 
 
 def snakemake_graph() -> dict:
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
+    from genbench.reach import snakemake_dag
 
-    with SnakemakeApi(OutputSettings()) as api:
-        workflow_api = api.workflow(
-            resource_settings=ResourceSettings(cores=1), snakefile=Path("Snakefile"), workdir=Path(".")
-        )
-        workflow_api.dag(dag_settings=DAGSettings(forceall=True))
-        # The public API prints DAGs as dot text only; read the jobs it builds instead.
-        workflow = workflow_api._workflow
-        workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
-        workflow._build_dag()
-        dag = workflow.dag
-        jobs, edges = {}, []
-        for job in dag.jobs:
-            if job.rule.name == "all":
-                continue
+    jobs, edges = {}, []
+    with snakemake_dag() as (dag_jobs, dependencies):
+        for job in dag_jobs:
             settings = sorted(value for name, value in job.params.items() if name not in NOT_SETTINGS)
             jobs[job.shellcmd] = {
                 "deps": sorted(map(str, job.input)),
                 "outs": sorted(map(str, job.output)),
                 "settings": settings,
             }
-            edges += [[upstream.shellcmd, job.shellcmd] for upstream in dag.dependencies[job]]
+            edges += [[upstream.shellcmd, job.shellcmd] for upstream in dependencies[job]]
     return {"jobs": jobs, "edges": sorted(edges)}
 
 

@@ -9,6 +9,7 @@ their content; Snakemake their checksums where it stored them).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 AXES = ("dataset", "model", "seed")
@@ -51,6 +52,18 @@ def _dvc() -> dict[str, list[str]]:
 
 
 def _snakemake() -> dict[str, list[str]]:
+    found = {}
+    with snakemake_dag() as (jobs, _):
+        for job in jobs:
+            axes = "-".join(str(job.wildcards[axis]) for axis in AXES if axis in job.wildcards.keys())
+            found[f"{job.rule.name}@{axes}" if axes else job.rule.name] = sorted(map(str, job.input))
+    return found
+
+
+@contextlib.contextmanager
+def snakemake_dag():
+    """The jobs of the DAG Snakemake builds from the Snakefile (every one, as with --forceall; its rule `all` left
+    out), and each job's upstream jobs."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import DAGSettings, OutputSettings, ResourceSettings
 
@@ -63,10 +76,4 @@ def _snakemake() -> dict[str, list[str]]:
         workflow = workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True)
         workflow._build_dag()
-        found = {}
-        for job in workflow.dag.jobs:
-            if job.rule.name == "all":
-                continue
-            axes = "-".join(str(job.wildcards[axis]) for axis in AXES if axis in job.wildcards.keys())
-            found[f"{job.rule.name}@{axes}" if axes else job.rule.name] = sorted(map(str, job.input))
-        return found
+        yield [job for job in workflow.dag.jobs if job.rule.name != "all"], workflow.dag.dependencies
