@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from genbench import config
 from genbench.config import ConfigError, canonical_json
 from genbench.validate import load_params
 
@@ -101,11 +102,15 @@ def test_missing_file(tmp_path):
         load_params(tmp_path / "nope.yaml")
 
 
-def test_canonical_json_normalises_numbers(tmp_path):
-    int_c = load_params(write_params(tmp_path, "classic: {svm: {C: 5}}")).section("classic.svm")
-    float_c = load_params(write_params(tmp_path, "classic: {svm: {C: 5.0}}")).section("classic.svm")
-    assert canonical_json(int_c) == canonical_json(float_c)
-    assert '"C":5.0' in canonical_json(int_c)
+@pytest.mark.parametrize(
+    "load", [load_params, config.load_params], ids=["validated whole", "a model's section as given"]
+)
+def test_canonical_json_normalises_numbers(tmp_path, load):
+    int_c = load(write_params(tmp_path, "classic: {svm: {C: 5}}")).section("classic.svm")
+    float_c = load(write_params(tmp_path, "classic: {svm: {C: 5.0}}")).section("classic.svm")
+    other_c = load(write_params(tmp_path, "classic: {svm: {C: 5.5}}")).section("classic.svm")
+    assert canonical_json(int_c) == canonical_json(float_c) != canonical_json(other_c)
+    assert '"C":5' in canonical_json(int_c) and '"C":5.5' in canonical_json(other_c)
 
 
 @pytest.mark.parametrize(

@@ -243,8 +243,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def canonical_json(value: Any) -> str:
-    """A normalised text of a validated value: 5 and 5.0 give the same string."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=lambda model: model.model_dump(mode="json"))
+    """A normalised text of a value, validated or as given: 5 and 5.0 give the same string, as DVC, which compares
+    the values, sees them (Snakemake compares params by their text)."""
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def one_line(schema: type[BaseModel], path: Path, error: ValidationError) -> str:
