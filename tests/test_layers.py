@@ -34,7 +34,7 @@ LAYERS = {
     "train": ("train",),
     "evaluate": ("evaluate", "sample"),
     "report": ("report",),
-    "workflow": ("validate", "code_deps", "dag", "snakemake_rules", "reach", "adopt"),
+    "workflow": ("validate", "params_check", "code_deps", "dag", "snakemake_rules", "reach", "adopt"),
     "cli": ("cli", "__main__"),
 }
 ORDER = list(LAYERS)
@@ -115,7 +115,7 @@ def test_no_import_cycle():
 def test_the_checks_see_an_upward_import_and_a_cycle():
     graph = import_graph()
     assert "genbench.models.base" in graph["genbench.models.deep"], "imports inside functions and from-imports are read"
-    assert "genbench.validate" not in graph["genbench.cli"], "the CLI loads the params check by name only"
+    assert "genbench.params_check" not in graph["genbench.cli"], "the CLI loads the params check by name only"
     graph["genbench.models.deep"] = graph["genbench.models.deep"] | {"genbench.train.loop"}
     assert upward_imports(graph) == ["genbench.models.deep (models) imports genbench.train.loop (train)"]
     graph["genbench.train.loop"] = graph["genbench.train.loop"] | {"genbench.models.deep"}

@@ -58,13 +58,19 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
         "src/genbench/models/toy.py",
         "src/genbench/models/registry.py",
         "src/genbench/validate.py",
+        "src/genbench/params_check.py",
         *TRAINING_ONLY,
         "src/genbench/models/ddpm.py",
         "src/genbench/models/logreg.py",
         "src/genbench/models/svm.py",
         "src/genbench/data/sources.py",
     )
-    for file in ("src/genbench/models/toy.py", "src/genbench/models/registry.py", "src/genbench/validate.py"):
+    for file in (
+        "src/genbench/models/toy.py",
+        "src/genbench/models/registry.py",
+        "src/genbench/validate.py",
+        "src/genbench/params_check.py",
+    ):
         assert found[file] == [], file
     deep_training = sorted(
         [f"train_featurenet@digits-{s}" for s in SEEDS]

@@ -2,7 +2,7 @@
 
 A stage imports only what it runs: its module is loaded by name from the spec's group, and a
 model's module by its name, so pipeline.py derives each stage's source files from the imports of
-this module and of those. The whole params file is checked first (genbench/validate.py), in a way
+this module and of those. The whole params file is checked first (genbench/params_check.py), in a way
 that adds nothing to them. `genbench --help` and argument errors answer at once.
 """
 
@@ -26,7 +26,7 @@ TOOLS = {
     ),
     "reach": ("genbench.reach", "not a stage: the stages of the DAG an edit to a file reruns, for both runners"),
 }
-PARAMS_CHECK = "genbench.validate"  # loaded by name: see check_params
+PARAMS_CHECK = "genbench.params_check"  # loaded by name: see check_params
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_params(path: Path) -> None:
-    """The whole params file against every registered model and dataset (genbench/validate.py).
+    """The whole params file against every registered model and dataset (genbench/params_check.py).
 
     Its verdict only stops a stage; it never changes what the stage computes. So none of the code it
     runs is one of the stage's source files: it is loaded by name, between two audit events (the

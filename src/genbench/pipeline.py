@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genbench import paths
-from genbench.config import Params
+
+if TYPE_CHECKING:
+    from genbench.config import Params
 
 D, M, S = "{dataset}", "{model}", "{seed}"
 FEATURE_SEED = "{feature_seed}"  # a value of params.yaml (evaluate.feature_seed), not an axis

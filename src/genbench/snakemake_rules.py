@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
-from genbench import code_deps, pipeline, validate
+from genbench import code_deps, params_check, pipeline
 from genbench.config import Params, canonical_json, load_params
 
 CAPTIONS = Path("src/genbench/report/captions")  # Snakemake's report captions, relative to the Snakefile
@@ -36,7 +36,7 @@ class Rules:
     groups = pipeline.GROUPS
 
     def __init__(self, params_path: str = "params.yaml"):
-        validate.check(params_path)  # the whole file, before any job is planned
+        params_check.check(params_path)  # the whole file, before any job is planned
         self.params: Params = load_params(params_path)
         self.software = canonical_json(installed_versions(COMPUTE_LIBRARIES))
 

@@ -1,50 +1,27 @@
-"""The whole of params.yaml, checked against every registered model and dataset before any stage works.
+"""The whole of params.yaml, checked against every registered model and dataset.
 
 A stage reads the shared sections (config.py) and its own model's (that model's schema); this check
 reads every section at once, with every model's schema, the dataset registry and the rules across
-sections, so that a typo anywhere stops the pipeline at once with one line. It only stops a stage,
-never changes what a stage computes: `genbench.cli` loads it by name and forgets what it imported,
-so that none of it is among a stage's source files (registering a model reruns no stage of another).
-
-Importing every model imports torch, which the classic stages never need, so a verdict is kept:
-a file that passed is not checked again while it, the code and the data it names stay the same.
+sections, so that a typo anywhere stops the pipeline at once with one line. Stages run it through
+genbench/params_check.py, which keeps its verdicts.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import create_model, model_validator
 
-from genbench import artifacts
 from genbench.config import ModelLists, Params, read_document, validate_document
 from genbench.data import own_layout
 from genbench.data.sources import DATASET_NAMES
-from genbench.errors import ConfigError, OutputError
+from genbench.errors import ConfigError
 from genbench.models import base, registry
 from genbench.models.base import Kind
 from genbench.schema import Section
-
-VERDICTS = Path(".genbench/params-checked")  # one empty file per passing (params, code, data) state
-SOURCE = Path(__file__).resolve().parent
-
-
-def check(path: Path | str) -> None:
-    """Raise ConfigError with one line for the first problem of the file at `path`, if it has any."""
-    path = Path(path)
-    verdict = VERDICTS / _state_of(path)
-    if verdict.exists():
-        return
-    load_params(path)
-    try:
-        artifacts.write_text(verdict, "")
-    except (OSError, OutputError):
-        pass  # a read-only checkout: the check runs again next time
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -161,19 +138,3 @@ def _check_ingested_sizes(params) -> None:
             raise ConfigError(
                 f"{description['source']}: images of {height}x{width}: {problem} under own_datasets.{name}"
             )
-
-
-def _state_of(path: Path) -> str:
-    """A digest of everything the check reads: the file, genbench's code, the layout of data/own/ and
-    what the download stages found there, and the versions that parse them."""
-    import pydantic
-
-    digest = hashlib.sha256(f"{sys.version}\0{pydantic.VERSION}\0".encode())
-    digest.update(path.read_bytes() if path.is_file() else b"")
-    for file in sorted(SOURCE.rglob("*.py")):
-        digest.update(f"\0{file.relative_to(SOURCE)}\0".encode() + file.read_bytes())
-    for entry in sorted(own_layout.OWN_ROOT.rglob("*")) if own_layout.OWN_ROOT.is_dir() else []:
-        digest.update(f"\0{entry}\0{entry.stat().st_size if entry.is_file() else -1}".encode())
-    for description in sorted(Path("data/raw").glob("*/classes.json")):
-        digest.update(f"\0{description}\0".encode() + description.read_bytes())
-    return digest.hexdigest()
