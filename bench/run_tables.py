@@ -15,6 +15,8 @@ import json
 import platform
 from pathlib import Path
 
+from genbench.report import provenance
+
 COLUMNS = {  # summary key -> (heading, scale, decimals)
     "accuracy": ("accuracy %", 100, 2),
     "fid": ("FID", 1, 2),
@@ -82,17 +84,10 @@ def save(run: Path, to: Path, note: str) -> None:
         "note": note,
         "commit": last.get("commit") or "",
         "finished": last.get("finished"),
-        "cpu": _cpu(),
+        "cpu": provenance.cpu_model(),
         "python": platform.python_version(),
     }
     (to / "run.json").write_text(json.dumps(about, indent=1) + "\n")
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

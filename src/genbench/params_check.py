@@ -17,9 +17,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from genbench import paths
+
 VERDICTS = Path(".genbench/params-checked")  # one empty file per passing (params, code, data) state
 SOURCE = Path(__file__).resolve().parent
-OWN_DATA, RAW_DATA = Path("data/own"), Path("data/raw")  # as genbench.paths names them
 
 
 def check(path: Path | str) -> None:
@@ -45,8 +46,8 @@ def _state_of(path: Path) -> str:
     digest.update(path.read_bytes() if path.is_file() else b"")
     for file in sorted(SOURCE.rglob("*.py")):
         digest.update(f"\0{file.relative_to(SOURCE)}\0".encode() + file.read_bytes())
-    for entry in sorted(OWN_DATA.rglob("*")) if OWN_DATA.is_dir() else []:
+    for entry in sorted(paths.OWN_DATA.rglob("*")) if paths.OWN_DATA.is_dir() else []:
         digest.update(f"\0{entry}\0{entry.stat().st_size if entry.is_file() else -1}".encode())
-    for description in sorted(RAW_DATA.glob("*/classes.json")):
+    for description in sorted(paths.RAW.glob("*/classes.json")):
         digest.update(f"\0{description}\0".encode() + description.read_bytes())
     return digest.hexdigest()

@@ -25,8 +25,11 @@ SUMMARY = Path(
 TIMINGS = Path("reports/timings")
 
 
+RAW = Path("data/raw")  # a folder per dataset
+
+
 def raw_dir(dataset: str) -> Path:
-    return Path("data/raw") / dataset
+    return RAW / dataset
 
 
 def processed_data(dataset: str) -> Path:
