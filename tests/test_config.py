@@ -175,12 +175,15 @@ def test_cli_misuse_is_a_usage_error(args):
 
 
 @pytest.mark.parametrize("preset", sorted((ROOT / "presets").glob("*.yaml")), ids=lambda p: p.name)
-def test_presets_are_valid_params_files(preset):
+def test_presets_are_valid_params_files(preset, workspace):
     params = load_params(preset)
     assert yaml.safe_load(preset.read_text()).keys() == yaml.safe_load((ROOT / "params.yaml").read_text()).keys(), (
         "a preset names every section, since DVC reads the values from the file"
     )
     assert params.datasets
+    workspace.set_params(preset.read_text())
+    listed = workspace.run("dvc", "stage", "list", check=False)
+    assert listed.returncode == 0, f"DVC cannot read dvc.yaml's values from {preset.name}: {listed.stderr.strip()}"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The deep models and their shared training loop, on small sizes on the CPU."""
+"""The deep models and their shared training loop, on small sizes on the CPU (or GENBENCH_TEST_DEVICE)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from device_under_test import DEVICE
 
 from genbench.models import base, ddpm, deep
 from genbench.train import loop
@@ -29,14 +30,14 @@ def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
     module = base.module_of(model)
     cfg = module.config(base.settings(TINY, model), shape, n_classes)
     torch.manual_seed(0)
-    return module, cfg, module.build(cfg)
+    return module, cfg, {name: m.to(DEVICE) for name, m in module.build(cfg).items()}
 
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_shapes_and_dtypes(model, shape):
     module, cfg, modules = build(model, shape)
-    x, y = torch.rand(4, *shape), torch.tensor([0, 1, 2, 9])
+    x, y = torch.rand(4, *shape).to(DEVICE), torch.tensor([0, 1, 2, 9])
     generator = torch.Generator().manual_seed(0)
     if model == "featurenet":
         net = modules["net"].eval()
@@ -47,10 +48,10 @@ def test_shapes_and_dtypes(model, shape):
     assert images.shape == (4, *shape) and images.dtype == torch.float32
     assert 0 <= images.min() and images.max() <= 1
     if model == "vae":
-        log_px, kl = modules["vae"].elbo_terms(x, torch.randn(4, cfg["latent_dim"]))
+        log_px, kl = modules["vae"].elbo_terms(x, torch.randn(4, cfg["latent_dim"]).to(DEVICE))
         assert log_px.shape == kl.shape == (4,) and (kl >= 0).all()
     if model == "ddpm":
-        out = modules["unet"](x, torch.tensor([0, 5, 10, 19]), y)
+        out = modules["unet"](x, torch.tensor([0, 5, 10, 19]).to(DEVICE), y.to(DEVICE))
         assert out.shape == x.shape
 
 
@@ -60,14 +61,14 @@ def learnable_batch(shape=(1, 8, 8), n=64):
     x = torch.rand(n, *shape, generator=generator) * 0.2
     for i in range(n):
         x[i, :, 2 * y[i] : 2 * y[i] + 2] = 0.9  # a class-dependent bar
-    return x, y
+    return x.to(DEVICE), y.to(DEVICE)
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_loss_goes_down(model):
     module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
     settings = base.settings(TINY, model)
-    recipe = module.recipe(modules, settings, loop.execution_on(torch.device("cpu")))
+    recipe = module.recipe(modules, settings, loop.execution_on(DEVICE))
     x, y = learnable_batch()
     generator = torch.Generator().manual_seed(0)
     key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse"}[model]
@@ -113,7 +114,7 @@ def test_guidance_zero_ignores_the_class():
 
 def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
     module, cfg, modules = build("vae", (1, 8, 8))
-    execution = loop.execution_on(torch.device("cpu"))
+    execution = loop.execution_on(DEVICE)
     recipe = module.recipe(modules, TINY.generative.vae, execution)
     real_step = recipe.step
     calls = []
@@ -142,7 +143,7 @@ def test_training_logs_in_a_git_repo_without_commits(tmp_path, monkeypatch, dvc_
         (tmp_path / ".dvc" / "config").write_text("")
     monkeypatch.chdir(tmp_path)
     module, cfg, modules = build("vae", (1, 8, 8))
-    execution = loop.execution_on(torch.device("cpu"))
+    execution = loop.execution_on(DEVICE)
     recipe = module.recipe(modules, TINY.generative.vae, execution)
     x, y = learnable_batch()
     settings = loop.LoopSettings(steps=10, batch_size=8, checkpoint_every=5, log_every=5, seed=0)
@@ -170,7 +171,7 @@ def test_a_pickle_in_place_of_the_weights_is_refused_and_does_not_run(tmp_path, 
     marker = tmp_path / "payload-ran"
     torch.save({"state": _RunsCode(str(marker))}, tmp_path / paths.WEIGHTS)  # what an attacker's torch checkpoint holds
     with pytest.raises(DataError, match=r"weights.safetensors: not a readable safetensors file"):
-        deep.load(model, tmp_path, torch.device("cpu"))
+        deep.load(model, tmp_path, DEVICE)
     assert not marker.exists()
 
 
@@ -180,7 +181,7 @@ def test_sampling_settings_shape_the_draws():
     labels = torch.arange(6) % 10
     _, cfg, modules = build("vae", (1, 8, 8))
     cold = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), vae.Sampling(temperature=1e-6))
-    prior_mean = modules["vae"].mean_image(torch.zeros(1, cfg["latent_dim"]))
+    prior_mean = modules["vae"].mean_image(torch.zeros(1, cfg["latent_dim"], device=DEVICE))
     torch.testing.assert_close(cold, prior_mean.expand_as(cold), atol=1e-5, rtol=0)
     warm = vae.sample(modules, cfg, labels, torch.Generator().manual_seed(0), vae.Sampling(temperature=1.0))
     assert warm.std(0).mean() > 10 * cold.std(0).mean()

@@ -1,5 +1,6 @@
 """The shared loop stopped by a signal, a second signal during its checkpoint write, and train.precision:
-fp16 with a gradient scaler, bf16 and fp32, resumed from one another (on the CPU, which runs all three)."""
+fp16 with a gradient scaler, bf16 and fp32, resumed from one another (on the CPU, which runs all three, or
+GENBENCH_TEST_DEVICE)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 
 import pytest
 import torch
+from device_under_test import DEVICE
 from test_deep_models import TINY, build, learnable_batch
 
 from genbench.errors import ConfigError
@@ -24,7 +26,7 @@ SETTINGS = loop.LoopSettings(steps=20, batch_size=8, checkpoint_every=10, log_ev
 def vae_run(precision_name: str, signal_at_step: int | None = None):
     """The VAE's recipe in `precision_name`; with `signal_at_step`, SIGTERM reaches the process during that step."""
     module, cfg, modules = build("vae", (1, 8, 8))
-    execution = loop.execution_on(torch.device("cpu"), precision_name)
+    execution = loop.execution_on(DEVICE, precision_name)
     recipe = module.recipe(modules, TINY.generative.vae, execution)
     step, calls = recipe.step, []
 
@@ -98,8 +100,8 @@ def test_a_checkpoint_written_in_fp16_resumes_in_bf16_and_the_record_says_so(tmp
     stats = loop.run("vae", recipe, x, y, SETTINGS, tmp_path, "t", execution)
     assert stats["resumed_from_step"] == 7
     assert stats["segments"] == [
-        {"from_step": 0, "device": "cpu", "precision": "fp16", "processes": 1},
-        {"from_step": 7, "device": "cpu", "precision": "bf16", "processes": 1},
+        {"from_step": 0, "device": DEVICE.type, "precision": "fp16", "processes": 1},
+        {"from_step": 7, "device": DEVICE.type, "precision": "bf16", "processes": 1},
     ]
 
 

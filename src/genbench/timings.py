@@ -9,6 +9,7 @@ a page, however it was restored, shows the timings of the runs that made its inp
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def write(path: Path, command: str, seconds: float, figures: dict) -> None:
             "commit": state["commit"],
             "uncommitted_changes": state["dirty"],
             "peak_rss_mb": peak_rss_mb(),
+            "peak_gpu_mb": peak_gpu_mb(),
             **figures,
         },
     )
@@ -36,6 +38,15 @@ def peak_rss_mb() -> float:
     """The largest resident set of this process or any child it waited for (Linux reports KiB), in MiB:
     what `/usr/bin/time -v` calls the maximum resident set size."""
     return max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
+def peak_gpu_mb() -> float | None:
+    """The most GPU memory PyTorch's allocator held for this process's tensors, in MiB; None where the stage
+    used no GPU. Looked up, never imported: a stage that did not import torch does not pay for it here."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_initialized():
+        return None
+    return torch.cuda.max_memory_allocated() / 2**20
 
 
 def read(path: Path) -> dict:
