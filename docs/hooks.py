@@ -58,17 +58,17 @@ def params_reference() -> str:
                 else None
             )
             if value is not None:  # own_datasets: a mapping of names to sections
-                rows.append(f"| **`{key}`** | names to sections | `{{}}` | {_escape(field.description or '')} |")
+                rows.append(f"| **`{key}`** | names to sections | `{{}}` | {_escape(field.description)} |")
                 walk(value, f"{key}.<name>.")
                 continue
+            if not field.description:  # the reference is only as complete as the schema
+                raise ValueError(f"params reference: {key} has no description in its schema (Field(description=...))")
             default = (
                 "required"
                 if field.is_required()
                 else f"`{json.dumps(_plain(field.get_default(call_default_factory=True)))}`"
             )
-            rows.append(
-                f"| `{key}` | `{_type_name(field.annotation)}` | {default} | {_escape(field.description or '')} |"
-            )
+            rows.append(f"| `{key}` | `{_type_name(field.annotation)}` | {default} | {_escape(field.description)} |")
 
     walk(whole_schema(), "")
     return "| key | type | default | what it sets |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"

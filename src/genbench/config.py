@@ -60,7 +60,9 @@ class OwnDataset(Section):
 class TrainParams(Section):
     """Shared by every deep model's training stage."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: CUDA where torch sees a GPU, else the CPU"
+    )
     threads: int = Field(2, ge=1, le=256, description="CPU threads for torch; CPU results depend on it")
     checkpoint_every: int = Field(500, ge=1, description="steps between checkpoints a killed run resumes from")
     log_every: int = Field(50, ge=1, description="steps between logged loss values")
@@ -127,8 +129,8 @@ class ModelLists(Section):
     """Which registered models run: those listed (the deep classifier always runs: its features are the feature
     space)."""
 
-    classic: list[ModelName] = Field(default_factory=list)
-    generative: list[ModelName] = Field(default_factory=list)
+    classic: list[ModelName] = Field(default_factory=list, description="classic classifiers, by registry name")
+    generative: list[ModelName] = Field(default_factory=list, description="generative models, by registry name")
 
     @field_validator("classic", "generative")
     @classmethod
@@ -143,7 +145,9 @@ class Params(Section):
     datasets: list[str] = Field(
         default_factory=lambda: ["digits"], min_length=1, description="registry names and names of own_datasets"
     )
-    own_datasets: dict[Annotated[str, Field(pattern=OWN_DATASET_NAME)], OwnDataset] = Field(default_factory=dict)
+    own_datasets: dict[Annotated[str, Field(pattern=OWN_DATASET_NAME)], OwnDataset] = Field(
+        default_factory=dict, description="your own image datasets, by name (see Datasets)"
+    )
     models: ModelLists = ModelLists()
     download: DownloadParams = DownloadParams()
     data: DataParams = DataParams()

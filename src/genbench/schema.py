@@ -17,8 +17,8 @@ class Section(BaseModel):
 class DeepModelParams(Section):
     """What every deep model's training section holds."""
 
-    steps: int = Field(ge=1, le=10_000_000)
-    batch_size: int = Field(128, ge=1, le=65_536)
+    steps: int = Field(ge=1, le=10_000_000, description="optimiser steps")
+    batch_size: int = Field(128, ge=1, le=65_536, description="images per step")
 
     def side_multiple(self) -> int:
         """The images' height and width must be multiples of this (a model that halves them n times: 2**n)."""

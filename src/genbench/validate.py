@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import create_model, model_validator
+from pydantic import Field, create_model, model_validator
 
 from genbench.config import ModelLists, Params, read_document, validate_document
 from genbench.data import own_layout
@@ -50,11 +50,17 @@ def whole_schema() -> type[Params]:
             name: (getattr(modules[name], schema), getattr(modules[name], schema)()) for name in registry.names(kind)
         }
 
+    def registered(kind: Kind, key: str) -> tuple:
+        """A models list narrowed to the registry's names of `kind`, described as ModelLists describes it."""
+        return list[Literal[tuple(registry.names(kind))]], Field(
+            [], description=ModelLists.model_fields[key].description
+        )
+
     lists = create_model(
         "ModelLists",
         __base__=ModelLists,
-        classic=(list[Literal[tuple(registry.names(Kind.CLASSIC))]], []),
-        generative=(list[Literal[tuple(registry.names(Kind.GENERATIVE))]], []),
+        classic=registered(Kind.CLASSIC, "classic"),
+        generative=registered(Kind.GENERATIVE, "generative"),
     )
     classic = create_model("ClassicParams", __base__=Section, **sections(Kind.CLASSIC, "Params"))
     generative = create_model("GenerativeParams", __base__=Section, **sections(Kind.GENERATIVE, "Params"))

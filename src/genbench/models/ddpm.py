@@ -41,17 +41,22 @@ TRAJECTORY_FRAMES = 8
 class Params(DeepModelParams):
     """generative.ddpm"""
 
-    steps: int = Field(1200, ge=1, le=10_000_000)
-    lr: PositiveFloat = 2e-3
+    steps: int = Field(1200, ge=1, le=10_000_000, description="optimiser steps")
+    lr: PositiveFloat = Field(2e-3, description="learning rate (AdamW)")
     base_channels: int = Field(
         32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels"
     )
     channel_multipliers: list[Annotated[int, Field(ge=1, le=16)]] = Field(
-        default_factory=lambda: [1, 2, 2], min_length=1, max_length=3
+        default_factory=lambda: [1, 2, 2],
+        min_length=1,
+        max_length=3,
+        description="the U-Net's channels at each resolution, in multiples of base_channels",
     )
-    blocks_per_level: int = Field(1, ge=1, le=8)
-    schedule: Literal["linear", "cosine"] = "cosine"
-    timesteps: int = Field(1000, ge=2, le=10_000)
+    blocks_per_level: int = Field(1, ge=1, le=8, description="residual blocks at each resolution")
+    schedule: Literal["linear", "cosine"] = Field(
+        "cosine", description="the noise schedule (Ho et al.; Nichol and Dhariwal)"
+    )
+    timesteps: int = Field(1000, ge=2, le=10_000, description="diffusion steps T")
     ema_decay: float = Field(
         0.999, ge=0, lt=1, description="the EMA's decay once warmed up: update n keeps min(this, (1+n)/(10+n))"
     )
@@ -64,7 +69,9 @@ class Params(DeepModelParams):
 class Sampling(Section):
     """sampling.ddpm"""
 
-    sampler: Literal["ddim", "ancestral"] = "ddim"
+    sampler: Literal["ddim", "ancestral"] = Field(
+        "ddim", description="ddim: sampling.ddpm.steps steps; ancestral: all T"
+    )
     steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
     guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")

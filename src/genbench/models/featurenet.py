@@ -22,11 +22,11 @@ CAPABILITIES: frozenset[Capability] = frozenset()
 class Params(DeepModelParams):
     """featurenet"""
 
-    steps: int = Field(1500, ge=1, le=10_000_000)
-    lr: PositiveFloat = 0.003
-    weight_decay: float = Field(5e-4, ge=0)
-    width: int = Field(32, ge=4, le=512)
-    feature_dim: int = Field(128, ge=2, le=4096)
+    steps: int = Field(1500, ge=1, le=10_000_000, description="optimiser steps")
+    lr: PositiveFloat = Field(0.003, description="learning rate (AdamW)")
+    weight_decay: float = Field(5e-4, ge=0, description="AdamW's decoupled weight decay")
+    width: int = Field(32, ge=4, le=512, description="channels of the first convolution block (the second has twice)")
+    feature_dim: int = Field(128, ge=2, le=4096, description="size of the feature layer FID, KID and the rest compare")
 
 
 class FeatureNet(nn.Module):

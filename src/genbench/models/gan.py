@@ -26,13 +26,13 @@ CAPABILITIES: frozenset[Capability] = frozenset()
 class Params(DeepModelParams):
     """generative.gan"""
 
-    steps: int = Field(2000, ge=1, le=10_000_000)
-    lr_generator: PositiveFloat = 2e-4
-    lr_discriminator: PositiveFloat = 2e-4
-    z_dim: int = Field(64, ge=1, le=1024)
-    hidden: int = Field(64, ge=4, le=1024)
-    conditional: bool = True
-    loss: Literal["hinge", "non_saturating"] = "hinge"
+    steps: int = Field(2000, ge=1, le=10_000_000, description="optimiser steps (one of each network)")
+    lr_generator: PositiveFloat = Field(2e-4, description="the generator's learning rate (Adam)")
+    lr_discriminator: PositiveFloat = Field(2e-4, description="the discriminator's learning rate (Adam)")
+    z_dim: int = Field(64, ge=1, le=1024, description="size of the noise the generator starts from")
+    hidden: int = Field(64, ge=4, le=1024, description="channels of both networks' convolutions")
+    conditional: bool = Field(True, description="both networks see the class (projection discriminator)")
+    loss: Literal["hinge", "non_saturating"] = Field("hinge", description="the adversarial loss")
 
     def side_multiple(self) -> int:
         return 4  # the generator doubles a quarter-size grid twice

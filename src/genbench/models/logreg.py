@@ -15,8 +15,8 @@ CAPABILITIES: frozenset[Capability] = frozenset()
 class Params(Section):
     """classic.logreg"""
 
-    C: PositiveFloat = 1.0
-    max_iter: int = Field(2000, ge=1)
+    C: PositiveFloat = Field(1.0, description="inverse L2 regularisation strength")
+    max_iter: int = Field(2000, ge=1, description="solver iterations at most (lbfgs)")
 
 
 def build(settings: Params, seed: int):

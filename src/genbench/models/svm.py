@@ -17,9 +17,11 @@ CAPABILITIES: frozenset[Capability] = frozenset()
 class Params(Section):
     """classic.svm"""
 
-    C: PositiveFloat = 10.0
-    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = "rbf"
-    gamma: PositiveFloat | Literal["scale", "auto"] = "scale"
+    C: PositiveFloat = Field(10.0, description="inverse regularisation strength")
+    kernel: Literal["rbf", "linear", "poly", "sigmoid"] = Field("rbf", description="scikit-learn's SVC kernel")
+    gamma: PositiveFloat | Literal["scale", "auto"] = Field(
+        "scale", description="kernel width; scale: 1 / (pixels x pixel variance), as scikit-learn"
+    )
     max_train_samples: int | None = Field(
         20_000,
         ge=1,

@@ -27,12 +27,15 @@ CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD})
 class Params(DeepModelParams):
     """generative.vae"""
 
-    steps: int = Field(3000, ge=1, le=10_000_000)
-    lr: PositiveFloat = 1e-3
-    latent_dim: int = Field(16, ge=1, le=1024)
-    hidden: int = Field(64, ge=4, le=1024)
-    beta: float = Field(1.0, gt=0)
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    steps: int = Field(3000, ge=1, le=10_000_000, description="optimiser steps")
+    lr: PositiveFloat = Field(1e-3, description="learning rate (Adam)")
+    latent_dim: int = Field(16, ge=1, le=1024, description="size of the latent code")
+    hidden: int = Field(64, ge=4, le=1024, description="channels of the encoder's and decoder's convolutions")
+    beta: float = Field(1.0, gt=0, description="weight of the KL term; 1 is the ELBO")
+    likelihood: Literal["bernoulli", "gaussian"] = Field(
+        "bernoulli",
+        description="the decoder's pixel model; a Bernoulli decoder's bound is taken on test images binarised at 0.5",
+    )
 
     def side_multiple(self) -> int:
         return 4  # the encoder halves each side twice, the decoder doubles it back

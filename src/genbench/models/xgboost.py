@@ -21,11 +21,11 @@ FILE_NAME = "model.json"
 class Params(Section):
     """classic.xgboost"""
 
-    n_estimators: int = Field(300, ge=1, le=10_000)
-    max_depth: int = Field(4, ge=1, le=32)
-    learning_rate: float = Field(0.1, gt=0, le=1)
-    subsample: float = Field(1.0, gt=0, le=1)
-    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    n_estimators: int = Field(300, ge=1, le=10_000, description="boosting rounds (trees per class)")
+    max_depth: int = Field(4, ge=1, le=32, description="depth of each tree")
+    learning_rate: float = Field(0.1, gt=0, le=1, description="shrinkage of each tree's contribution")
+    subsample: float = Field(1.0, gt=0, le=1, description="fraction of training images each tree sees")
+    colsample_bytree: float = Field(1.0, gt=0, le=1, description="fraction of pixels each tree may split on")
     n_jobs: int = Field(2, ge=1, description="threads; results do not depend on it")
 
 
