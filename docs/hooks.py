@@ -4,6 +4,8 @@
   (every registered model's sections included, genbench/validate.py);
 - `<!-- blast-radius -->`: how many stages of the default DAG an edit to each source file reruns,
   from the spec and the import graph (what `genbench dag` writes into dvc.yaml);
+- `<!-- metric-table -->`: every metric the report shows, its heading, direction and interval
+  (genbench/metric_table.py);
 - `<!-- run-tables: NAME -->`: a finished run's figures, stage times and peak memory, from the files
   `python bench/run_tables.py RUN --save docs/runs/NAME` kept of it.
 """
@@ -17,7 +19,7 @@ import typing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MARKER = re.compile(r"<!-- (params-reference|blast-radius|run-tables: [\w-]+) -->")
+MARKER = re.compile(r"<!-- (params-reference|blast-radius|metric-table|run-tables: [\w-]+) -->")
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
@@ -29,6 +31,8 @@ def _render(marker: str) -> str:
         return params_reference()
     if marker == "blast-radius":
         return blast_radius()
+    if marker == "metric-table":
+        return metric_table()
     sys.path.insert(0, str(ROOT / "bench"))
     import run_tables
 
@@ -72,6 +76,24 @@ def params_reference() -> str:
 
     walk(whole_schema(), "")
     return "| key | type | default | what it sets |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"
+
+
+def metric_table() -> str:
+    from genbench import metric_table as table
+
+    better = {"max": "higher", "min": "lower", None: "not ranked"}
+    rows = [
+        f"| {kind} | `{m.key}` | {m.heading} | {better[m.better]} | {m.interval.value} |"
+        for kind, metrics in (
+            ("classifiers", table.CLASSIFIER),
+            ("generative models", table.GENERATIVE),
+            ("samples' classes", table.SAMPLE_CLASSES),
+        )
+        for m in metrics
+    ]
+    return (
+        "| table | key | heading | better | 95% interval |\n| --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"
+    )
 
 
 def blast_radius() -> str:

@@ -21,6 +21,7 @@ LAYERS = {
         "config",
         "artifacts",
         "records",
+        "metric_table",
         "git",
         "timings",
         "views",

@@ -2,7 +2,9 @@
 
 A record damaged or edited by hand stops the reading stage with one line naming the file
 and the key, instead of a KeyError deep inside it. Records may carry more keys than
-these; only what a later stage reads is checked.
+these; only what a later stage reads is checked. The metrics records are checked on the way
+out too: the evaluation stage that writes one validates it first, so what evaluation writes and
+what the report reads (metric_table.py's columns) cannot drift apart.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
 from genbench import artifacts
 from genbench.errors import DataError
@@ -57,11 +59,110 @@ class SampleInfo(Record):
     n_samples: int = Field(ge=1)
 
 
+# ---------------------------------------------------------------- metrics files (metric_table.py's columns)
+
+# A metric may be undefined (NaN); its interval, where it has one, is two finite numbers.
+Interval = Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(min_length=2, max_length=2)]
+
+
+class ClassifierMetrics(Record):
+    """reports/metrics/<dataset>/seed-<seed>/<classifier>.json"""
+
+    accuracy: float
+    accuracy_interval: Interval
+    macro_f1: float
+    macro_f1_interval: Interval
+    confusion_matrix: list[list[NonNegativeInt]] = Field(min_length=2)
+    n_test: int = Field(ge=1)
+
+
+class FeatureComparison(Record):
+    """An image set against the real test split in featurenet space (evaluate/comparison.py)."""
+
+    n_images: int = Field(ge=1)
+    fid: float
+    fid_interval: Interval
+    kid: float
+    kid_interval: Interval
+    precision: float
+    precision_interval: Interval
+    recall: float
+    recall_interval: Interval
+
+
+class Memorisation(Record):
+    closer_to_train: float
+    closer_to_train_interval: Interval
+
+
+class SampleClasses(Record):
+    predicted_counts: list[NonNegativeInt]
+    entropy_bits: float
+    coverage: float
+    label_agreement: float | None = None  # a conditional model's only
+    label_agreement_interval: Interval | None = None
+
+
+class Likelihood(Record):
+    kind: str
+    note: str
+    n_images: int = Field(ge=1)
+    bits_per_dim: float
+    bits_per_dim_interval: Interval | None
+
+
+class GenerativeMetrics(FeatureComparison):
+    """reports/metrics/<dataset>/seed-<seed>/<generative model>.json"""
+
+    conditional: bool
+    memorisation: Memorisation
+    classes: SampleClasses
+    likelihood: Likelihood | None  # a model without the likelihood capability
+
+
+class CasScore(Record):
+    accuracy: float
+    accuracy_interval: Interval
+    n_train: int = Field(ge=1)
+    n_test: int = Field(ge=1)
+
+
+class CasScores(Record):
+    """reports/metrics/<dataset>/seed-<seed>/cas/<generative model>.json; scores is null for an unconditional model"""
+
+    scores: dict[str, CasScore] | None
+
+
+class Floor(FeatureComparison):
+    memorisation: Memorisation
+
+
+class References(Record):
+    """reports/metrics/<dataset>/references.json: the floor and the ceiling every generative model sits between"""
+
+    real_heldout_vs_test: Floor
+    noise_vs_test: FeatureComparison
+    cas_real_train: dict[str, CasScore]
+
+
+class StageTimes(Record):
+    """The figures of a timing record the report shows (genbench/timings.py)."""
+
+    fit_seconds: float | None = None
+    train_seconds: float | None = None
+    predict_seconds: float | None = None
+    seconds_per_1000: float | None = None
+
+
 RecordType = TypeVar("RecordType", bound=Record)
 
 
 def read(path: Path, kind: type[RecordType]) -> RecordType:
-    raw = artifacts.read_json(path)
+    return validate(path, artifacts.read_json(path), kind)
+
+
+def validate(path: Path, raw, kind: type[RecordType]) -> RecordType:
+    """`raw`, read from `path`, as a `kind`; a DataError naming the file and the key otherwise."""
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a JSON object, found {type(raw).__name__}; rerun the stage that makes it")
     try:

@@ -100,6 +100,7 @@ def run(
         _projection(real, fake)
         | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)},
     )
+    records.GenerativeMetrics.model_validate(metrics)  # the record the report reads (metric_table.py)
     artifacts.write_json(metrics_path, metrics)
     if not base.has(module, Capability.SAMPLER_TIMINGS):
         return probes

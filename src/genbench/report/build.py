@@ -11,41 +11,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from genbench import artifacts, git, paths, pipeline, records, timings
+from genbench import artifacts, git, metric_table, paths, pipeline, records, timings
 from genbench.config import Params
 from genbench.errors import DataError
 from genbench.report import changes, dataset_figures, provenance, results
 
-# Summary columns: (key in the row, heading, better when "max" or "min", format). A row is a model's
-# metrics file; "timing." keys come from its stages' timing records, "cas." ones from the CAS stage. A key's
-# interval, where it has one, is the key + "_interval" beside it.
-CLASSIC_COLUMNS = (
-    ("accuracy", "test accuracy", "max", "{:.2%}"),
-    ("macro_f1", "macro-F1", "max", "{:.4f}"),
-    ("timing.fit_seconds", "fit (s)", "min", "{:.3f}"),
-    ("timing.predict_seconds", "predict (s)", "min", "{:.4f}"),
-)
-# How the featurenet classifies the samples.
-CLASS_COLUMNS = (
-    ("classes.label_agreement", "shows the class asked for", "max", "{:.1%}"),
-    ("classes.entropy_bits", "class entropy (bits)", "max", "{:.3f}"),
-    ("classes.coverage", "classes covered", "max", "{:.0%}"),
-)
-# Likelihood bounds of different models are on different data (binarised vs every pixel level), so none is "best".
-GENERATIVE_COLUMNS = (
-    ("fid", "FID", "min", "{:.2f}"),
-    ("kid", "KID", "min", "{:.4f}"),
-    ("precision", "precision", "max", "{:.3f}"),
-    ("recall", "recall", "max", "{:.3f}"),
-    ("cas.svm.accuracy", "CAS, SVM", "max", "{:.2%}"),
-    ("cas.xgboost.accuracy", "CAS, XGBoost", "max", "{:.2%}"),
-    ("likelihood.bits_per_dim", "NLL bound (bits/dim)", None, "{:.3f}"),
-    # Not ranked: a held-out real image scores about 50%; read a model against the floor row.
-    ("memorisation.closer_to_train", "nearer a training image", None, "{:.1%}"),
-    ("timing.train_seconds", "train (s)", "min", "{:.1f}"),
-    ("timing.sample_seconds_per_1000", "sampling (s/1000)", "min", "{:.2f}"),
-)
-TIMING_KEYS = ("fit_seconds", "train_seconds", "predict_seconds", "seconds_per_1000")
+TIMED = {m.key for m in (*metric_table.CLASSIFIER, *metric_table.GENERATIVE) if m.timed}
 
 
 def stage(params: Params, io) -> None:
@@ -65,13 +36,13 @@ def run(
             f"{d['name']}: {kind}, mean and standard deviation over {d['n_seeds']} "
             f"seed{'s' if d['n_seeds'] != 1 else ''}; "
             "bold: best, underlined: tied (a test at p < 0.05, Holm-corrected)",
-            _untimed(columns),
+            metric_table.untimed(columns),
             d[key],
         )
         for d in datasets
         for kind, key, columns in (
-            ("classifiers", "rows", CLASSIC_COLUMNS),
-            ("generative models", "generative", GENERATIVE_COLUMNS),
+            ("classifiers", "rows", metric_table.CLASSIFIER),
+            ("generative models", "generative", metric_table.GENERATIVE),
         )
         if d[key]
     ]
@@ -81,7 +52,7 @@ def run(
             (staging / name).write_bytes(data)
     untimed = {
         d["name"]: [
-            row | {"cells": {k: c for k, c in row["cells"].items() if not _is_timing(k)}}
+            row | {"cells": {k: c for k, c in row["cells"].items() if k not in TIMED}}
             for row in d["rows"] + d["generative"]
         ]
         for d in datasets
@@ -118,9 +89,9 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
     rendered_at = git.head_state(ignored=("dvc.lock",))  # DVC rewrites dvc.lock during the very run
     return env.get_template("index.html.j2").render(
         datasets=datasets,
-        columns=CLASSIC_COLUMNS,
-        generative_columns=GENERATIVE_COLUMNS,
-        class_columns=CLASS_COLUMNS,
+        columns=metric_table.CLASSIFIER,
+        generative_columns=metric_table.GENERATIVE,
+        class_columns=metric_table.SAMPLE_CLASSES,
         evaluate=params.evaluate,
         seeds=params.seeds,
         changes=changes.since_head(rendered_at["commit"]),
@@ -132,12 +103,10 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
 
 
 def _timing(command: str, dataset: str, model: str | None = None, seed: int | None = None) -> dict:
-    """The figures of one stage's timing record, checked to be numbers."""
+    """The figures of one stage's timing record that the page shows, checked to be numbers."""
     path = paths.timing_file(command, dataset, model, seed)
-    record = timings.read(path)
-    figures = {key: record[key] for key in TIMING_KEYS if key in record}
-    _check_metrics(path, figures, [(key,) for key in figures], ())
-    return figures
+    shown = records.validate(path, timings.read(path), records.StageTimes)
+    return shown.model_dump(include=set(records.StageTimes.model_fields), exclude_none=True)
 
 
 def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures.FigureFiles) -> dict:
@@ -161,7 +130,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
             model: {seed: m | {"timing": _classifier_timing(dataset, model, seed)} for seed, m in by_seed.items()}
             for model, by_seed in classifier_metrics.items()
         },
-        CLASSIC_COLUMNS,
+        metric_table.CLASSIFIER,
         comparison,
     )
     generative_metrics = {
@@ -183,10 +152,10 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
                 }
                 for model, by_seed in generative_metrics.items()
             },
-            GENERATIVE_COLUMNS,
+            metric_table.GENERATIVE,
             comparison,
         )
-        sample_classes = _table(seeds, generative_metrics, CLASS_COLUMNS, comparison)
+        sample_classes = _table(seeds, generative_metrics, metric_table.SAMPLE_CLASSES, comparison)
         samplers = [row for model in generative_metrics for row in _samplers(dataset, model, shown_seed)]
         references = _reference_rows(dataset)
         generative_pairs = _pairs("fid", generative, comparison)
@@ -234,29 +203,23 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
     }
 
 
-def _is_timing(key: str) -> bool:
-    return key.startswith("timing.")
-
-
-def _untimed(columns) -> tuple:
-    return tuple(c for c in columns if not _is_timing(c[0]))
-
-
 def _table(
-    seeds: list[int], metrics: dict[str, dict[int, dict]], columns, comparison: results.Comparison
+    seeds: list[int],
+    metrics: dict[str, dict[int, dict]],
+    columns: tuple[metric_table.Metric, ...],
+    comparison: results.Comparison,
 ) -> list[dict]:
     """One row per model: its cells over the seeds, with the marks of each column's tests."""
-    cells = {model: {key: _cell(seeds, by_seed, key) for key, *_ in columns} for model, by_seed in metrics.items()}
+    cells = {model: {c.key: _cell(seeds, by_seed, c.key) for c in columns} for model, by_seed in metrics.items()}
     marks = {
-        key: results.marks(key, direction, {m: c[key] for m, c in cells.items()}, comparison)
-        for key, _, direction, _ in columns
+        c.key: results.marks(c.key, c.better, {m: row[c.key] for m, row in cells.items()}, comparison) for c in columns
     }
     return [
         {
             "model": model,
             "cells": row,
-            "marks": {key: marks[key].get(model) for key, *_ in columns},
-            "texts": {key: (row[key].text(fmt) if row[key] else None) for key, _, _, fmt in columns},
+            "marks": {c.key: marks[c.key].get(model) for c in columns},
+            "texts": {c.key: (row[c.key].text(c.format) if row[c.key] else None) for c in columns},
         }
         for model, row in cells.items()
     ]
@@ -346,26 +309,11 @@ def _samplers(dataset: str, model: str, seed: int) -> list[dict]:
 
 def _cas(dataset: str, model: str, seed: int) -> dict | None:
     """A model's CAS per classifier; None for an unconditional model."""
-    path = paths.cas_file(dataset, model, seed)
-    found = artifacts.read_json(path)
-    if not isinstance(found, dict) or "scores" not in found or not isinstance(found["scores"], (dict, type(None))):
-        raise DataError(f"{path}: expected scores (null for an unconditional model); rerun the stage that makes it")
-    _check_metrics(path, {"cas": found["scores"] or {}}, [c for c in GENERATIVE_COLUMNS if c[0].startswith("cas.")], ())
-    return found["scores"]
+    return records.read(paths.cas_file(dataset, model, seed), records.CasScores).model_dump()["scores"]
 
 
 def _reference_rows(dataset: str) -> list[dict]:
-    path = paths.references_file(dataset)
-    references = _metrics_file(path, GENERATIVE_COLUMNS, ())
-    for part in ("real_heldout_vs_test", "noise_vs_test"):
-        _check_metrics(path, references.get(part), GENERATIVE_COLUMNS, HEADLINE_GENERATIVE, f"{part}.")
-    _check_metrics(
-        path,
-        {"cas": references.get("cas_real_train")},
-        [c for c in GENERATIVE_COLUMNS if c[0].startswith("cas.")],
-        (),
-        "cas_real_train.",
-    )
+    references = records.read(paths.references_file(dataset), records.References).model_dump()
     floor = references["real_heldout_vs_test"] | {"cas": references["cas_real_train"]}
     return [
         {
@@ -383,63 +331,23 @@ def _reference_rows(dataset: str) -> list[dict]:
 
 def _reference_texts(metrics: dict) -> dict:
     texts = {}
-    for key, _, _, fmt in GENERATIVE_COLUMNS:
-        cell = _cell([None], {None: metrics}, key)
-        texts[key] = cell.text(fmt) if cell else None
+    for column in metric_table.GENERATIVE:
+        cell = _cell([None], {None: metrics}, column.key)
+        texts[column.key] = cell.text(column.format) if cell else None
     return texts
 
 
-# Keys every metrics file of its kind holds; the other columns may be absent or null (a GAN has no likelihood).
-HEADLINE_CLASSIFIER = ("accuracy", "macro_f1")
-HEADLINE_GENERATIVE = ("fid", "kid", "precision", "recall")
-
-
 def _classifier_metrics(path: Path, n_classes: int) -> dict:
-    metrics = _metrics_file(path, CLASSIC_COLUMNS, HEADLINE_CLASSIFIER)
-    matrix = metrics.get("confusion_matrix")
-    square = (
-        isinstance(matrix, list)
-        and len(matrix) == n_classes
-        and all(isinstance(row, list) and len(row) == n_classes for row in matrix)
-    )
-    if not square or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for row in matrix for v in row):
+    metrics = records.read(path, records.ClassifierMetrics)
+    if len(metrics.confusion_matrix) != n_classes or any(len(row) != n_classes for row in metrics.confusion_matrix):
         raise DataError(
             f"{path}: confusion_matrix is not a {n_classes}×{n_classes} table of counts; rerun its evaluate stage"
         )
-    return metrics
+    return metrics.model_dump()
 
 
 def _generative_metrics(path: Path) -> dict:
-    metrics = _metrics_file(path, (*GENERATIVE_COLUMNS, *CLASS_COLUMNS), HEADLINE_GENERATIVE)
-    if not isinstance(metrics.get("n_images"), int) or not isinstance(metrics.get("conditional"), bool):
-        raise DataError(f"{path}: n_images or conditional missing or of the wrong type; rerun its evaluate stage")
-    return metrics
-
-
-def _metrics_file(path: Path, columns, headline: tuple[str, ...]) -> dict:
-    metrics = artifacts.read_json(path)
-    _check_metrics(path, metrics, columns, headline)
-    return metrics
-
-
-def _check_metrics(path: Path, metrics, columns, headline: tuple[str, ...], prefix: str = "") -> None:
-    """Every value the report shows is a number or null (NaN included: a metric may be undefined), and the headline
-    ones are there."""
-    if not isinstance(metrics, dict):
-        raise DataError(f"{path}: {prefix or 'the file'} is not a JSON object; rerun the stage that makes it")
-    for key, *_ in columns:
-        value = _lookup(metrics, key)
-        if value is None and key in headline:
-            raise DataError(f"{path}: no {prefix}{key}; rerun the stage that makes it")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise DataError(f"{path}: {prefix}{key} is {value!r}; expected a number")
-        interval = _lookup(metrics, key + "_interval")
-        if interval is not None and not (
-            isinstance(interval, list)
-            and len(interval) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in interval)
-        ):
-            raise DataError(f"{path}: {prefix}{key}_interval is {interval!r}; expected [low, high], two finite numbers")
+    return records.read(path, records.GenerativeMetrics).model_dump()
 
 
 def _lookup(metrics: dict, dotted_key: str):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genbench.evaluate import fidelity, intervals
+from genbench.metric_table import Metric
 
 STANDARD_NORMAL_975 = 1.959963984540054
 
@@ -257,7 +258,7 @@ def to_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def latex_table(caption: str, columns, rows: list[dict]) -> str:
+def latex_table(caption: str, columns: tuple[Metric, ...], rows: list[dict]) -> str:
     """A booktabs table: mean ± standard deviation over seeds (the value alone over one seed);
     bold: best, underlined: tied, as on the page."""
 
@@ -279,12 +280,11 @@ def latex_table(caption: str, columns, rows: list[dict]) -> str:
         f"\\caption{{{escape(caption)}}}",
         r"\begin{tabular}{l" + "r" * len(columns) + "}",
         r"\toprule",
-        " & ".join(["model", *(escape(heading) for _, heading, _, _ in columns)]) + r" \\",
+        " & ".join(["model", *(escape(c.heading) for c in columns)]) + r" \\",
         r"\midrule",
     ]
     lines += [
-        " & ".join([escape(row["model"]), *(cell(row, key, fmt) for key, _, _, fmt in columns)]) + r" \\"
-        for row in rows
+        " & ".join([escape(row["model"]), *(cell(row, c.key, c.format) for c in columns)]) + r" \\" for row in rows
     ]
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
