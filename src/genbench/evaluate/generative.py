@@ -94,13 +94,13 @@ def run(
     )
     probes = {"likelihood_seconds": time.perf_counter() - started} if bound is not None else {}
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
+    records.GenerativeMetrics.model_validate(metrics)  # the record the report reads (metric_table.py)
     # The feature sets too, so the report can pair models on the same resampled real images.
     artifacts.save_npz(
         projection_path,
         _projection(real, fake)
         | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)},
     )
-    records.GenerativeMetrics.model_validate(metrics)  # the record the report reads (metric_table.py)
     artifacts.write_json(metrics_path, metrics)
     if not base.has(module, Capability.SAMPLER_TIMINGS):
         return probes
