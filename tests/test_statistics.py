@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from genbench.evaluate import fidelity, intervals, memorisation, protocol
+from genbench.metric_table import IntervalKind, Metric
 from genbench.models import ddpm
 from genbench.report import results
 from genbench.train import loop
@@ -197,7 +198,8 @@ def test_latex_table_escapes_names_and_marks_as_the_page():
         {"model": "my_model", "cells": {"fid": cell([2.0, 2.2])}, "marks": {"fid": "best"}},
         {"model": "b&c", "cells": {"fid": cell([5.0, 5.4])}, "marks": {"fid": None}},
     ]
-    table = results.latex_table("100% {x}\\y", [("fid", "FID", "min", "{:.1f}")], rows)
+    fid = Metric("fid", "FID", "min", "{:.1f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP)
+    table = results.latex_table("100% {x}\\y", (fid,), rows)
     assert r"\caption{100\% \{x\}\textbackslash{}y}" in table
     assert r"my\_model & \textbf{2.1 $\pm$ 0.1} \\" in table and r"b\&c & 5.2 $\pm$ 0.3 \\" in table
     assert table.index(r"\toprule") < table.index(r"\midrule") < table.index(r"\bottomrule")
