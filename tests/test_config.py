@@ -38,7 +38,7 @@ def test_default_params_file_is_valid():
         (
             "colour: red",
             "colour: unknown key; allowed keys here: seeds, datasets, own_datasets, models, download, data, classic, "
-            "train, featurenet, generative, sampling, evaluate, resources",
+            "train, featurenet, generative, sampling, evaluate, tune, resources",
         ),
         ("classic: {svm: {C: '3'}}", "classic.svm.C: Input should be a valid number (got '3')"),
         ("classic: {svm: {C: -1.5}}", "classic.svm.C: Input should be greater than 0 (got -1.5)"),
@@ -65,6 +65,46 @@ def test_default_params_file_is_valid():
             "own_datasets.m.size: 30x30: vae needs sides divisible by 4, gan needs sides divisible by 4, ddpm needs "
             "sides divisible by 4; declare a size such as 32x32 (fit: pad or resize)",
         ),
+        (
+            "models: {generative: [vae, ddpm], cas: [vae]}",
+            "models.cas: vae draws unconditional samples, which have no class to score; list only conditional models "
+            "(here: ddpm)",
+        ),
+        (
+            "models: {generative: [gan], cas: [gan]}\ngenerative: {gan: {conditional: false}}",
+            "models.cas: gan draws unconditional samples, which have no class to score; list only conditional models "
+            "(here: none)",
+        ),
+        (
+            "models: {generative: [ddpm], cas: [gan]}",
+            "models.cas: gan is not in models.generative; list it there too, or drop it here",
+        ),
+        (
+            "tune: {space: {svm: {degree: {low: 2, high: 5}}}}",
+            "tune.space.svm.degree: unknown key; the model's keys: C, kernel, gamma, max_train_samples",
+        ),
+        (
+            "tune: {space: {svm: {C: {low: 10, high: 1}}}}",
+            "tune.space.svm.C: an empty range: low 10 is not below high 1 (got {'low': 10, 'high': 1})",
+        ),
+        (
+            "tune: {space: {xgboost: {max_depth: {low: 2, high: 6.5}}}}",
+            "tune.space.xgboost.max_depth: an integer setting: low and high must be whole numbers (got 2, 6.5)",
+        ),
+        (
+            "tune: {space: {svm: {kernel: {choices: [rbf, cubic]}}}}",
+            "tune.space.svm.kernel: 'cubic' is not a value the model takes: Input should be 'rbf', 'linear', 'poly' or "
+            "'sigmoid'",
+        ),
+        (
+            "tune: {space: {svm: {kernel: {low: 1, high: 2}}}}",
+            "tune.space.svm.kernel: a range needs a numeric setting; give choices",
+        ),
+        (
+            "tune: {space: {vae: {beta: {low: 0.1, high: 2}}}}",
+            "tune.space.vae: tuning covers the classic models (xgboost, svm, logreg)",
+        ),
+        ("tune: {trials: -1}", "tune.trials: Input should be greater than or equal to 0 (got -1)"),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),
         ("models: {classic: [svm, svm]}", "models.classic: names must be unique; repeated: svm (got ['svm', 'svm'])"),
         ("seeds: [true]", "seeds.0: Input should be a valid integer (got True)"),

@@ -61,6 +61,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     # Every model, with fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
     for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
+    workspace.edit("params.yaml", "  trials: 3 ", "  trials: 0 ")  # tuning has tests of its own
     served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
     # CIFAR's archive is put in place by hand instead: it must be used as it is.
     workspace.path("data/raw/tinycifar").mkdir(parents=True)
@@ -80,9 +81,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
-    # per dataset: download, preprocess, the references, 4 classifiers x (train, evaluate), 3 generative models
-    # x (train, sample, evaluate, CAS); then the report
-    assert len(ran) == 3 * (3 + 2 * 4 + 4 * 3) + 1
+    # per dataset: download, preprocess, the references, a tune per classic model (3), 4 classifiers x (train,
+    # evaluate), 3 generative models x (train, sample, evaluate), 2 conditional ones' CAS; then the report
+    assert len(ran) == 3 * (3 + 3 + 2 * 4 + 3 * 3 + 2) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())

@@ -34,6 +34,7 @@ LAYERS = {
     "models": ("models",),
     "train": ("train",),
     "evaluate": ("evaluate", "sample"),
+    "tune": ("tune",),
     "report": ("report",),
     "workflow": ("validate", "params_check", "code_deps", "dag", "snakemake_rules", "reach", "adopt"),
     "cli": ("cli", "__main__"),

@@ -156,6 +156,7 @@ CASES = [
     ("reports/metrics/digits/seed-0/ddpm.json", "FID not a number", edit_json(lambda m: m | {"fid": "low"})),
     ("reports/metrics/digits/references.json", "a JSON list", edit_json(lambda m: [])),
     ("reports/metrics/digits/seed-0/cas/ddpm.json", "no scores", edit_json(lambda m: {"seed": 0})),
+    ("reports/metrics/digits/seed-0/cas/ddpm.json", "null scores", edit_json(lambda m: m | {"scores": None})),
     (
         "reports/metrics/digits/seed-0/cas/ddpm.json",
         "an accuracy not a number",
@@ -202,7 +203,6 @@ CASES = [
 # files; they are not run on them.
 NOT_OPENED = [
     (r"genbench (evaluate|cas) ", r"views\.npz$", "these arrays feed the report's figures"),
-    (r"genbench cas ", r"/vae/samples\.npz$", "CAS scores the class-conditional models' samples only"),
     (
         r"genbench report$",
         r"data/models/.*/(weights\.safetensors|config\.json|model\.skops|model\.json)$",

@@ -33,13 +33,14 @@ TINY = yaml.safe_load((Path(__file__).parent / "params/tiny.yaml").read_text())
 STAGES = [
     ["download", "--dataset", "digits"],
     ["preprocess", "--dataset", "digits"],
+    *[["tune", "--dataset", "digits", "--model", model] for model in CLASSIC_MODELS],
     *[
         [stage, "--dataset", "digits", "--model", model, "--seed", "0"]
         for stage in ("train", "evaluate")
         for model in (*CLASSIC_MODELS, "featurenet", *GENERATIVE_MODELS)
     ],
     *[["sample", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
-    *[["cas", "--dataset", "digits", "--model", model, "--seed", "0"] for model in GENERATIVE_MODELS],
+    *[["cas", "--dataset", "digits", "--model", model, "--seed", "0"] for model in TINY["models"]["cas"]],
     ["references", "--dataset", "digits"],
     ["report"],
 ]
@@ -140,10 +141,16 @@ def plausible_documents(draw) -> dict:
     small, unit = st.integers, st.floats
     subset = lambda names: st.lists(st.sampled_from(names), unique=True, max_size=len(names))  # noqa: E731
     timesteps, n_samples, seed = draw(small(2, 40)), draw(small(10, 40)), draw(small(0, 2**32 - 1))
+    generative, gan_conditional = draw(subset(list(GENERATIVE_MODELS))), draw(st.booleans())
+    conditional = [m for m in generative if m == "ddpm" or (m == "gan" and gan_conditional)]  # the VAE never is
     return {
         "seeds": [seed],
         "datasets": ["digits"],
-        "models": {"classic": draw(subset(list(CLASSIC_MODELS))), "generative": draw(subset(list(GENERATIVE_MODELS)))},
+        "models": {
+            "classic": draw(subset(list(CLASSIC_MODELS))),
+            "generative": generative,
+            "cas": draw(subset(conditional)) if conditional else [],
+        },
         "data": {
             "seed": draw(small(0, 2**32 - 1)),
             "test_fraction": draw(unit(0.05, 0.6)),
@@ -193,7 +200,7 @@ def plausible_documents(draw) -> dict:
                 "batch_size": draw(small(1, 64)),
                 "z_dim": draw(small(1, 8)),
                 "hidden": draw(small(4, 12)),
-                "conditional": draw(st.booleans()),
+                "conditional": gan_conditional,
                 "loss": draw(st.sampled_from(["hinge", "non_saturating"])),
             },
             "ddpm": {
@@ -218,6 +225,15 @@ def plausible_documents(draw) -> dict:
                 "guidance": draw(unit(0.0, 5.0)),
             },
         },
+        "tune": {
+            "trials": draw(small(0, 3)),
+            "seed": draw(small(0, 2**32 - 1)),
+            "space": {
+                "svm": {"C": {"low": 0.01, "high": 100.0, "log": True}},
+                "xgboost": {"max_depth": {"low": 1, "high": 4}, "learning_rate": {"low": 0.05, "high": 1.0}},
+                "logreg": {"C": {"choices": [0.1, 1.0, 10.0]}},
+            },
+        },
         "evaluate": {
             "n_samples": n_samples,
             "kid_subsets": draw(small(1, 10)),
@@ -235,10 +251,11 @@ def pipeline_commands(document: dict) -> list[list[str]]:
     models, seed = document["models"], str(document["seeds"][0])
     every = [*models["classic"], "featurenet", *models["generative"]]
     return [
+        *[["tune", "--dataset", "digits", "--model", m] for m in models["classic"]],
         *[["train", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
         *[["sample", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
         *[["evaluate", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
-        *[["cas", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
+        *[["cas", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["cas"]],
         ["references", "--dataset", "digits"],
         ["report"],
     ]

@@ -31,18 +31,22 @@ def seeded(seed: int, classic=("xgboost", "svm", "logreg"), generative=("vae", "
             for stage in ("train_generative", "sample", "evaluate_generative")
             for m in generative
         ),
-        *(f"cas@digits-{m}-{seed}" for m in generative),
+        *(f"cas@digits-{m}-{seed}" for m in generative if m != "vae"),  # the VAE is unconditional: no CAS
     ]
 
 
-ALL_STAGES = sorted(["download@digits", "preprocess@digits", "evaluate_references@digits", *seeded(0), "report"])
+TUNED = [f"tune@digits-{m}" for m in ("xgboost", "svm", "logreg")]  # per dataset, not per seed
+ALL_STAGES = sorted(
+    ["download@digits", "preprocess@digits", *TUNED, "evaluate_references@digits", *seeded(0), "report"]
+)
 # classic.svm sets the SVM and the ones that the classification accuracy score trains on samples and,
 # for its floor, on real images; no FID, KID, precision, recall or likelihood bound is computed again.
 SVM_AND_REPORT = sorted(
     [
+        "tune@digits-svm",
         "train@digits-svm-0",
         "evaluate@digits-svm-0",
-        *(f"cas@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
+        *(f"cas@digits-{m}-0" for m in ("gan", "ddpm")),
         "evaluate_references@digits",
         "report",
     ]
@@ -51,19 +55,14 @@ SVM_AND_REPORT = sorted(
 GUIDANCE_AND_REPORT = sorted(
     ["sample@digits-ddpm-0", "evaluate_generative@digits-ddpm-0", "cas@digits-ddpm-0", "report"]
 )
-# A model's CAS stage reads its samples (the VAE's too: its file says an unconditional model has no score).
+# The VAE is unconditional: it has no CAS stage (models.cas).
 VAE_AND_REPORT = sorted(
-    [
-        "train_generative@digits-vae-0",
-        "sample@digits-vae-0",
-        "evaluate_generative@digits-vae-0",
-        "cas@digits-vae-0",
-        "report",
-    ]
+    ["train_generative@digits-vae-0", "sample@digits-vae-0", "evaluate_generative@digits-vae-0", "report"]
 )
 # evaluate.n_samples: what is drawn and compared changes; no model is retrained.
 SAMPLING_AND_REPORT = sorted(
-    [f"{stage}@digits-{m}-0" for stage in ("sample", "evaluate_generative", "cas") for m in ("vae", "gan", "ddpm")]
+    [f"{stage}@digits-{m}-0" for stage in ("sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")]
+    + [f"cas@digits-{m}-0" for m in ("gan", "ddpm")]
     + ["evaluate_references@digits", "report"]
 )
 N_SAMPLES = "  n_samples: 40"
@@ -81,6 +80,18 @@ STAGE_ROW = re.compile(
     r'<tr data-stage="([^"]+)"><td[^>]*>[^<]*</td><td class="num"[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td><td '
     r'class="hash"[^>]*>([^<(]*)'
 )
+
+
+def assert_svm_trained_with_the_tuned_settings(workspace) -> None:
+    """tiny.yaml gives tune.trials: 3; the SVM's training reads what its study chose."""
+    from genbench.models import svm
+
+    record = json.loads(workspace.path("reports/tuning/digits/svm.json").read_text())
+    tuned = json.loads(workspace.path("data/tuned/digits/svm.json").read_text())["settings"]
+    assert len(record["trials"]) == 3 and record["best_value"] >= record["given_value"]
+    assert {key: tuned[key] for key in record["chosen"]} == record["chosen"]
+    fitted = svm.load(workspace.path("data/models/digits/seed-0/svm")).get_params()
+    assert {key: fitted[key] for key in record["chosen"]} == record["chosen"]
 
 
 def assert_page_shows_the_timing_records(workspace) -> dict[str, tuple[str, str, str]]:
@@ -115,9 +126,9 @@ def assert_quality_floors(workspace) -> None:
     noise_fid = metrics("references")["noise_vs_test"]["fid"]
     for model in ("vae", "gan", "ddpm"):
         assert metrics(f"seed-0/{model}")["fid"] < noise_fid, model
-        scores = metrics(f"seed-0/cas/{model}")["scores"]
-        assert (scores is None) == (model == "vae"), "the VAE is unconditional"
-        assert scores is None or scores["svm"]["accuracy_interval"][0] > 0.1, model
+    for model in ("gan", "ddpm"):
+        assert metrics(f"seed-0/cas/{model}")["scores"]["svm"]["accuracy_interval"][0] > 0.1, model
+    assert not workspace.path("reports/metrics/digits/seed-0/cas/vae.json").exists(), "the VAE is unconditional"
 
 
 def rendered_at(workspace) -> str:
@@ -133,6 +144,8 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     assert_reads_declared(workspace, tiny_run.executed)
     assert_quality_floors(workspace)
     report = workspace.path("reports/index.html").read_text()
+    assert_svm_trained_with_the_tuned_settings(workspace)
+    assert "Settings chosen on the validation split" in report
     assert "real held-out images (floor)" in report and "Gaussian noise (ceiling)" in report
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", report), "self-contained: no external resource"
     assert rendered_at(workspace) == workspace.run("git", "rev-parse", "HEAD").stdout.strip()
@@ -143,6 +156,7 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     )
     assert figures == sorted(
         [f"digits/confusion-{m}.png" for m in ("xgboost", "svm", "logreg", "featurenet")]
+        + [f"digits/tuning-{m}.png" for m in ("xgboost", "svm", "logreg")]
         + [f"digits/samples-{m}.png" for m in ("vae", "gan", "ddpm")]
         + [
             f"digits/{f}.png"
@@ -270,6 +284,7 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     # and a seed is one more replicate (adding one runs its stages only, removing it only the report).
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [svm]")
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [ddpm]")
+    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [ddpm]")
     assert workspace.dvc_repro() == ["report"]
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
     assert sorted(workspace.dvc_repro()) == sorted(
@@ -408,19 +423,19 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
         "keep-going: every other branch finished"
     )
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 19 + ["FAILED"]
+    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 22 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
-    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 10 + ["1000"] * 10)
+    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 13 + ["1000"] * 10)
 
     workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
     on_cluster(workspace, cluster)
     runs += workspace.executed()
-    assert sorted(run["command"] for run in runs[19:]) == sorted(command_of(s) for s in VAE_AND_REPORT), (
+    assert sorted(run["command"] for run in runs[22:]) == sorted(command_of(s) for s in VAE_AND_REPORT), (
         "only the failed branch and the report"
     )
     assert_reads_declared(workspace, runs)  # every stage ran once, each in its own SLURM job
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == 20 + 5 and {job["JobState"] for job in jobs[20:]} == {"COMPLETED"}, (
+    assert len(jobs) == 23 + 4 and {job["JobState"] for job in jobs[23:]} == {"COMPLETED"}, (
         "every job went through sbatch"
     )
     assert workspace.snakemake_planned() == []
@@ -443,7 +458,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     workspace.run("snakemake", "--report", "reports/snakemake.html")
     snakemake_report = workspace.path("reports/snakemake.html").read_text()
     registered = [p.name for p in workspace.path("reports/figures/digits").glob("*.png")]
-    assert len(registered) == 14 and all(name in snakemake_report for name in registered), "every figure, by name"
+    assert len(registered) == 17 and all(name in snakemake_report for name in registered), "every figure, by name"
     workspace.commit("outputs made on the cluster")
 
     # The page names the commit it was rendered at; a later commit that changes no input reruns nothing.
@@ -518,11 +533,14 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         first.edit("params.yaml", "datasets: [digits]", "datasets: [digits, tinymnist]")
         first.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [svm, logreg]")
         first.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: []")
+        first.edit("params.yaml", "cas: [gan, ddpm]", "cas: []")
         first.run("snakemake", "--profile", "profiles/local", "--cache")
         assert executed(first) == sorted(
             per_dataset(
                 "download@{}",
                 "preprocess@{}",
+                "tune@{}-svm",
+                "tune@{}-logreg",
                 "train@{}-svm-0",
                 "evaluate@{}-svm-0",
                 "train@{}-logreg-0",
@@ -533,9 +551,9 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             )
             + ["genbench report"]
         )
-        # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 2 + 4 each,
-        # featurenet 6 + 3, references 2.
-        assert len(list(cache.iterdir())) == 2 * 26
+        # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 3 + 2 + 4
+        # each (tune, train, evaluate), featurenet 6 + 3, references 2.
+        assert len(list(cache.iterdir())) == 2 * 32
         models = {
             d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")
         }
@@ -559,16 +577,17 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         second.edit("params.yaml", "    max_iter: 300", "    max_iter: 200")
         second.run("snakemake", "--profile", "profiles/local", "--cache")
         assert executed(second) == sorted(
-            per_dataset("train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"]
+            per_dataset("tune@{}-logreg", "train@{}-logreg-0", "evaluate@{}-logreg-0") + ["genbench report"]
         )
 
         second.edit("src/genbench/models/svm.py", '"""Support', '"""The support')
         second.run("snakemake", "--profile", "profiles/local", "--cache")
         # The floor of the classification accuracy score, in the references, trains the SVM too, so it reads its code.
         assert executed(second) == sorted(
-            per_dataset("train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}") + ["genbench report"]
+            per_dataset("tune@{}-svm", "train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}")
+            + ["genbench report"]
         )
-        assert len(list(cache.iterdir())) == 2 * 26 + 2 * 6 + 2 * 8, "new results are new entries"
+        assert len(list(cache.iterdir())) == 2 * 32 + 2 * 9 + 2 * 11, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
     # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a

@@ -31,7 +31,7 @@ def register_toy(ws: Workspace) -> None:
     registry = ws.path("src/genbench/models/registry.py")
     registry.write_text(registry.read_text() + REGISTRATION)
     params = yaml.safe_load(ws.path("params.yaml").read_text())
-    params["models"] = {"classic": ["svm"], "generative": ["toy"]}
+    params["models"] = {"classic": ["svm"], "generative": ["toy"], "cas": ["toy"]}
     params["generative"]["toy"] = {"steps": 60, "batch_size": 32}
     params["sampling"]["toy"] = {"temperature": 1.0}
     ws.path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -83,10 +83,12 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
     assert found["src/genbench/models/ddpm.py"] == sorted(
         stages_of("ddpm", ("evaluate_generative", "sample", "train_generative"))
     )
-    assert found["src/genbench/models/logreg.py"] == sorted(stages_of("logreg", ("evaluate", "train")))
-    cas = [f"cas@digits-{m}-{s}" for m in ("vae", "gan", "ddpm") for s in SEEDS]
+    assert found["src/genbench/models/logreg.py"] == sorted(
+        [*stages_of("logreg", ("evaluate", "train")), "tune@digits-logreg"]
+    )
+    cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm") for s in SEEDS]
     assert found["src/genbench/models/svm.py"] == sorted(
-        [*stages_of("svm", ("evaluate", "train")), *cas, "evaluate_references@digits"]
+        [*stages_of("svm", ("evaluate", "train")), "tune@digits-svm", *cas, "evaluate_references@digits"]
     )
     assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits"], (
         "a new dataset: no model's stage"

@@ -138,7 +138,7 @@ def _load(args: argparse.Namespace):
 
 
 def _models(params, group: pipeline.Group) -> list[str]:
-    return [group.model] if group.model else list(getattr(params.models, group.models)) if group.models else []
+    return [group.model] if group.model else list(getattr(params.models, group.model_list)) if group.model_list else []
 
 
 def _group(args: argparse.Namespace) -> pipeline.Group:

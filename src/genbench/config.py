@@ -111,6 +111,42 @@ class EvaluateParams(Section):
         return self
 
 
+class SearchDimension(Section):
+    """One setting's search: a range (low to high, both included; int or float as the model's schema says) or
+    listed choices."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = Field(False, description="a range searched on a log scale (both ends above 0)")
+    choices: list[str | bool | int | float | None] | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _one_kind_not_empty(self) -> SearchDimension:
+        if self.choices is not None:
+            if self.low is not None or self.high is not None:
+                raise ValueError("either low and high, or choices")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("a range needs low and high (or give choices)")
+        if self.low >= self.high:
+            raise ValueError(f"an empty range: low {self.low:g} is not below high {self.high:g}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range starts above 0 (got low {self.low:g})")
+        return self
+
+
+class TuneParams(Section):
+    """Equal-budget tuning (Optuna's seeded TPE) of each listed model's settings on the validation split."""
+
+    trials: int = Field(
+        0, ge=0, le=100_000, description="the budget every model with a search space gets; 0: the params as given"
+    )
+    seed: int = Field(0, ge=0, lt=2**32, description="seeds the sampler and the fits the trials make")
+    space: dict[str, dict[str, SearchDimension]] = Field(
+        default_factory=dict, description="search spaces by model name: a training key to a range or choices"
+    )
+
+
 class JobResources(Section):
     mem_mb: int = Field(ge=64, le=100_000_000, description="memory a job asks a cluster for, in MB")
     runtime: int = Field(ge=1, le=1_000_000, description="wall time a job asks a cluster for, in minutes")
@@ -131,8 +167,13 @@ class ModelLists(Section):
 
     classic: list[ModelName] = Field(default_factory=list, description="classic classifiers, by registry name")
     generative: list[ModelName] = Field(default_factory=list, description="generative models, by registry name")
+    cas: list[ModelName] = Field(
+        default_factory=list,
+        description="the conditional ones among the generative models whose samples get a classification accuracy "
+        "score (CAS); a model left out gets no CAS stage",
+    )
 
-    @field_validator("classic", "generative")
+    @field_validator("classic", "generative", "cas")
     @classmethod
     def _unique(cls, names: list[str]) -> list[str]:
         return _require_unique(names)
@@ -157,6 +198,7 @@ class Params(Section):
     generative: dict[str, ModelSection] = Field(default_factory=dict)
     sampling: dict[str, ModelSection] = Field(default_factory=dict)
     evaluate: EvaluateParams = EvaluateParams()
+    tune: TuneParams = TuneParams()
     resources: ResourcesParams = ResourcesParams()
 
     @field_validator("datasets")

@@ -59,7 +59,7 @@ def render() -> str:
 def stage(group: pipeline.Group) -> dict:
     entry: dict = {}
     if group.axes:
-        entry["matrix"] = {axis: "${" + AXIS_LISTS[axis].format(group.models) + "}" for axis in group.axes}
+        entry["matrix"] = {axis: "${" + AXIS_LISTS[axis].format(group.model_list) + "}" for axis in group.axes}
     entry["cmd"] = _dvc(group.shell)
     entry["deps"] = [
         _dvc(p)

@@ -57,6 +57,20 @@ def cas_file(dataset: str, model: str, seed: int | str) -> Path:
     return Path("reports/metrics") / dataset / replicate(seed) / "cas" / f"{model}.json"
 
 
+def tuned_settings(dataset: str, model: str) -> Path:
+    """The settings a model's training reads: chosen by its tune stage, or as params.yaml gives them."""
+    return Path("data/tuned") / dataset / f"{model}.json"
+
+
+def tuning_file(dataset: str, model: str) -> Path:
+    return Path("reports/tuning") / dataset / f"{model}.json"
+
+
+def study_file(dataset: str, model: str) -> Path:
+    """Optuna's journal of a model's studies; not a pipeline output, so that a killed tune resumes from it."""
+    return Path("data/studies") / dataset / f"{model}.journal"
+
+
 def references_file(dataset: str) -> Path:
     """FID, KID, precision, recall and CAS of real images and of noise: the floor and the ceiling."""
     return Path("reports/metrics") / dataset / "references.json"

@@ -34,6 +34,7 @@ UNTIMED = {"report"}
 COMMANDS = {
     "download": "put a dataset's raw files into data/raw/<dataset>/",
     "preprocess": "split and scale a dataset into data/processed/<dataset>/",
+    "tune": "choose one model's settings on the validation split, with the budget every model gets",
     "train": "train one model on one dataset",
     "sample": "draw images from one trained generative model",
     "evaluate": "evaluate one trained model against its dataset's test split",
@@ -66,7 +67,8 @@ class Group:
     command: str  # the genbench subcommand
     entry: str  # the module whose stage(params, io) runs it
     doc: str
-    models: str | None = None  # "classic" or "generative": the model axis and its params list (models.<this>)
+    models: str | None = None  # "classic" or "generative": the kind of model on the model axis
+    listed_in: str | None = None  # the axis's params list (models.<this>) where it is not the kind's own list
     model: str | None = None  # a fixed model the command names (featurenet's groups)
     per_dataset: bool = True
     per_seed: bool = False  # one stage per training replicate (params.yaml: seeds)
@@ -84,6 +86,11 @@ class Group:
     def kind(self) -> str | None:
         """The kind of model (models.base.Kind's value) the command dispatches on to this group; None without one."""
         return self.models or ("classifier" if self.model else None)
+
+    @property
+    def model_list(self) -> str | None:
+        """The params list (models.<this>) of its model axis; None without one."""
+        return self.listed_in or self.models
 
     @property
     def axes(self) -> tuple[str, ...]:
@@ -211,14 +218,25 @@ GROUPS: tuple[Group, ...] = (
         outputs=(Out(DATA[0].path, "data"), Out(DATA[1].path, "meta")),
     ),
     Group(
+        "tune",
+        "tune",
+        "genbench.tune.classic",
+        "the classic baselines' settings chosen by validation accuracy (Optuna, tune.trials each), or as given",
+        models="classic",
+        # The whole tune section: a study already run to its budget answers from its journal in seconds.
+        params=(f"classic.{M}", "tune"),
+        inputs=DATA,
+        outputs=(Out(str(paths.tuned_settings(D, M)), "settings"), Out(str(paths.tuning_file(D, M)), "summary")),
+        loads=(f"genbench.models.{M}",),
+    ),
+    Group(
         "train",
         "train",
         "genbench.train.classic",
-        "the classic baselines on the flattened training split, once per seed",
+        "the classic baselines on the flattened training split with their tuned settings, once per seed",
         models="classic",
         per_seed=True,
-        params=(f"classic.{M}",),
-        inputs=DATA,
+        inputs=(*DATA, In(str(paths.tuned_settings(D, M)), "settings")),
         outputs=(Out(str(paths.model_dir(D, M, S)), "model", folder=True),),
         loads=(f"genbench.models.{M}",),
     ),
@@ -281,7 +299,8 @@ GROUPS: tuple[Group, ...] = (
         # Conditional models draw the classes of the test images they are compared with (data.seed picks those).
         models="generative",
         per_seed=True,
-        params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"sampling.{M}"),
+        # generative.<model>: whether it is conditional (GenerativeParams.is_conditional).
+        params=(*RUNTIME, "data.seed", "evaluate.n_samples", f"generative.{M}", f"sampling.{M}"),
         inputs=(*DATA, *weights(M)),
         outputs=(
             Out(str(paths.samples_dir(D, M, S) / paths.SAMPLES), "samples"),
@@ -326,6 +345,7 @@ GROUPS: tuple[Group, ...] = (
         "classification accuracy score of a class-conditional model's samples",
         # The classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
         models="generative",
+        listed_in="cas",
         per_seed=True,
         params=CAS_PARAMS,
         inputs=(*DATA, *samples(M)),
@@ -344,6 +364,7 @@ GROUPS: tuple[Group, ...] = (
             "data/models",
             "data/samples",
             "reports/metrics",
+            "reports/tuning",
             "reports/predictions",
             "reports/projections",
             "reports/training",
@@ -425,7 +446,7 @@ def stages(params: Params) -> list[Stage]:
     found = []
     for group in GROUPS:
         datasets = params.datasets if group.per_dataset else [None]
-        models = getattr(params.models, group.models) if group.models else [None]
+        models = getattr(params.models, group.model_list) if group.model_list else [None]
         seeds = params.seeds if group.per_seed else [None]
         found += [Stage(group, d, m, s, params.evaluate.feature_seed) for d in datasets for m in models for s in seeds]
     return found

@@ -128,9 +128,9 @@ class CasScore(Record):
 
 
 class CasScores(Record):
-    """reports/metrics/<dataset>/seed-<seed>/cas/<generative model>.json; scores is null for an unconditional model"""
+    """reports/metrics/<dataset>/seed-<seed>/cas/<generative model>.json"""
 
-    scores: dict[str, CasScore] | None
+    scores: dict[str, CasScore]
 
 
 class Floor(FeatureComparison):
@@ -152,6 +152,35 @@ class StageTimes(Record):
     train_seconds: float | None = None
     predict_seconds: float | None = None
     seconds_per_1000: float | None = None
+    trial_seconds: float | None = None  # a tune stage's trials, those of earlier runs of a resumed study included
+
+
+class TunedSettings(Record):
+    """data/tuned/<dataset>/<model>.json: the settings its training reads (chosen by its tune stage, or as given)"""
+
+    model: str
+    settings: dict
+
+
+class Trial(Record):
+    number: NonNegativeInt
+    params: dict
+    value: float | None  # None: the trial failed
+
+
+class Tuning(Record):
+    """reports/tuning/<dataset>/<model>.json: one model's study, as the report shows it"""
+
+    model: str
+    objective: str
+    direction: str  # "maximize" or "minimize"
+    budget: NonNegativeInt  # trials every model with a search space gets (tune.trials)
+    space: dict  # the searched keys and their ranges or choices, as params.yaml gives them
+    given: dict  # the searched keys' values in params.yaml
+    given_value: float | None  # the objective at the given values: the study's first trial, where they lie in the space
+    chosen: dict  # the searched keys' chosen values (the given ones without a study)
+    best_value: float | None
+    trials: list[Trial]
 
 
 RecordType = TypeVar("RecordType", bound=Record)

@@ -43,7 +43,7 @@ def run(
     modules, cfg = deep.load(model, model_dir, on)
     sampling = base.sampling(params, model, module)
     n = params.evaluate.n_samples
-    conditional = module.conditional(cfg)
+    conditional = base.settings(params, model, module).is_conditional()
     labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
 
     generator = randomness.torch_generator(seed, "samples")

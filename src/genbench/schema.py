@@ -23,3 +23,11 @@ class DeepModelParams(Section):
     def side_multiple(self) -> int:
         """The images' height and width must be multiples of this (a model that halves them n times: 2**n)."""
         return 1
+
+
+class GenerativeParams(DeepModelParams):
+    """What every generative model's training section holds."""
+
+    def is_conditional(self) -> bool:
+        """Whether its samples follow the class asked for: such a model's samples get a CAS (models.cas)."""
+        return True

@@ -45,7 +45,7 @@ class Rules:
         return one_of(self.params.datasets)
 
     def constraints(self, group: pipeline.Group) -> dict:
-        found = {"model": one_of(getattr(self.params.models, group.models))} if group.models else {}
+        found = {"model": one_of(getattr(self.params.models, group.model_list))} if group.model_list else {}
         if group.per_seed:
             found["seed"] = one_of([str(seed) for seed in self.params.seeds])
         return found

@@ -22,6 +22,7 @@ from genbench.errors import ConfigError
 from genbench.models import base, registry
 from genbench.models.base import Kind
 from genbench.schema import Section
+from genbench.tune import space
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:
@@ -61,6 +62,7 @@ def whole_schema() -> type[Params]:
         __base__=ModelLists,
         classic=registered(Kind.CLASSIC, "classic"),
         generative=registered(Kind.GENERATIVE, "generative"),
+        cas=registered(Kind.GENERATIVE, "cas"),
     )
     classic = create_model("ClassicParams", __base__=Section, **sections(Kind.CLASSIC, "Params"))
     generative = create_model("GenerativeParams", __base__=Section, **sections(Kind.GENERATIVE, "Params"))
@@ -97,6 +99,34 @@ class _WholeFile(Params):
                 if problem:
                     raise ValueError(f"own_datasets.{name}.size: {entry.size[0]}x{entry.size[1]}: {problem}")
         return self
+
+    @model_validator(mode="after")
+    def _search_spaces_fit_their_models(self) -> _WholeFile:
+        tunable = registry.names(Kind.CLASSIC)
+        for name, searched in self.tune.space.items():
+            if name not in tunable:
+                raise ValueError(f"tune.space.{name}: tuning covers the classic models ({', '.join(tunable)})")
+            given = getattr(self.classic, name)
+            for key, dimension in searched.items():
+                problem = space.problem(type(given), given, key, dimension)
+                if problem:
+                    raise ValueError(f"tune.space.{name}.{key}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _cas_models_are_conditional(self) -> _WholeFile:
+        for name in self.models.cas:
+            if name not in self.models.generative:
+                raise ValueError(f"models.cas: {name} is not in models.generative; list it there too, or drop it here")
+            if not getattr(self.generative, name).is_conditional():
+                raise ValueError(
+                    f"models.cas: {name} draws unconditional samples, which have no class to score; list only "
+                    f"conditional models (here: {', '.join(self._conditional_models()) or 'none'})"
+                )
+        return self
+
+    def _conditional_models(self) -> list[str]:
+        return [name for name in self.models.generative if getattr(self.generative, name).is_conditional()]
 
     @model_validator(mode="after")
     def _batches_split_evenly(self) -> _WholeFile:

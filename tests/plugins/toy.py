@@ -14,14 +14,14 @@ from pydantic import Field
 from torch import nn
 
 from genbench.models.base import Capability, Kind, Recipe
-from genbench.schema import DeepModelParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat, Section
 from genbench.views import Context, Grid
 
 KIND = Kind.GENERATIVE
 CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD})
 
 
-class Params(DeepModelParams):
+class Params(GenerativeParams):
     """generative.toy"""
 
     steps: int = Field(60, ge=1)
@@ -68,10 +68,6 @@ def recipe(modules: dict[str, nn.Module], settings, run) -> Recipe:
         return {"nll": loss.detach()}
 
     return Recipe(modules=modules, optimizers={"adam": optimizer}, step=step)
-
-
-def conditional(cfg: dict) -> bool:
-    return True
 
 
 @torch.no_grad()

@@ -3,7 +3,7 @@
 A classic baseline trained on one seed's generated images only, tested on the real test split, with
 a Wilson interval over the test images. A model whose samples carry their classes scores close to
 the train-on-real accuracy, the floor (evaluate/references.py: the same classifiers trained on as
-many real training images). An unconditional model's file says it has no score. The classifiers
+many real training images). Only the models listed in models.cas, all conditional, get this stage. The classifiers
 keep the real models' params, so this stage, and no other evaluation of the generative models,
 reruns when they change.
 """
@@ -17,7 +17,7 @@ import numpy as np
 from genbench import artifacts, paths, pipeline, records
 from genbench.config import Params
 from genbench.data import splits
-from genbench.errors import ConfigError
+from genbench.errors import ConfigError, DataError
 from genbench.evaluate import intervals
 from genbench.models import classic
 
@@ -29,13 +29,19 @@ def stage(params: Params, io) -> None:
 def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, samples_dir: Path, out: Path) -> None:
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("test",), n_classes=len(classes))
-    found = {"model": model, "seed": seed, "scores": None}
-    if records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo).conditional:
-        path = samples_dir / paths.SAMPLES
-        generated = artifacts.load_npz(path, ("x", "y"))
-        artifacts.check_images(path, "x", generated["x"], arrays["x_test"].shape[1:])
-        artifacts.check_labels(path, "y", generated["y"], len(generated["x"]), len(classes))
-        found["scores"] = scores(params, generated["x"], generated["y"], arrays["x_test"], arrays["y_test"], seed)
+    if not records.read(samples_dir / paths.SAMPLE_INFO, records.SampleInfo).conditional:
+        raise DataError(
+            f"{samples_dir / paths.SAMPLE_INFO}: unconditional samples have no class to score; rerun sample"
+        )
+    path = samples_dir / paths.SAMPLES
+    generated = artifacts.load_npz(path, ("x", "y"))
+    artifacts.check_images(path, "x", generated["x"], arrays["x_test"].shape[1:])
+    artifacts.check_labels(path, "y", generated["y"], len(generated["x"]), len(classes))
+    found = {
+        "model": model,
+        "seed": seed,
+        "scores": scores(params, generated["x"], generated["y"], arrays["x_test"], arrays["y_test"], seed),
+    }
     records.CasScores.model_validate(found)  # the record the report reads (metric_table.py)
     artifacts.write_json(out, found)
 

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from genbench.errors import ConfigError
-from genbench.schema import Section
+from genbench.schema import GenerativeParams, Section
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,9 +68,9 @@ class DeepModel(Protocol):
 
 
 class GenerativeModel(DeepModel, Protocol):
+    Params: type[GenerativeParams]  # its section generative.<name>; is_conditional() says whether samples follow labels
     Sampling: type[Section]  # its section sampling.<name>: changing it never retrains
 
-    def conditional(self, cfg: dict) -> bool: ...  # whether samples follow the labels asked for
     def sample(
         self,
         modules: dict[str, nn.Module],
@@ -126,7 +126,7 @@ HOOKS = {
 REQUIRED = {
     Kind.CLASSIC: ("Params", "build", "max_train_samples", "save", "load"),
     Kind.CLASSIFIER: ("Params", "config", "build", "recipe"),
-    Kind.GENERATIVE: ("Params", "Sampling", "config", "build", "recipe", "conditional", "sample"),
+    Kind.GENERATIVE: ("Params", "Sampling", "config", "build", "recipe", "sample"),
 }
 
 

@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from genbench.device import images_per_call
 from genbench.models.base import Capability, Execution, Kind, Recipe
-from genbench.schema import DeepModelParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat, Section
 from genbench.views import Context, Grid
 
 KIND = Kind.GENERATIVE
@@ -38,7 +38,7 @@ CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD, Capability.SA
 TRAJECTORY_FRAMES = 8
 
 
-class Params(DeepModelParams):
+class Params(GenerativeParams):
     """generative.ddpm"""
 
     steps: int = Field(1200, ge=1, le=10_000_000, description="optimiser steps")
@@ -369,10 +369,6 @@ def ancestral_sample(
         else:
             x = mean
     return (x + 1) / 2
-
-
-def conditional(cfg: dict) -> bool:
-    return True
 
 
 def sample(

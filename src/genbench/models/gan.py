@@ -17,13 +17,13 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from genbench.models.base import Capability, Execution, Kind, Recipe
-from genbench.schema import DeepModelParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat, Section
 
 KIND = Kind.GENERATIVE
 CAPABILITIES: frozenset[Capability] = frozenset()
 
 
-class Params(DeepModelParams):
+class Params(GenerativeParams):
     """generative.gan"""
 
     steps: int = Field(2000, ge=1, le=10_000_000, description="optimiser steps (one of each network)")
@@ -36,6 +36,9 @@ class Params(DeepModelParams):
 
     def side_multiple(self) -> int:
         return 4  # the generator doubles a quarter-size grid twice
+
+    def is_conditional(self) -> bool:
+        return self.conditional
 
 
 class Sampling(Section):
@@ -161,10 +164,6 @@ def _discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> to
 
 def _generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
-
-
-def conditional(cfg: dict) -> bool:
-    return bool(cfg["conditional"])
 
 
 @torch.no_grad()

@@ -17,14 +17,14 @@ from pydantic import Field
 from torch import nn
 
 from genbench.models.base import Capability, Execution, Kind, Recipe
-from genbench.schema import DeepModelParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat, Section
 from genbench.views import Context, Grid, one_per_class
 
 KIND = Kind.GENERATIVE
 CAPABILITIES = frozenset({Capability.VIEWS, Capability.LIKELIHOOD})
 
 
-class Params(DeepModelParams):
+class Params(GenerativeParams):
     """generative.vae"""
 
     steps: int = Field(3000, ge=1, le=10_000_000, description="optimiser steps")
@@ -39,6 +39,9 @@ class Params(DeepModelParams):
 
     def side_multiple(self) -> int:
         return 4  # the encoder halves each side twice, the decoder doubles it back
+
+    def is_conditional(self) -> bool:
+        return False
 
 
 class Sampling(Section):
@@ -148,10 +151,6 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
         return {"negative_elbo": loss.detach(), "kl": kl.mean().detach()}
 
     return Recipe(modules={"vae": vae}, optimizers={"adam": optimizer}, step=step)
-
-
-def conditional(cfg: dict) -> bool:
-    return False
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ import yaml
 from genbench import artifacts, git, metric_table, paths, pipeline, records, timings
 from genbench.config import Params
 from genbench.errors import DataError
-from genbench.report import changes, dataset_figures, provenance, results
+from genbench.report import changes, dataset_figures, provenance, results, tuning
 
 TIMED = {m.key for m in (*metric_table.CLASSIFIER, *metric_table.GENERATIVE) if m.timed}
 
@@ -93,6 +93,7 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
         generative_columns=metric_table.GENERATIVE,
         class_columns=metric_table.SAMPLE_CLASSES,
         evaluate=params.evaluate,
+        tune=params.tune,
         seeds=params.seeds,
         changes=changes.since_head(rendered_at["commit"]),
         params_text=yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False),
@@ -147,7 +148,11 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
             seeds,
             {
                 model: {
-                    seed: m | {"cas": _cas(dataset, model, seed), "timing": _generative_timing(dataset, model, seed)}
+                    seed: m
+                    | {
+                        "cas": _cas(dataset, model, seed) if model in params.models.cas else None,
+                        "timing": _generative_timing(dataset, model, seed),
+                    }
                     for seed, m in by_seed.items()
                 }
                 for model, by_seed in generative_metrics.items()
@@ -170,6 +175,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         "n_test": meta["sizes"]["test"],
         "rows": rows,
         "classifier_pairs": _pairs("accuracy", rows, comparison),
+        "tuning": tuning.section(params, dataset, figure_files),
         "classifier_figures": dataset_figures.classifier_figures(
             params,
             dataset,
@@ -307,8 +313,8 @@ def _samplers(dataset: str, model: str, seed: int) -> list[dict]:
         ) from None
 
 
-def _cas(dataset: str, model: str, seed: int) -> dict | None:
-    """A model's CAS per classifier; None for an unconditional model."""
+def _cas(dataset: str, model: str, seed: int) -> dict:
+    """A model's CAS per classifier."""
     return records.read(paths.cas_file(dataset, model, seed), records.CasScores).model_dump()["scores"]
 
 

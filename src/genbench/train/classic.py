@@ -1,4 +1,4 @@
-"""train@D-M for the classic baselines: fit on the flattened training split."""
+"""train@D-M for the classic baselines: fit on the flattened training split with the settings tune@D-M chose."""
 
 from __future__ import annotations
 
@@ -11,15 +11,19 @@ from genbench.models import base, classic
 
 
 def stage(params: Params, io) -> dict:
-    return run(params, io.model, io.seed, io.input("data"), io.input("meta"), io.output("model"))
+    return run(io.model, io.seed, io.input("data"), io.input("meta"), io.input("settings"), io.output("model"))
 
 
-def run(params: Params, model: str, seed: int, data_path: Path, meta_path: Path, model_dir: Path) -> dict:
-    """Fit and save the model; returns its fitting time, which stays out of the model's folder."""
+def run(model: str, seed: int, data_path: Path, meta_path: Path, settings_path: Path, model_dir: Path) -> dict:
+    """Fit and save the model with the settings its tune stage chose; returns its fitting time, which stays out
+    of the model's folder."""
     n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
     arrays = splits.load(data_path, ("train",), n_classes=n_classes)
     module = base.module_of(model)
-    estimator, info = classic.fit_named(params, model, arrays["x_train"], arrays["y_train"], seed)
+    key = base.training_section(model, module.KIND)
+    tuned = records.read(settings_path, records.TunedSettings).settings
+    settings = records.validate(settings_path, tuned, module.Params)
+    estimator, info = classic.fit(module, settings, arrays["x_train"], arrays["y_train"], seed, key)
     with artifacts.atomic_directory(model_dir) as staging:
         module.save(estimator, staging)
         artifacts.write_json(

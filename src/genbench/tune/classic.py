@@ -1,0 +1,104 @@
+"""tune@D-M for the classic baselines: settings chosen by validation accuracy, with the same budget for every model.
+
+The model is fitted on the training split with each trial's settings and scored on the validation
+split; the test split is never read. The params as given are scored too, outside the budget, so the
+page shows what tuning gained. The chosen settings go to the file the model's training reads: the
+best trial's, or the params as given where no trial beat them (and without a search space or a budget).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from genbench import artifacts, paths, records
+from genbench.config import Params
+from genbench.data import splits
+from genbench.errors import ConfigError
+from genbench.models import base, classic
+from genbench.tune import space, study
+
+OBJECTIVE = "validation accuracy"
+
+
+def stage(params: Params, io) -> dict:
+    return run(
+        params,
+        io.dataset,
+        io.model,
+        io.input("data"),
+        io.input("meta"),
+        io.output("settings"),
+        io.output("summary"),
+        paths.study_file(io.dataset, io.model),
+    )
+
+
+def run(
+    params: Params,
+    dataset: str,
+    model: str,
+    data_path: Path,
+    meta_path: Path,
+    settings_path: Path,
+    summary_path: Path,
+    journal: Path,
+) -> dict:
+    """Write the settings training reads and the study's record; returns the trials' time, which stays out of both."""
+    module = base.module_of(model)
+    key = base.training_section(model, module.KIND)
+    given = base.settings(params, model, module)
+    searched = params.tune.space.get(model, {})
+    budget = params.tune.trials if searched else 0
+    distributions = space.distributions(module.Params, searched)
+    given_values = {name: getattr(given, name) for name in searched}
+    trials, given_value = [], None
+    if budget:
+        n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
+        arrays = splits.load(data_path, ("train", "val"), n_classes=n_classes)
+        if len(arrays["y_val"]) == 0:
+            raise ConfigError(f"params.yaml: tune.trials: {dataset} has no validation split; set data.val_fraction")
+
+        def score(settings) -> float:
+            estimator, _ = classic.fit(module, settings, arrays["x_train"], arrays["y_train"], params.tune.seed, key)
+            return float(np.mean(classic.predict(estimator, arrays["x_val"]) == arrays["y_val"]))
+
+        def objective(trial) -> float:
+            return score(base.validated(module.Params, given.model_dump() | trial.params, key))
+
+        search = {
+            "space": {name: d.model_dump() for name, d in searched.items()},
+            "given": given.model_dump(),
+            "data": hashlib.sha256(data_path.read_bytes()).hexdigest(),
+            "objective": OBJECTIVE,
+            "seed": params.tune.seed,
+        }
+        trials = study.optimise(
+            journal, study.study_name(model, search), "maximize", distributions, budget, params.tune.seed, objective
+        )
+        given_value = score(given)
+    summary = _summary(model, budget, searched, given_values, given_value, trials)
+    records.Tuning.model_validate(summary)
+    artifacts.write_json(summary_path, summary)
+    artifacts.write_json(settings_path, {"model": model, "settings": given.model_dump() | summary["chosen"]})
+    return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)}
+
+
+def _summary(model: str, budget: int, searched: dict, given: dict, given_value: float | None, trials: list) -> dict:
+    scored = [t for t in trials if t.value is not None]
+    best = max(scored, key=lambda t: t.value, default=None)  # the first of equals: the earlier trial
+    improved = best is not None and (given_value is None or best.value > given_value)
+    return {
+        "model": model,
+        "objective": OBJECTIVE,
+        "direction": "maximize",
+        "budget": budget,
+        "space": {name: d.model_dump(exclude_defaults=True) for name, d in searched.items()},
+        "given": given,
+        "given_value": given_value,
+        "chosen": best.params if improved else given,
+        "best_value": best.value if improved else given_value,
+        "trials": [{"number": t.number, "params": t.params, "value": t.value} for t in trials],
+    }

@@ -1,0 +1,128 @@
+"""The tune stage: Optuna studies on disk that resume to the same choice, and the settings training reads."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+
+from genbench.errors import DataError
+from genbench.tune import study
+
+SPACE = {"x": FloatDistribution(-4.0, 4.0), "n": IntDistribution(1, 9)}
+
+
+def bowl(trial) -> float:
+    return -((trial.params["x"] - 1.3) ** 2) - 0.1 * (trial.params["n"] - 6) ** 2
+
+
+def history(trials) -> list[tuple]:
+    return [(t.params, t.value) for t in trials]
+
+
+def test_a_study_killed_in_a_trial_resumes_to_the_same_trials(tmp_path):
+    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 14, 7, bowl)
+
+    calls = 0
+
+    def dies_in_the_sixth_trial(trial) -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 6:
+            raise KeyboardInterrupt  # the trial stays RUNNING in the journal, as after a kill
+        return bowl(trial)
+
+    journal = tmp_path / "killed.journal"
+    with pytest.raises(KeyboardInterrupt):
+        study.optimise(journal, "bowl", "maximize", SPACE, 14, 7, dies_in_the_sixth_trial)
+    resumed = study.optimise(journal, "bowl", "maximize", SPACE, 14, 7, bowl)
+    assert history(resumed) == history(whole)
+    assert len({json.dumps(p, sort_keys=True) for p, _ in history(whole)}) == 14, "the trials differ"
+
+
+def test_raising_the_budget_continues_the_study(tmp_path):
+    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 12, 3, bowl)
+    journal = tmp_path / "grown.journal"
+    first = study.optimise(journal, "bowl", "maximize", SPACE, 5, 3, bowl)
+    calls = []
+    grown = study.optimise(journal, "bowl", "maximize", SPACE, 12, 3, lambda t: calls.append(1) or bowl(t))
+    assert history(first) == history(whole)[:5] and history(grown) == history(whole)
+    assert len(calls) == 7, "the five trials already run are not run again"
+
+
+def test_the_seed_and_the_study_name_separate_searches(tmp_path):
+    journal = tmp_path / "studies.journal"
+    one = study.optimise(journal, "a", "maximize", SPACE, 4, 0, bowl)
+    other_seed = study.optimise(tmp_path / "other.journal", "a", "maximize", SPACE, 4, 1, bowl)
+    other_name = study.optimise(journal, "b", "maximize", SPACE, 4, 0, bowl)
+    assert history(one) != history(other_seed)
+    assert history(other_name) == history(one), "a new search starts its own study in the same journal"
+    assert study.study_name("svm", {"C": 1}) != study.study_name("svm", {"C": 2})
+
+
+def test_a_file_that_is_not_a_journal_is_refused_and_kept(tmp_path):
+    journal = tmp_path / "svm.journal"
+    journal.write_text("not a journal\n")
+    with pytest.raises(DataError, match=r"svm\.journal: not an Optuna journal .*move it away"):
+        study.optimise(journal, "a", "maximize", SPACE, 2, 0, bowl)
+    assert journal.read_text() == "not a journal\n"
+
+
+def finished_trials(journal) -> int:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    return sum(
+        "seconds" in t.user_attrs
+        for s in storage.get_all_studies()
+        for t in storage.get_all_trials(s._study_id, deepcopy=False)
+    )
+
+
+def tune_workspace(workspace, trials: int):
+    workspace.edit("params.yaml", "  trials: 3 ", f"  trials: {trials} ")
+    workspace.run("genbench", "download", "--dataset", "digits")
+    workspace.run("genbench", "preprocess", "--dataset", "digits")
+    return workspace
+
+
+def test_a_tune_killed_halfway_chooses_what_an_uninterrupted_one_does(workspace, tmp_path):
+    """SIGKILL of the real stage while it runs (between or inside a trial), then the stage again."""
+    ws = tune_workspace(workspace, 25)  # long enough to be caught running on a loaded machine
+    command = ("genbench", "tune", "--dataset", "digits", "--model", "logreg")
+    ws.run(*command)
+    whole = json.loads(ws.path("reports/tuning/digits/logreg.json").read_text())
+    journal = ws.path("data/studies/digits/logreg.journal")
+    journal.rename(tmp_path / "whole.journal")
+
+    process = subprocess.Popen(command, cwd=ws.root, env=ws.env, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if journal.exists() and finished_trials(journal) >= 3:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    assert process.wait() == -signal.SIGKILL, "the tune was still running when it was killed"
+    assert 3 <= finished_trials(journal) < 25
+    ws.run(*command)
+    resumed = json.loads(ws.path("reports/tuning/digits/logreg.json").read_text())
+    strip = lambda record: [(t["params"], t["value"]) for t in record["trials"]]  # noqa: E731
+    assert strip(resumed) == strip(whole) and resumed["chosen"] == whole["chosen"]
+    chosen = json.loads(ws.path("data/tuned/digits/logreg.json").read_text())["settings"]
+    assert chosen == {"max_iter": 300} | whole["chosen"], "the file training reads: the params with the choice"
+
+
+def test_without_a_budget_training_reads_the_params_as_given(workspace):
+    ws = tune_workspace(workspace, 0)
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "svm")
+    tuned = json.loads(ws.path("data/tuned/digits/svm.json").read_text())
+    record = json.loads(ws.path("reports/tuning/digits/svm.json").read_text())
+    assert tuned == {
+        "model": "svm",
+        "settings": {"C": 10.0, "kernel": "rbf", "gamma": "scale", "max_train_samples": 20000},
+    }
+    assert record["trials"] == [] and record["given_value"] is None
+    assert not ws.path("data/studies").exists()
