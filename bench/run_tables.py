@@ -1,5 +1,6 @@
 """A finished run's figures and costs as Markdown tables: the models' figures from reports/summary.json,
-each stage's seconds and peak resident memory from reports/timings/.
+what the tune stages chose from reports/tuning/, each stage's seconds and peak resident memory from
+reports/timings/.
 
 `--save docs/runs/NAME` keeps what the tables need of the run (its summary, its timing records and where
 it ran) in that folder; the docs render their Results tables from it (docs/hooks.py), so no figure is
@@ -49,6 +50,22 @@ def figures_table(rows: dict) -> list[str]:
     return lines
 
 
+def tuning_table(studies: dict) -> list[str]:
+    """Per tuned model: its budget and its validation accuracy as given and as chosen."""
+    lines = [
+        "| model | trials | as given, validation % | chosen, validation % | chosen |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for model, study in sorted(studies.items()):
+        chosen = ", ".join(
+            f"{key} {value:.3g}" if isinstance(value, float) else f"{key} {value}"
+            for key, value in study["chosen"].items()
+        )
+        given, best = 100 * study["given_value"], 100 * study["best_value"]
+        lines.append(f"| {model} | {study['budget']} | {given:.2f} | {best:.2f} | {chosen} |")
+    return lines
+
+
 def stages_table(records: list[dict]) -> list[str]:
     lines = ["| stage | seconds | peak memory, MB |", "| --- | ---: | ---: |"]
     for record in sorted(records, key=lambda r: -r["seconds"]):
@@ -64,8 +81,12 @@ def markdown(saved: Path) -> str:
     summary = json.loads((saved / "summary.json").read_text())
     records = json.loads((saved / "timings.json").read_text())
     lines = [f"{about['note']} Commit `{about['commit'][:12]}`, {about['cpu']}, {about['finished']}.", ""]
+    tuning = json.loads((saved / "tuning.json").read_text()) if (saved / "tuning.json").exists() else {}
     for dataset, rows in summary.items():
         lines += [f"**{dataset}**", "", *figures_table(rows), ""]
+        if tuning.get(dataset):
+            lines += ["Settings chosen by the tune stages, scored on the validation split:", ""]
+            lines += [*tuning_table(tuning[dataset]), ""]
     return "\n".join(lines + stages_table(records)) + "\n"
 
 
@@ -73,10 +94,23 @@ def timing_records(run: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((run / "reports" / "timings").rglob("*.json"))]
 
 
+def tuning_records(run: Path) -> dict:
+    """The studies that ran (a budget above 0), by dataset and model."""
+    found: dict = {}
+    for path in sorted((run / "reports" / "tuning").glob("*/*.json")):
+        study = json.loads(path.read_text())
+        if study["trials"]:
+            found.setdefault(path.parent.name, {})[path.stem] = {
+                k: study[k] for k in ("budget", "given_value", "best_value", "chosen")
+            }
+    return found
+
+
 def save(run: Path, to: Path, note: str) -> None:
     records = timing_records(run)
     to.mkdir(parents=True, exist_ok=True)
     (to / "summary.json").write_text((run / "reports" / "summary.json").read_text())
+    (to / "tuning.json").write_text(json.dumps(tuning_records(run), indent=1, sort_keys=True) + "\n")
     kept = [{k: r.get(k) for k in ("command", "seconds", "peak_rss_mb")} for r in records]
     (to / "timings.json").write_text(json.dumps(kept, indent=1) + "\n")
     last = max(records, key=lambda r: r.get("finished") or "")
