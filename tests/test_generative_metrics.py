@@ -53,6 +53,16 @@ def test_precision_recall_limits():
     assert precision_recall(real, far) == (0.0, 0.0)
 
 
+def test_a_collapsed_model_has_full_precision_and_no_recall():
+    """One real image repeated: every sample is realistic, and they cover nothing else. The swap of the two
+    (torch-fidelity issue #58) would read 0 and 1."""
+    real = gaussian(300, np.zeros(8), np.eye(8), seed=6)
+    collapsed = real[17].repeat(300, 1)
+    precision, recall = precision_recall(real, collapsed)
+    assert precision == 1.0
+    assert recall == pytest.approx(1 / 300), "only the repeated image itself lies in the samples' manifold"
+
+
 def test_a_set_covering_half_the_modes_has_recall_near_one_half():
     # Ten far-apart modes in 2-D, where k-NN balls of a few hundred points cover a mode almost whole.
     rng = np.random.default_rng(5)
