@@ -88,6 +88,10 @@ def test_default_params_file_is_valid():
             "tune.space.svm.C: an empty range: low 10 is not below high 1 (got {'low': 10, 'high': 1})",
         ),
         (
+            "tune: {space: {svm: {C: {low: 0, high: 10, log: true}}}}",
+            "tune.space.svm.C: a log range starts above 0 (got low 0) (got {'low': 0, 'high': 10, 'log': True})",
+        ),
+        (
             "tune: {space: {xgboost: {max_depth: {low: 2, high: 6.5}}}}",
             "tune.space.xgboost.max_depth: an integer setting: low and high must be whole numbers (got 2, 6.5)",
         ),
