@@ -14,7 +14,7 @@ from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
-from genbench import artifacts
+from genbench import artifacts, paths, timings
 from genbench.errors import DataError
 
 
@@ -155,6 +155,12 @@ class StageTimes(Record):
     trial_seconds: float | None = None  # a tune stage's trials, those of earlier runs of a resumed study included
 
 
+def stage_times(command: str, dataset: str, model: str | None = None, seed: int | None = None) -> StageTimes:
+    """The figures of one stage's timing record that the page shows, checked to be numbers."""
+    path = paths.timing_file(command, dataset, model, seed)
+    return validate(path, timings.read(path), StageTimes)
+
+
 class TunedSettings(Record):
     """data/tuned/<dataset>/<model>.json: the settings its training reads (chosen by its tune stage, or as given)"""
 
@@ -177,7 +183,7 @@ class Tuning(Record):
     budget: NonNegativeInt  # trials every model with a search space gets (tune.trials)
     space: dict  # the searched keys and their ranges or choices, as params.yaml gives them
     given: dict  # the searched keys' values in params.yaml
-    given_value: float | None  # the objective at the given values: the study's first trial, where they lie in the space
+    given_value: float | None  # the objective at the given values, scored outside the budget; None without a study
     chosen: dict  # the searched keys' chosen values (the given ones without a study)
     best_value: float | None
     trials: list[Trial]

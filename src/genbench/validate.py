@@ -108,7 +108,7 @@ class _WholeFile(Params):
                 raise ValueError(f"tune.space.{name}: tuning covers the classic models ({', '.join(tunable)})")
             given = getattr(self.classic, name)
             for key, dimension in searched.items():
-                problem = space.problem(type(given), given, key, dimension)
+                problem = space.problem(given, key, dimension)
                 if problem:
                     raise ValueError(f"tune.space.{name}.{key}: {problem}")
         return self

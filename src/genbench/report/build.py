@@ -104,9 +104,8 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
 
 
 def _timing(command: str, dataset: str, model: str | None = None, seed: int | None = None) -> dict:
-    """The figures of one stage's timing record that the page shows, checked to be numbers."""
-    path = paths.timing_file(command, dataset, model, seed)
-    shown = records.validate(path, timings.read(path), records.StageTimes)
+    """The figures of one stage's timing record that the page shows, as a dict without the missing ones."""
+    shown = records.stage_times(command, dataset, model, seed)
     return shown.model_dump(include=set(records.StageTimes.model_fields), exclude_none=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-from genbench import paths, records, timings
+from genbench import paths, records
 from genbench.config import Params
 from genbench.report.dataset_figures import Figure, FigureFiles
 
@@ -26,16 +26,11 @@ def section(params: Params, dataset: str, out: FigureFiles) -> list[dict]:
                 "given_value": tuning.given_value,
                 "chosen": tuning.chosen,
                 "best_value": tuning.best_value,
-                "minutes": (_trial_seconds(dataset, model) or 0) / 60,
+                "minutes": (records.stage_times("tune", dataset, model).trial_seconds or 0) / 60,
                 "figure": _history(dataset, tuning, out),
             }
         )
     return rows
-
-
-def _trial_seconds(dataset: str, model: str) -> float | None:
-    path = paths.timing_file("tune", dataset, model)
-    return records.validate(path, timings.read(path), records.StageTimes).trial_seconds
 
 
 def _history(dataset: str, tuning: records.Tuning, out: FigureFiles) -> Figure:

@@ -52,7 +52,6 @@ def run(
     given = base.settings(params, model, module)
     searched = params.tune.space.get(model, {})
     budget = params.tune.trials if searched else 0
-    distributions = space.distributions(module.Params, searched)
     given_values = {name: getattr(given, name) for name in searched}
     trials, given_value = [], None
     if budget:
@@ -75,6 +74,7 @@ def run(
             "objective": OBJECTIVE,
             "seed": params.tune.seed,
         }
+        distributions = space.distributions(module.Params, searched)
         trials = study.optimise(
             journal, study.study_name(model, search), "maximize", distributions, budget, params.tune.seed, objective
         )

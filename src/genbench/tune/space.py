@@ -20,8 +20,9 @@ def number_type(schema: type[Section], key: str) -> type | None:
     return float if float in plain else int if int in plain else None
 
 
-def problem(schema: type[Section], given: Section, key: str, dimension: SearchDimension) -> str | None:
+def problem(given: Section, key: str, dimension: SearchDimension) -> str | None:
     """Why `dimension` cannot search `key` of a model whose settings are `given`; None where it can."""
+    schema = type(given)
     if key not in schema.model_fields:
         return f"unknown key; the model's keys: {', '.join(schema.model_fields)}"
     if dimension.choices is not None:
