@@ -53,14 +53,58 @@ def test_precision_recall_limits():
     assert precision_recall(real, far) == (0.0, 0.0)
 
 
-def test_a_collapsed_model_has_full_precision_and_no_recall():
+def test_a_collapsed_model_has_full_precision_and_no_recall_or_coverage():
     """One real image repeated: every sample is realistic, and they cover nothing else. The swap of the two
     (torch-fidelity issue #58) would read 0 and 1."""
     real = gaussian(300, np.zeros(8), np.eye(8), seed=6)
     collapsed = real[17].repeat(300, 1)
-    precision, recall = precision_recall(real, collapsed)
-    assert precision == 1.0
-    assert recall == pytest.approx(1 / 300), "only the repeated image itself lies in the samples' manifold"
+    measures = fidelity.manifold_measures(real, collapsed, k=3)
+    assert measures.precision.mean() == 1.0
+    assert measures.recall.mean() == pytest.approx(1 / 300), (
+        "only the repeated image itself lies in the samples' manifold"
+    )
+    # The real balls holding the repeated image: its own and those of the few points it is a near neighbour of.
+    covered = measures.coverage.sum()
+    assert 1 <= covered <= 10 and measures.coverage.mean() < 0.04
+    assert measures.density.mean() == pytest.approx(covered / 3), "every sample sits in the same balls"
+
+
+def test_density_and_coverage_of_one_distribution_match_their_expectations():
+    """Naeem et al. (2020), for two samples of one distribution: the expected density is 1, and the expected
+    coverage 1 - prod_{i=1..k} (N - i) / (N + M - i), 1 - 1/8 at k = 3 and N = M."""
+    real, fake = gaussian(3000, np.zeros(6), np.eye(6), seed=10), gaussian(3000, np.zeros(6), np.eye(6), seed=11)
+    measures = fidelity.manifold_measures(real, fake, k=3)
+    expected_coverage = 1 - np.prod([(3000 - i) / (6000 - i) for i in range(1, 4)])
+    # Binomial spread of a share of 3,000 near 0.875 is 0.006; 0.02 is three of them.
+    assert measures.coverage.mean() == pytest.approx(expected_coverage, abs=0.02)
+    assert measures.density.mean() == pytest.approx(1.0, abs=0.05)
+    shifted = fidelity.manifold_measures(real, fake + 1.0, k=3)
+    assert shifted.density.mean() < 0.6 and shifted.coverage.mean() < 0.7
+
+
+def test_intra_class_fid_sees_classes_drawn_for_the_wrong_label():
+    """Samples that show class c + 1 when asked for c have the real class mix, and so the real set's FID, but
+    every class's own FID is far off."""
+    rng = np.random.default_rng(12)
+    centres = rng.normal(0, 4, size=(5, 8))
+    labels = np.arange(500) % 5
+    real, fake = centres[labels] + rng.normal(size=(500, 8)), centres[labels] + rng.normal(size=(500, 8))
+    swapped = centres[(labels + 1) % 5] + rng.normal(size=(500, 8))
+    assert fidelity.fid_numpy(real, swapped) < 1.0
+    assert fidelity.intra_class_fid(real, labels, fake, labels) < 1.0
+    assert fidelity.intra_class_fid(real, labels, swapped, labels) > 20 * fidelity.intra_class_fid(
+        real, labels, fake, labels
+    )
+    assert fidelity.intra_class_fid(real, labels, real, labels) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_fid_of_sets_smaller_than_the_feature_dimension_agrees_with_torchmetrics():
+    """Per-class sets (36 images of 128 features on digits) take the singular-value route in fid_numpy."""
+    real, fake = (
+        gaussian(36, np.zeros(128), np.eye(128), seed=13),
+        gaussian(40, np.full(128, 0.2), np.eye(128), seed=14),
+    )
+    assert fidelity.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
 
 
 def test_a_set_covering_half_the_modes_has_recall_near_one_half():
@@ -97,7 +141,12 @@ def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monke
     monkeypatch.setattr(fidelity, "fid", lambda r, f: seen.append(("fid", r, f)) or 0.0)
     monkeypatch.setattr(fidelity, "kid", lambda r, f, *a: seen.append(("kid", r, f)) or (0.0, 0.0, 1))
     monkeypatch.setattr(
-        fidelity, "manifold_membership", lambda r, f, k: seen.append(("pr", r, f)) or (np.ones(len(f)), np.ones(len(r)))
+        fidelity,
+        "manifold_measures",
+        lambda r, f, k: (
+            seen.append(("manifold", r, f))
+            or fidelity.ManifoldMeasures(np.ones(len(f)), np.ones(len(r)), np.ones(len(f)), np.ones(len(r)))
+        ),
     )
     monkeypatch.setattr(
         intervals,
@@ -107,7 +156,7 @@ def test_features_come_from_the_network_in_eval_mode_and_feed_every_metric(monke
     monkeypatch.setattr(comparison, "kid_interval", lambda r, f, *a: seen.append(("kid_interval", r, f)) or [0.0, 0.0])
     real, fake = extracted[:20], extracted[20:]
     comparison.compare(whole_schema()(), real, fake, seed=0)
-    assert sorted(name for name, *_ in seen) == ["fid", "fid_numpy", "kid", "kid_interval", "pr"]
+    assert sorted(name for name, *_ in seen) == ["fid", "fid_numpy", "kid", "kid_interval", "manifold"]
     assert all(torch.equal(torch.as_tensor(r), real) and torch.equal(torch.as_tensor(f), fake) for _, r, f in seen)
 
 
@@ -120,27 +169,31 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor) -> tuple[float, float]:
-    inside_real, inside_fake = fidelity.manifold_membership(real, fake, k=3)
-    return float(inside_real.mean()), float(inside_fake.mean())
+    measures = fidelity.manifold_measures(real, fake, k=3)
+    return float(measures.precision.mean()), float(measures.recall.mean())
 
 
-def test_precision_recall_stay_in_blocks_and_match_the_whole_distance_matrix(monkeypatch):
+def test_manifold_measures_stay_in_blocks_and_match_the_whole_distance_matrix(monkeypatch):
     """At 2,500 points per set no distance matrix is larger than 1024 rows (the whole one would be
     2,500 x 2,500; 10,000 x 10,000 in float64 is 0.8 GB), and the answer is the whole matrix's."""
     real, fake = gaussian(2500, np.zeros(4), np.eye(4), seed=8), gaussian(2500, np.full(4, 0.5), np.eye(4), seed=9)
     shapes, cdist = [], torch.cdist
     monkeypatch.setattr(torch, "cdist", lambda a, b: shapes.append((len(a), len(b))) or cdist(a, b))
-    inside_real, inside_fake = fidelity.manifold_membership(real, fake, k=3)
+    measures = fidelity.manifold_measures(real, fake, k=3)
     monkeypatch.undo()
     assert shapes and max(rows for rows, _ in shapes) == 1024
 
-    def whole(points: torch.Tensor, manifold: torch.Tensor) -> np.ndarray:
-        radii = torch.cdist(manifold.double(), manifold.double()).kthvalue(4, dim=1).values
-        return (torch.cdist(points.double(), manifold.double()) <= radii).any(dim=1).numpy()
+    def radii(manifold: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(manifold.double(), manifold.double()).kthvalue(4, dim=1).values
 
-    np.testing.assert_array_equal(inside_real, whole(fake, real))
-    np.testing.assert_array_equal(inside_fake, whole(real, fake))
-    assert 0.3 < inside_real.mean() < 0.95 and 0.3 < inside_fake.mean() < 0.95
+    def in_balls(points: torch.Tensor, manifold: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(points.double(), manifold.double()) <= radii(manifold)
+
+    np.testing.assert_array_equal(measures.precision, in_balls(fake, real).any(dim=1).numpy())
+    np.testing.assert_array_equal(measures.recall, in_balls(real, fake).any(dim=1).numpy())
+    np.testing.assert_array_equal(measures.density, in_balls(fake, real).sum(dim=1).numpy() / 3)
+    np.testing.assert_array_equal(measures.coverage, in_balls(fake, real).any(dim=0).numpy())
+    assert 0.3 < measures.precision.mean() < 0.95 and 0.3 < measures.recall.mean() < 0.95
 
 
 def digits_arrays():
@@ -229,7 +282,7 @@ def trained_vae(tmp_path_factory):
         generative={"vae": {"steps": 400, "batch_size": 64, "hidden": 16, "latent_dim": 8, "lr": 0.003}}
     )
     modules, cfg = train_small("vae", params, x_train, y_train, tmp_path_factory.mktemp("vae"))
-    return modules, cfg, vae.bound_targets(cfg, torch.from_numpy(x_test[:150]))
+    return modules, cfg, vae.binarised(torch.from_numpy(x_test[:150]), torch.Generator().manual_seed(0))
 
 
 def test_iwae_bound_is_above_the_elbo_and_tightens_with_k(trained_vae):
@@ -250,6 +303,23 @@ def test_iwae_bound_is_above_the_elbo_and_tightens_with_k(trained_vae):
     ]
     assert bounds[0] == pytest.approx(elbo, abs=0.5), "k=1 is the ELBO"
     assert elbo < bounds[1] <= bounds[2] <= bounds[3]
+
+
+def test_the_vae_is_scored_on_dynamically_binarised_test_images(trained_vae):
+    """Burda et al.'s protocol: each grey level is the probability of a 1, drawn by the seed; the bound is the
+    importance-weighted one on those binary images."""
+    modules, cfg, _ = trained_vae
+    grey = torch.from_numpy(digits_arrays()[1][:40])
+    draws = torch.stack([vae.binarised(grey, torch.Generator().manual_seed(s)) for s in range(400)])
+    assert set(draws.unique().tolist()) == {0.0, 1.0}
+    # Five standard deviations at p = 0.5 (0.025 over 400 draws): the largest of 2,560 pixels stays inside.
+    torch.testing.assert_close(draws.mean(0), grey, atol=0.125, rtol=0)
+    evaluate = whole_schema()(evaluate={"iwae_samples": 50}).evaluate
+    scored = vae.likelihood(modules, cfg, grey, None, torch.Generator().manual_seed(7), 16, evaluate)
+    generator = torch.Generator().manual_seed(7)
+    by_hand = -vae.iwae_bound(modules, vae.binarised(grey, generator), 50, generator, decodes_per_call=20_000)
+    torch.testing.assert_close(scored["nats"], by_hand)
+    assert "dynamically binarised" in scored["note"] and "k=50" in scored["note"]
 
 
 @pytest.mark.parametrize("pixel_max", [16, 255])

@@ -123,6 +123,20 @@ def test_without_a_budget_training_reads_the_params_as_given(workspace):
     assert tuned == {
         "model": "svm",
         "settings": {"C": 10.0, "kernel": "rbf", "gamma": "scale", "max_train_samples": 20000},
+        "fit_on": ["train", "val"],
     }
     assert record["trials"] == [] and record["given_value"] is None
     assert not ws.path("data/studies").exists()
+
+
+def test_refit_trains_on_the_training_and_validation_splits_and_nothing_else_does(workspace):
+    ws = tune_workspace(workspace, 0)
+    meta = json.loads(ws.path("data/processed/digits/meta.json").read_text())
+    fitted = {}
+    for refit in ("true", "false"):
+        if refit == "false":
+            ws.edit("params.yaml", "  refit: true ", "  refit: false ")
+        ws.run("genbench", "tune", "--dataset", "digits", "--model", "logreg")
+        ws.run("genbench", "train", "--dataset", "digits", "--model", "logreg", "--seed", "0")
+        fitted[refit] = json.loads(ws.path("data/models/digits/seed-0/logreg/train.json").read_text())["n_train"]
+    assert fitted == {"true": meta["sizes"]["train"] + meta["sizes"]["val"], "false": meta["sizes"]["train"]}

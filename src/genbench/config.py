@@ -85,7 +85,7 @@ class EvaluateParams(Section):
     iwae_samples: int = Field(1000, ge=1, le=100_000, description="importance samples per test image for the VAE bound")
     ddpm_bound: bool = Field(True, description="compute the DDPM's variational bound")
     bound_images: int | None = Field(
-        None, ge=2, le=1_000_000, description="compared test images the likelihood bounds use, stratified; null: all"
+        None, ge=2, le=1_000_000, description="test images the likelihood bounds use, stratified; null: all of them"
     )
     bound_timesteps: int | None = Field(
         100,
@@ -142,6 +142,11 @@ class TuneParams(Section):
         0, ge=0, le=100_000, description="the budget every model with a search space gets; 0: the params as given"
     )
     seed: int = Field(0, ge=0, lt=2**32, description="seeds the sampler and the fits the trials make")
+    refit: bool = Field(
+        True,
+        description="fit the classic models on the training and validation splits together once their settings are "
+        "chosen; the featurenet and the generative models never train on the validation split (the floor's images)",
+    )
     space: dict[str, dict[str, SearchDimension]] = Field(
         default_factory=dict, description="search spaces by model name: a training key to a range or choices"
     )

@@ -17,10 +17,12 @@ class IntervalKind(Enum):
     """How a metric's 95% interval is made (evaluate/intervals.py)."""
 
     WILSON = "Wilson score interval of the share, over the images counted"
-    PERCENTILE_BOOTSTRAP = "percentile bootstrap over the images (precision: the generated, recall: the real)"
+    PERCENTILE_BOOTSTRAP = (
+        "percentile bootstrap over the images (precision and density: the generated, recall and coverage: the real)"
+    )
     BIAS_SHIFTED_BOOTSTRAP = (
         "bootstrap resampling the real and the generated features independently (a conditional model's KID: by "
-        "pairs), shifted by the bootstrap's own estimate of its bias"
+        "pairs; intra-class FID: within each class), shifted by the bootstrap's own estimate of its bias"
     )
     T_MEAN = "t-interval of the mean over the test images"
     NONE = "none: a measured time or a count"
@@ -61,6 +63,10 @@ GENERATIVE = (
     Metric("kid", "KID", "min", "{:.4f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
     Metric("precision", "precision", "max", "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
     Metric("recall", "recall", "max", "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
+    # Not ranked: density passes 1 where samples crowd into dense real regions, as a collapsed model's can.
+    Metric("density", "density", None, "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
+    Metric("coverage", "coverage", "max", "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
+    Metric("intra_class_fid", "intra-class FID", "min", "{:.2f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
     Metric("cas.svm.accuracy", "CAS, SVM", "max", "{:.2%}", IntervalKind.WILSON),
     Metric("cas.xgboost.accuracy", "CAS, XGBoost", "max", "{:.2%}", IntervalKind.WILSON),
     # Likelihood bounds of different models are on different data (binarised vs every pixel level): not ranked.

@@ -10,7 +10,7 @@ what the report reads (metric_table.py's columns) cannot drift apart.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, ValidationError
 
@@ -88,6 +88,12 @@ class FeatureComparison(Record):
     precision_interval: Interval
     recall: float
     recall_interval: Interval
+    density: float
+    density_interval: Interval
+    coverage: float
+    coverage_interval: Interval
+    intra_class_fid: float | None = None  # sets with classes: a conditional model's, the floor's
+    intra_class_fid_interval: Interval | None = None
 
 
 class Memorisation(Record):
@@ -166,6 +172,7 @@ class TunedSettings(Record):
 
     model: str
     settings: dict
+    fit_on: list[Literal["train", "val"]] = Field(min_length=1)  # the splits training fits on
 
 
 class Trial(Record):

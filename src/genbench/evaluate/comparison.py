@@ -11,9 +11,17 @@ from genbench.errors import ConfigError
 from genbench.evaluate import fidelity, intervals
 
 
-def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, paired: bool = False) -> dict:
-    """FID, KID, precision and recall of `fake` against `real` (feature sets of equal size), each with
-    its 95% bootstrap interval; `seed` draws the KID subsets and the resamples.
+def compare(
+    params: Params,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    seed: int,
+    paired: bool = False,
+    labels: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
+    """FID, KID, precision, recall, density and coverage of `fake` against `real` (feature sets of equal
+    size), each with its 95% bootstrap interval; `seed` draws the KID subsets and the resamples. With
+    `labels` (the real and the generated images' classes), the intra-class FID too.
 
     `paired`: fake[i] was drawn for the class of real[i] (a conditional model, evaluate/protocol.py).
     The two sets are then not independent: torchmetrics' KID, which averages every cross pair, counts
@@ -43,8 +51,15 @@ def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, p
             "kid_subset_size": kid_subset,
             "kid_estimator": "torchmetrics, subsets",
         }
-    inside_real, inside_fake = fidelity.manifold_membership(real, fake, params.evaluate.nearest_neighbours)
+    manifold = fidelity.manifold_measures(real, fake, params.evaluate.nearest_neighbours)
     resamples = params.evaluate.bootstrap_resamples
+    per_image = {
+        name: (
+            float(values.mean()),
+            intervals.bootstrap_mean(values, resamples, randomness.seed_of(seed, f"bootstrap/{name}")),
+        )
+        for name, values in vars(manifold).items()
+    }
     return {
         "n_images": len(fake),
         "fid": fidelity.fid(real, fake),
@@ -55,14 +70,32 @@ def compare(params: Params, real: torch.Tensor, fake: torch.Tensor, seed: int, p
         "kid_interval": kid_interval(
             real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/kid"), paired
         ),
-        "precision": float(inside_real.mean()),
-        "precision_interval": intervals.bootstrap_mean(
-            inside_real, resamples, randomness.seed_of(seed, "bootstrap/precision")
-        ),
-        "recall": float(inside_fake.mean()),
-        "recall_interval": intervals.bootstrap_mean(
-            inside_fake, resamples, randomness.seed_of(seed, "bootstrap/recall")
-        ),
+        **{name: value for name, (value, _) in per_image.items()},
+        **{f"{name}_interval": interval for name, (_, interval) in per_image.items()},
+        **(intra_class_fid(real.numpy(), fake.numpy(), *labels, resamples, seed) if labels is not None else {}),
+    }
+
+
+def intra_class_fid(
+    real: np.ndarray, fake: np.ndarray, real_labels: np.ndarray, fake_labels: np.ndarray, resamples: int, seed: int
+) -> dict:
+    """The intra-class FID and its bias-shifted bootstrap interval, each resample drawing the real and the generated
+    images anew within each class, so every class keeps its count."""
+    estimate = fidelity.intra_class_fid(real, real_labels, fake, fake_labels)
+    rng = np.random.default_rng(randomness.seed_of(seed, "bootstrap/intra_class_fid"))
+
+    def within_classes(labels: np.ndarray) -> np.ndarray:
+        return np.concatenate([rng.choice(np.flatnonzero(labels == c), (labels == c).sum()) for c in np.unique(labels)])
+
+    resampled = []
+    for _ in range(resamples):
+        real_rows, fake_rows = within_classes(real_labels), within_classes(fake_labels)
+        resampled.append(
+            fidelity.intra_class_fid(real[real_rows], real_labels[real_rows], fake[fake_rows], fake_labels[fake_rows])
+        )
+    return {
+        "intra_class_fid": estimate,
+        "intra_class_fid_interval": intervals.bias_shifted(np.array(resampled), estimate),
     }
 
 

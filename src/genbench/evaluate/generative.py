@@ -1,10 +1,11 @@
 """evaluate_generative@D-M: how good one generative model's samples are, against the real test split.
 
-Fidelity and diversity (FID, KID, precision, recall) in featurenet space, each with a 95%
-bootstrap interval; how close the samples sit to the training images (memorisation); the
-featurenet's view of the samples' classes; a likelihood bound where the model has one, with its
-interval over test images. The classification accuracy score has a stage of its own
-(evaluate/cas.py), so the classifiers' settings never rerun this one.
+Fidelity and diversity (FID, KID, precision, recall, density, coverage; intra-class FID where the
+model is conditional) in featurenet space, each with a 95% bootstrap interval; how close the samples
+sit to the training images (memorisation); the featurenet's view of the samples' classes; a
+likelihood bound where the model has one, with its interval over test images. The classification
+accuracy score has a stage of its own (evaluate/cas.py), so the classifiers' settings never rerun this
+one.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def run(
     metrics = {"model": model, "seed": seed, "conditional": sample_info.conditional}
     # The first n samples: for a conditional model, drawn for the classes of the n test images.
     fake = features.extract(net, generated["x"][:n], on)
-    metrics |= comparison.compare(params, real, fake, seed, paired=sample_info.conditional)
+    by_class = (y_compared, generated["y"][:n]) if sample_info.conditional else None
+    metrics |= comparison.compare(params, real, fake, seed, paired=sample_info.conditional, labels=by_class)
     metrics["memorisation"] = memorisation.measure(
         fake, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
     )
@@ -82,7 +84,7 @@ def run(
 
     module = base.module_of(model)
     modules, cfg = deep.load(model, model_dir, on)
-    x_bound, y_bound = protocol.bound_subset(params, x_compared, y_compared)
+    x_bound, y_bound = protocol.bound_subset(params, arrays)
     test_images, test_labels = torch.from_numpy(x_bound).to(on), torch.from_numpy(y_bound).to(on)
     generator = randomness.torch_generator(seed, "likelihood")
     started = time.perf_counter()

@@ -74,11 +74,12 @@ def floor_subset(params: Params, arrays: dict, n: int) -> tuple[np.ndarray, np.n
     return arrays["x_val"][chosen], arrays["y_val"][chosen]
 
 
-def bound_subset(params: Params, x_compared: np.ndarray, y_compared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The compared test images the likelihood bounds are computed on: evaluate.bound_images of them,
-    stratified by class (all of them when it is null or larger)."""
+def bound_subset(params: Params, arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The test images the likelihood bounds are computed on: evaluate.bound_images of the whole test split,
+    stratified by class (all of it when null or larger, as papers report a bound)."""
+    x, y = arrays["x_test"], arrays["y_test"]
     n = params.evaluate.bound_images
-    if n is None or n >= len(x_compared):
-        return x_compared, y_compared
-    chosen = subset(len(x_compared), n, randomness.seed_of(params.data.seed, "likelihood/test-images"), y_compared)
-    return x_compared[chosen], y_compared[chosen]
+    if n is None or n >= len(x):
+        return x, y
+    chosen = subset(len(x), n, randomness.seed_of(params.data.seed, "likelihood/test-images"), y)
+    return x[chosen], y[chosen]

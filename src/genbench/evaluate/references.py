@@ -31,15 +31,17 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
     net = deep.load(pipeline.FEATURE_SPACE, featurenet_dir, on)[0]["net"]
-    real = features.extract(net, protocol.test_subset(params, arrays)[0], on)
+    x_compared, y_compared = protocol.test_subset(params, arrays)
+    real = features.extract(net, x_compared, on)
     n = len(real)
     seed = params.data.seed
 
-    held_out = features.extract(net, protocol.floor_subset(params, arrays, n)[0], on)
+    x_held_out, y_held_out = protocol.floor_subset(params, arrays, n)
+    held_out = features.extract(net, x_held_out, on)
     rng = randomness.numpy_generator(seed, "ceiling/noise")
     x_train = arrays["x_train"]
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
-    floor = comparison.compare(params, real, held_out, seed)
+    floor = comparison.compare(params, real, held_out, seed, labels=(y_compared, y_held_out))
     floor["memorisation"] = memorisation.measure(
         held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
     )

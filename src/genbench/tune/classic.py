@@ -3,7 +3,9 @@
 The model is fitted on the training split with each trial's settings and scored on the validation
 split; the test split is never read. The params as given are scored too, outside the budget, so the
 page shows what tuning gained. The chosen settings go to the file the model's training reads: the
-best trial's, or the params as given where no trial beat them (and without a search space or a budget).
+best trial's, or the params as given where no trial beat them (and without a search space or a budget),
+and the splits to fit them on: with tune.refit, the training and validation splits together, as a
+search that chooses on a held-out split refits on all it may use.
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def run(
     summary = _summary(model, budget, searched, given_values, given_value, trials)
     records.Tuning.model_validate(summary)
     artifacts.write_json(summary_path, summary)
-    artifacts.write_json(settings_path, {"model": model, "settings": given.model_dump() | summary["chosen"]})
+    chosen = given.model_dump() | summary["chosen"]
+    fit_on = ["train", "val"] if params.tune.refit else ["train"]
+    artifacts.write_json(settings_path, {"model": model, "settings": chosen, "fit_on": fit_on})
     return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)}
 
 
