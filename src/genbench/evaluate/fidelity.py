@@ -126,8 +126,8 @@ def manifold_measures(real: torch.Tensor, fake: torch.Tensor, k: int) -> Manifol
     Each set's manifold is the union of balls around its points reaching their k-th nearest neighbour.
     Precision and recall ask whether a point lies in the other set's manifold; density counts the real
     balls around a generated point (so a sample in a dense real region is not counted once only), and
-    coverage asks whether a real point's own ball holds a generated one (an outlier among the real points
-    cannot cover a whole region, as its large ball can in recall). Written here because neither
+    coverage asks whether a real point's own ball holds a generated one (so a generated outlier cannot
+    cover a whole region with its large ball, as it can in recall). Written here because neither
     torchmetrics nor another maintained library provides them (the `prdc` package has not been updated
     since 2020).
     """
