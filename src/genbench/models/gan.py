@@ -1,8 +1,9 @@
 """gan: a DCGAN-style generator and discriminator (Radford et al., 2016), optionally class-conditional.
 
-Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018)
-and the hinge loss; conditioning enters the generator as a class embedding added
-to the noise, and the discriminator as a projection (Miyato and Koyama, 2018).
+Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018), which
+sums its last features over the grid as SNGAN's do, and the hinge loss; conditioning
+enters the generator as a class embedding added to the noise, and the discriminator as a
+projection (Miyato and Koyama, 2018).
 Sampling may truncate the noise (sampling.gan.truncation), trading diversity for fidelity.
 """
 
@@ -87,14 +88,15 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(0.2),
             spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
         )
         self.score = spectral_norm(nn.Linear(2 * hidden, 1))
         self.embed = spectral_norm(nn.Embedding(n_classes, 2 * hidden)) if conditional else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        h = self.body(x)
+        # Summed over the grid, as SNGAN's discriminators pool: spectral normalisation bounds each layer's gain, and
+        # an average over the 7x7 grid of a 28x28 image shrank every score 49-fold (bench/gan_mnist.py: hinge loss
+        # 1.97 of chance's 2.0 after 1000 steps on MNIST, 1.55 summed).
+        h = self.body(x).sum(dim=(2, 3))
         out = self.score(h).squeeze(1)
         if self.embed is not None:
             out = out + (self.embed(labels) * h).sum(1)  # projection term
