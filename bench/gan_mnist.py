@@ -17,26 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
+from mnist_training import mnist, official_training_part, train
 
 from genbench import device
-from genbench.data import idx
 from genbench.models import gan
-from genbench.train import loop
 from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mnist(raw: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images = idx.read(raw / f"{split}-images-idx3-ubyte.gz").astype(np.float32)[:, None] / 255
-    return images, idx.read(raw / f"{split}-labels-idx1-ubyte.gz").astype(np.int64)
 
 
 def judged(judge, images: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -83,29 +75,9 @@ def main() -> None:
     overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     settings = gan.Params.model_validate(params.generative.gan.model_dump() | overrides | {"steps": args.steps})
     on = device.prepare("cpu", params.train.threads)
-    x_train, y_train = mnist(args.raw, "train")
-    x_train, y_train = x_train[:50_000], y_train[:50_000]
+    x_train, y_train = official_training_part(args.raw)
     judge = LogisticRegression(max_iter=300).fit(x_train[:10_000].reshape(10_000, -1), y_train[:10_000])
-
-    cfg = gan.config(settings, x_train.shape[1:], 10)
-    torch.manual_seed(0)
-    modules = gan.build(cfg)
-    execution = loop.execution_on(on)
-    recipe = gan.recipe(modules, settings, execution)
-    schedule = loop.LoopSettings(settings.steps, settings.batch_size, checkpoint_every=10**9, log_every=500, seed=0)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        loop.run(
-            "gan on mnist",
-            recipe,
-            torch.from_numpy(x_train),
-            torch.from_numpy(y_train),
-            schedule,
-            Path(scratch),
-            "bench",
-            execution,
-        )
-    train_seconds = time.perf_counter() - started
+    modules, _, train_seconds = train(gan, settings, x_train, y_train, on)
 
     generator = torch.Generator().manual_seed(1)
     z = torch.randn(args.samples, settings.z_dim, generator=generator)

@@ -13,26 +13,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from mnist_training import mnist, official_training_part, train
 
 from genbench import device, randomness
-from genbench.data import idx
 from genbench.evaluate import intervals, protocol
 from genbench.models import vae
-from genbench.train import loop
 from genbench.validate import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def mnist(raw: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images = idx.read(raw / f"{split}-images-idx3-ubyte.gz").astype(np.float32)[:, None] / 255
-    return images, idx.read(raw / f"{split}-labels-idx1-ubyte.gz").astype(np.int64)
 
 
 def main() -> None:
@@ -45,29 +37,9 @@ def main() -> None:
     params = load_params(ROOT / "presets" / "mnist-cpu.yaml")
     settings = params.generative.vae
     on = device.prepare("cpu", params.train.threads)
-    x_train, y_train = mnist(args.raw, "train")
+    x_train, y_train = official_training_part(args.raw)
     x_test, y_test = mnist(args.raw, "t10k")
-    x_train, y_train = x_train[:50_000], y_train[:50_000]  # the official split's training part
-
-    cfg = vae.config(settings, x_train.shape[1:], 10)
-    torch.manual_seed(0)
-    modules = vae.build(cfg)
-    execution = loop.execution_on(on)
-    recipe = vae.recipe(modules, settings, execution)
-    schedule = loop.LoopSettings(settings.steps, settings.batch_size, checkpoint_every=10**9, log_every=500, seed=0)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
-        loop.run(
-            "vae on mnist",
-            recipe,
-            torch.from_numpy(x_train),
-            torch.from_numpy(y_train),
-            schedule,
-            Path(scratch),
-            "bench",
-            execution,
-        )
-    train_seconds = time.perf_counter() - started
+    modules, _, train_seconds = train(vae, settings, x_train, y_train, on)
 
     chosen = protocol.subset(len(x_test), args.images, randomness.seed_of(0, "likelihood/test-images"), y_test)
     grey = torch.from_numpy(x_test[chosen])
