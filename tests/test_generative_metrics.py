@@ -98,6 +98,18 @@ def test_intra_class_fid_sees_classes_drawn_for_the_wrong_label():
     assert fidelity.intra_class_fid(real, labels, real, labels) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_intra_class_fid_without_two_images_of_a_class_on_both_sides_is_undefined_and_has_no_interval():
+    real, fake = (
+        gaussian(6, np.zeros(4), np.eye(4), seed=15).numpy(),
+        gaussian(6, np.ones(4), np.eye(4), seed=16).numpy(),
+    )
+    scored = comparison.intra_class_fid(real, fake, np.arange(6), np.arange(6), resamples=20, seed=0)
+    assert math.isnan(scored["intra_class_fid"]) and scored["intra_class_fid_interval"] is None
+    scored = comparison.intra_class_fid(real, fake, np.arange(6) % 2, np.arange(6) % 2, resamples=20, seed=0)
+    low, high = scored["intra_class_fid_interval"]
+    assert low < scored["intra_class_fid"] < high
+
+
 def test_fid_of_sets_smaller_than_the_feature_dimension_agrees_with_torchmetrics():
     """Per-class sets (36 images of 128 features on digits) take the singular-value route in fid_numpy."""
     real, fake = (

@@ -82,6 +82,8 @@ def intra_class_fid(
     """The intra-class FID and its bias-shifted bootstrap interval, each resample drawing the real and the generated
     images anew within each class, so every class keeps its count."""
     estimate = fidelity.intra_class_fid(real, real_labels, fake, fake_labels)
+    if not np.isfinite(estimate):  # no class has two images on both sides
+        return {"intra_class_fid": estimate, "intra_class_fid_interval": None}
     rng = np.random.default_rng(randomness.seed_of(seed, "bootstrap/intra_class_fid"))
 
     def within_classes(labels: np.ndarray) -> np.ndarray:
