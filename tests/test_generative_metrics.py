@@ -242,8 +242,10 @@ def test_cas_on_the_real_training_data_equals_the_train_on_real_accuracy(tmp_pat
         meta, {"classes": [str(c) for c in range(10)], "image_shape": [1, 8, 8], "pixel_max": 16, "source": source}
     )
     params = whole_schema()(classic={"xgboost": {"n_estimators": 30, "n_jobs": 1}})
-    settings = tmp_path / "settings.json"  # as the tune stage writes it without a budget: the params as given
-    artifacts.write_json(settings, {"model": model, "settings": base.settings(params, model).model_dump()})
+    settings = tmp_path / "settings.json"  # as the tune stage writes it without a budget or a refit
+    artifacts.write_json(
+        settings, {"model": model, "settings": base.settings(params, model).model_dump(), "fit_on": ["train"]}
+    )
     train_classic.run(model, 0, data, meta, settings, tmp_path / "model")
     evaluate_classic.run(
         params,
