@@ -92,6 +92,7 @@ def main() -> None:
         "judge": "logistic regression on 10,000 real training images",
         "real_test": judged(judge, *map(torch.from_numpy, mnist(args.raw, "t10k"))),
         "eval_mode": judged(judge, draw(net, z, labels, train_mode=False), labels),
+        # Train mode updates the running statistics: it comes after eval mode, and the standing ones reset them.
         "train_mode": judged(judge, draw(net, z, labels, train_mode=True), labels),
     }
     standing_statistics(net, args.standing, settings.z_dim, seed=2)

@@ -3,9 +3,9 @@
 A classic baseline trained on one seed's generated images only, tested on the real test split, with
 a Wilson interval over the test images. A model whose samples carry their classes scores close to
 the train-on-real accuracy, the floor (evaluate/references.py: the same classifiers trained on as
-many real training images). Only the models listed in models.cas, all conditional, get this stage. The classifiers
-keep the real models' params, so this stage, and no other evaluation of the generative models,
-reruns when they change.
+many real training images). Only the models listed in models.cas, all conditional, get this stage.
+The classifiers keep the real models' params, so this stage, and no other evaluation of the
+generative models, reruns when they change.
 """
 
 from __future__ import annotations

@@ -85,13 +85,14 @@ def intra_class_fid(
     if not np.isfinite(estimate):  # no class has two images on both sides
         return {"intra_class_fid": estimate, "intra_class_fid_interval": None}
     rng = np.random.default_rng(randomness.seed_of(seed, "bootstrap/intra_class_fid"))
+    real_classes, fake_classes = _rows_by_class(real_labels), _rows_by_class(fake_labels)
 
-    def within_classes(labels: np.ndarray) -> np.ndarray:
-        return np.concatenate([rng.choice(np.flatnonzero(labels == c), (labels == c).sum()) for c in np.unique(labels)])
+    def within_classes(rows_by_class: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([rng.choice(rows, len(rows)) for rows in rows_by_class])
 
     resampled = []
     for _ in range(resamples):
-        real_rows, fake_rows = within_classes(real_labels), within_classes(fake_labels)
+        real_rows, fake_rows = within_classes(real_classes), within_classes(fake_classes)
         resampled.append(
             fidelity.intra_class_fid(real[real_rows], real_labels[real_rows], fake[fake_rows], fake_labels[fake_rows])
         )
@@ -99,6 +100,10 @@ def intra_class_fid(
         "intra_class_fid": estimate,
         "intra_class_fid_interval": intervals.bias_shifted(np.array(resampled), estimate),
     }
+
+
+def _rows_by_class(labels: np.ndarray) -> list[np.ndarray]:
+    return [np.flatnonzero(labels == c) for c in np.unique(labels)]
 
 
 def kid_interval(real: np.ndarray, fake: np.ndarray, resamples: int, seed: int, paired: bool) -> list[float]:

@@ -54,7 +54,9 @@ def fid_numpy(real: np.ndarray, fake: np.ndarray) -> float:
         trace_sqrt = singular.sum() / np.sqrt((n_real - 1) * (n_fake - 1))
     else:
         # tr sqrt(A B) from the eigenvalues of A B (real and non-negative up to rounding for covariances).
-        eigenvalues = np.linalg.eigvals(np.cov(real, rowvar=False) @ np.cov(fake, rowvar=False))
+        cov_real = centred_real.T @ centred_real / (n_real - 1)
+        cov_fake = centred_fake.T @ centred_fake / (n_fake - 1)
+        eigenvalues = np.linalg.eigvals(cov_real @ cov_fake)
         trace_sqrt = np.sqrt(np.clip(eigenvalues.real, 0, None)).sum()
     return float(((mu_real - mu_fake) ** 2).sum() + traces - 2 * trace_sqrt)
 

@@ -10,7 +10,6 @@ search that chooses on a held-out split refits on all it may use.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +71,7 @@ def run(
         search = {
             "space": {name: d.model_dump() for name, d in searched.items()},
             "given": given.model_dump(),
-            "data": hashlib.sha256(data_path.read_bytes()).hexdigest(),
+            "data": artifacts.sha256_of(data_path),
             "objective": OBJECTIVE,
             "seed": params.tune.seed,
         }
