@@ -6,7 +6,8 @@ statistics, as the sample stage draws), in train mode (each batch's own statisti
 the generator in training), and in eval mode after the running statistics were recomputed over --standing
 batches of the final generator (BigGAN's "standing statistics"). A logistic regression fitted on 10,000 real
 training images judges each set: how often a sample shows the class it was drawn for, and how evenly its
-predicted classes spread (entropy in bits, 3.32 for ten even classes).
+predicted classes spread (entropy in bits, 3.32 for ten even classes). And the discriminator itself: how often
+the class whose projection scores an image highest is its class, on real test images and on the samples.
 
 Usage: python bench/gan_mnist.py --raw ../shared/data/mnist [--steps 1000] [--set lr_discriminator=0.0004 ...]
        [--standing 50] [--out FILE]
@@ -45,6 +46,25 @@ def judged(judge, images: torch.Tensor, labels: torch.Tensor) -> dict:
 def draw(net: gan.Generator, z: torch.Tensor, labels: torch.Tensor, train_mode: bool) -> torch.Tensor:
     net.train(train_mode)
     return torch.cat([net(z[i : i + 128], labels[i : i + 128]) for i in range(0, len(z), 128)])
+
+
+@torch.no_grad()
+def discriminator_classes(net: gan.Discriminator, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """How often the class whose projection scores an image highest is `labels`': whether the discriminator
+    tells the classes apart at all (a projection discriminator's only reason for the generator to follow them)."""
+    scores = torch.stack(
+        [
+            torch.cat(
+                [
+                    net(images[i : i + 500], torch.full((len(images[i : i + 500]),), c))
+                    for i in range(0, len(images), 500)
+                ]
+            )
+            for c in range(10)
+        ],
+        dim=1,
+    )
+    return float((scores.argmax(1) == labels).float().mean())
 
 
 @torch.no_grad()
@@ -94,6 +114,11 @@ def main() -> None:
         "eval_mode": judged(judge, draw(net, z, labels, train_mode=False), labels),
         # Train mode updates the running statistics: it comes after eval mode, and the standing ones reset them.
         "train_mode": judged(judge, draw(net, z, labels, train_mode=True), labels),
+    }
+    x_test, y_test = map(torch.from_numpy, mnist(args.raw, "t10k"))
+    result["discriminator_picks_the_class"] = {
+        "real_test": discriminator_classes(modules["discriminator"], x_test[:2000].float(), y_test[:2000]),
+        "generated": discriminator_classes(modules["discriminator"], draw(net, z, labels, train_mode=False), labels),
     }
     standing_statistics(net, args.standing, settings.z_dim, seed=2)
     result["standing_statistics"] = judged(judge, draw(net, z, labels, train_mode=False), labels)

@@ -105,8 +105,13 @@ def test_default_params_file_is_valid():
             "tune.space.svm.kernel: a range needs a numeric setting; give choices",
         ),
         (
-            "tune: {space: {vae: {beta: {low: 0.1, high: 2}}}}",
-            "tune.space.vae: tuning covers the classic models (xgboost, svm, logreg)",
+            "tune: {space: {resnet: {lr: {low: 0.1, high: 2}}}}",
+            "tune.space.resnet: not a registered model (xgboost, svm, logreg, featurenet, vae, gan, ddpm)",
+        ),
+        (
+            "tune: {space: {gan: {conditional: {choices: [true, false]}}}}",
+            "tune.space.gan.conditional: False changes whether the model is conditional, its role in the "
+            "comparison; not searchable",
         ),
         ("tune: {trials: -1}", "tune.trials: Input should be greater than or equal to 0 (got -1)"),
         ("datasets: []", "datasets: List should have at least 1 item after validation, not 0 (got [])"),

@@ -39,21 +39,23 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
     # The whole pipeline. Per dataset: a download, a preprocess, the references (floor and ceiling) and a
-    # tune per classic model. Per dataset and seed: a train and an evaluate per classifier (3 classic +
-    # featurenet); a train, a sample and an evaluate per generative model (3); a classification accuracy
-    # score per conditional one (models.cas: the GAN and the DDPM). Then one report.
-    n_classic, n_classifiers, n_generative, n_conditional = 3, 4, 3, 2
+    # tune per model (3 classic, the featurenet, 3 generative). Per dataset and seed: a train and an evaluate
+    # per classifier (3 classic + featurenet); a train, a sample and an evaluate per generative model (3); a
+    # classification accuracy score per conditional one (models.cas: the GAN and the DDPM). Then one report.
+    n_classifiers, n_generative, n_conditional = 4, 3, 2
     per_seed_jobs = 2 * n_classifiers + 3 * n_generative + n_conditional
-    assert len(dvc["jobs"]) == n_datasets * (3 + n_classic + n_seeds * per_seed_jobs) + 1
+    assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 1
     # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the
     # 19 stages per seed that read the data, the references and the report. Per seed: each classic model's
     # train -> evaluate and both into the report (9); the featurenet's train -> its evaluation and the
     # report, its evaluation -> report (3); per generative model, train -> sample, evaluate and report,
     # sample -> evaluate and report, evaluate -> report (18); sample -> CAS and CAS -> report per conditional
     # one (4). The feature space (the featurenet of seed 0) -> every seed's 3 generative evaluations and the
-    # references; references -> report. Each tune: preprocess -> tune -> report, and tune -> each seed's train.
-    per_seed = 19 + 9 + 3 + 18 + 2 * n_conditional + n_generative + n_classic
-    assert len(dvc["edges"]) == n_datasets * (2 + 2 + 2 * n_classic + n_seeds * per_seed + 1 + 1)
+    # references; references -> report. Each tune: preprocess -> tune -> report, and tune -> each seed's train;
+    # the feature space -> each generative model's tune.
+    per_seed = 19 + 9 + 3 + 18 + 2 * n_conditional + n_generative + n_classifiers + n_generative
+    tunes = 2 * n_classifiers + 3 * n_generative
+    assert len(dvc["edges"]) == n_datasets * (2 + 2 + tunes + n_seeds * per_seed + 1 + 1)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (params == "two datasets")
     own_files = sorted(str(p.relative_to(workspace.root)) for p in workspace.path("data/own").rglob("*") if p.is_file())
     assert all(
@@ -79,7 +81,7 @@ def test_model_list_drives_both_graphs(workspace):
                 "genbench preprocess --dataset digits",
                 "genbench references --dataset digits",
                 "genbench report",
-                "genbench tune --dataset digits --model svm",
+                *(f"genbench tune --dataset digits --model {m}" for m in ("svm", "featurenet", "ddpm")),
                 *(
                     f"genbench {c} --seed 0"
                     for c in (

@@ -78,6 +78,7 @@ def test_a_model_folder_on_a_full_disk_is_not_left_half_written(tmp_path, small_
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(TINY))
     assert cli.main(["download", "--dataset", "digits"]) == 0
     assert cli.main(["preprocess", "--dataset", "digits"]) == 0
+    assert cli.main(["tune", "--dataset", "digits", "--model", "featurenet"]) == 0
     models = small_disk("data/models", 16)  # room for the small files, not for the weights
     capsys.readouterr()
     assert cli.main(["train", "--dataset", "digits", "--model", "featurenet", "--seed", "0"]) == 1

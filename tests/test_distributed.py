@@ -33,6 +33,7 @@ DDPM_TOLERANCE = 1e-5
 
 
 def train(ws, model: str, *launcher: str, check: bool = True):
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", model)  # the settings file training reads
     command = [*launcher, "genbench"] if not launcher else [*launcher, "-m", "genbench"]
     return ws.run(*command, "train", "--dataset", "digits", "--model", model, "--seed", "0", check=check)
 
@@ -101,6 +102,7 @@ def test_a_signalled_two_rank_run_resumes_as_one_process_follows_the_same_curve_
     params["generative"]["ddpm"]["steps"] = 400
     ws.path("params.yaml").write_text(yaml.safe_dump(params))
     checkpoint = ws.path("data/checkpoints/digits/seed-0/ddpm/checkpoint.pt")
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "ddpm")  # the 400 steps, for training to read
     launcher = subprocess.Popen(
         ["genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"],
         cwd=ws.root,

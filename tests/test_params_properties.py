@@ -251,8 +251,10 @@ def pipeline_commands(document: dict) -> list[list[str]]:
     models, seed = document["models"], str(document["seeds"][0])
     every = [*models["classic"], "featurenet", *models["generative"]]
     return [
-        *[["tune", "--dataset", "digits", "--model", m] for m in models["classic"]],
-        *[["train", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
+        *[["tune", "--dataset", "digits", "--model", m] for m in [*models["classic"], "featurenet"]],
+        *[["train", "--dataset", "digits", "--model", m, "--seed", seed] for m in [*models["classic"], "featurenet"]],
+        *[["tune", "--dataset", "digits", "--model", m] for m in models["generative"]],  # judged in its features
+        *[["train", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
         *[["sample", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["generative"]],
         *[["evaluate", "--dataset", "digits", "--model", m, "--seed", seed] for m in every],
         *[["cas", "--dataset", "digits", "--model", m, "--seed", seed] for m in models["cas"]],

@@ -13,6 +13,7 @@ import browser
 import pytest
 import slurm_cluster
 import slurm_training
+import slurm_tuning
 import yaml
 from conftest import assert_reads_declared
 from fake_data import FileServer, mnist_like_files, register_datasets
@@ -35,15 +36,22 @@ def seeded(seed: int, classic=("xgboost", "svm", "logreg"), generative=("vae", "
     ]
 
 
-TUNED = [f"tune@digits-{m}" for m in ("xgboost", "svm", "logreg")]  # per dataset, not per seed
+GENERATIVE_TUNED = [f"tune_generative@digits-{m}" for m in ("vae", "gan", "ddpm")]
+TUNED = [  # per dataset, not per seed
+    *(f"tune@digits-{m}" for m in ("xgboost", "svm", "logreg")),
+    "tune_featurenet@digits",
+    *GENERATIVE_TUNED,
+]
 ALL_STAGES = sorted(
     ["download@digits", "preprocess@digits", *TUNED, "evaluate_references@digits", *seeded(0), "report"]
 )
 # classic.svm sets the SVM and the ones that the classification accuracy score trains on samples and,
-# for its floor, on real images; no FID, KID, precision, recall or likelihood bound is computed again.
+# for its floor, on real images (and the CAS the generative models' tune stages record); no FID, KID,
+# precision, recall or likelihood bound is computed again.
 SVM_AND_REPORT = sorted(
     [
         "tune@digits-svm",
+        *GENERATIVE_TUNED,
         "train@digits-svm-0",
         "evaluate@digits-svm-0",
         *(f"cas@digits-{m}-0" for m in ("gan", "ddpm")),
@@ -53,17 +61,24 @@ SVM_AND_REPORT = sorted(
 )
 # A sampler setting: the DDPM is sampled and evaluated again, not trained.
 GUIDANCE_AND_REPORT = sorted(
-    ["sample@digits-ddpm-0", "evaluate_generative@digits-ddpm-0", "cas@digits-ddpm-0", "report"]
+    [
+        "tune_generative@digits-ddpm",
+        "sample@digits-ddpm-0",
+        "evaluate_generative@digits-ddpm-0",
+        "cas@digits-ddpm-0",
+        "report",
+    ]
 )
 # The VAE is unconditional: it has no CAS stage (models.cas).
-VAE_AND_REPORT = sorted(
+VAE_BRANCH = sorted(
     ["train_generative@digits-vae-0", "sample@digits-vae-0", "evaluate_generative@digits-vae-0", "report"]
 )
+VAE_AND_REPORT = sorted(["tune_generative@digits-vae", *VAE_BRANCH])
 # evaluate.n_samples: what is drawn and compared changes; no model is retrained.
 SAMPLING_AND_REPORT = sorted(
     [f"{stage}@digits-{m}-0" for stage in ("sample", "evaluate_generative") for m in ("vae", "gan", "ddpm")]
     + [f"cas@digits-{m}-0" for m in ("gan", "ddpm")]
-    + ["evaluate_references@digits", "report"]
+    + ["evaluate_references@digits", "report", *GENERATIVE_TUNED]
 )
 N_SAMPLES = "  n_samples: 40"
 VAE_LATENT = "    latent_dim: 8"
@@ -157,7 +172,7 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     )
     assert figures == sorted(
         [f"digits/confusion-{m}.png" for m in ("xgboost", "svm", "logreg", "featurenet")]
-        + [f"digits/tuning-{m}.png" for m in ("xgboost", "svm", "logreg")]
+        + [f"digits/tuning-{m}.png" for m in ("xgboost", "svm", "logreg", "featurenet")]
         + [f"digits/samples-{m}.png" for m in ("vae", "gan", "ddpm")]
         + [
             f"digits/{f}.png"
@@ -290,7 +305,7 @@ def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     workspace.edit("params.yaml", N_SAMPLES, "  n_samples: 30")
     assert sorted(workspace.dvc_repro()) == sorted(
         [f"{stage}@digits-ddpm-0" for stage in ("sample", "evaluate_generative", "cas")]
-        + ["evaluate_references@digits", "report"]
+        + ["evaluate_references@digits", "report", "tune_generative@digits-ddpm"]
     )
     assert json.loads(workspace.path("reports/metrics/digits/seed-0/ddpm.json").read_text())["n_images"] == 30
     workspace.edit("params.yaml", "  n_samples: 30", N_SAMPLES)
@@ -401,7 +416,8 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     after the fix only that branch runs. Every output matches a `dvc repro` run byte for byte (the
     same hashes in dvc.lock), DVC adopts the outputs, Snakemake replans only what a change touches,
     and off the CPU the deep models' jobs ask SLURM for a GPU. Then a two-task training job is
-    signalled and requeued, and ends with the bytes of an uninterrupted run (tests/slurm_training.py)."""
+    signalled and requeued, and ends with the bytes of an uninterrupted run (tests/slurm_training.py), and two
+    jobs share one tuning study (tests/slurm_tuning.py)."""
     cluster = slurm.parent
     by_dvc = finished_workspace  # the same project and params, run by `dvc repro`
     assert by_dvc.path("params.yaml").read_text() == workspace.path("params.yaml").read_text()
@@ -418,25 +434,25 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     assert failed.returncode != 0 and "Error in rule train_generative" in failed.stderr
     job_logs = "".join(p.read_text() for p in workspace.path(".snakemake/slurm_logs").rglob("*.log"))
     assert "genbench: error: vae on digits, seed 0: negative_elbo loss is nan" in job_logs
-    vae_branch = set(VAE_AND_REPORT)
+    vae_branch = set(VAE_BRANCH)
     runs = workspace.executed()
     assert sorted(run["command"] for run in runs) == sorted(command_of(s) for s in set(ALL_STAGES) - vae_branch), (
         "keep-going: every other branch finished"
     )
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 22 + ["FAILED"]
+    assert sorted(job["JobState"] for job in jobs) == ["COMPLETED"] * 26 + ["FAILED"]
     # Each job asked for the memory params.yaml: resources gives its kind (tiny.yaml: 500 MB light, 1000 MB deep).
-    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 13 + ["1000"] * 10)
+    assert sorted(re.search(r"mem=(\d+)M", job["Tres"])[1] for job in jobs) == sorted(["500"] * 13 + ["1000"] * 14)
 
     workspace.edit("params.yaml", "\n    lr: 1.0e+30", "")
     on_cluster(workspace, cluster)
     runs += workspace.executed()
-    assert sorted(run["command"] for run in runs[22:]) == sorted(command_of(s) for s in VAE_AND_REPORT), (
+    assert sorted(run["command"] for run in runs[26:]) == sorted(command_of(s) for s in VAE_AND_REPORT), (
         "only the failed branch and the report"
     )
     assert_reads_declared(workspace, runs)  # every stage ran once, each in its own SLURM job
     jobs = slurm_cluster.completed_jobs(slurm, workspace.root)
-    assert len(jobs) == 23 + 4 and {job["JobState"] for job in jobs[23:]} == {"COMPLETED"}, (
+    assert len(jobs) == 27 + 5 and {job["JobState"] for job in jobs[27:]} == {"COMPLETED"}, (
         "every job went through sbatch"
     )
     assert workspace.snakemake_planned() == []
@@ -459,7 +475,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     workspace.run("snakemake", "--report", "reports/snakemake.html")
     snakemake_report = workspace.path("reports/snakemake.html").read_text()
     registered = [p.name for p in workspace.path("reports/figures/digits").glob("*.png")]
-    assert len(registered) == 17 and all(name in snakemake_report for name in registered), "every figure, by name"
+    assert len(registered) == 18 and all(name in snakemake_report for name in registered), "every figure, by name"
     workspace.commit("outputs made on the cluster")
 
     # The page names the commit it was rendered at; a later commit that changes no input reruns nothing.
@@ -501,6 +517,9 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     planned = workspace.snakemake_planned()
     assert {"train@digits-svm-0", "evaluate@digits-svm-0"} <= set(planned)
     assert not any("xgboost" in job or "logreg" in job for job in planned)
+
+    # Two cluster jobs share one Optuna study (tests/slurm_tuning.py).
+    slurm_tuning.two_jobs_share_one_study(workspace, cluster)
 
     # Off the CPU, a deep model's job asks SLURM for a GPU, which this GPU-less node cannot give.
     workspace.edit("params.yaml", "  device: cpu", "  device: auto")
@@ -546,6 +565,7 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
                 "evaluate@{}-svm-0",
                 "train@{}-logreg-0",
                 "evaluate@{}-logreg-0",
+                "tune_featurenet@{}",
                 "train_featurenet@{}-0",
                 "evaluate_featurenet@{}-0",
                 "evaluate_references@{}",
@@ -553,8 +573,8 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             + ["genbench report"]
         )
         # One entry per output of each cached job, its timing record included: preprocess 3, svm and logreg 3 + 2 + 4
-        # each (tune, train, evaluate), featurenet 6 + 3, references 2.
-        assert len(list(cache.iterdir())) == 2 * 32
+        # each (tune, train, evaluate), featurenet 3 + 6 + 3 (tune, train, evaluate), references 2.
+        assert len(list(cache.iterdir())) == 2 * 35
         models = {
             d: first.path(f"data/models/{d}/seed-0/svm/model.skops").read_bytes() for d in ("digits", "tinymnist")
         }
@@ -588,7 +608,7 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
             per_dataset("tune@{}-svm", "train@{}-svm-0", "evaluate@{}-svm-0", "evaluate_references@{}")
             + ["genbench report"]
         )
-        assert len(list(cache.iterdir())) == 2 * 32 + 2 * 9 + 2 * 11, "new results are new entries"
+        assert len(list(cache.iterdir())) == 2 * 35 + 2 * 9 + 2 * 11, "new results are new entries"
 
     # Into DVC, from both clones: the one that filled the cache holds links to whole entries, the one that
     # restored from it folders of linked files and folders. Adopted, committed and pushed, each reaches a

@@ -25,6 +25,7 @@ TRAINING_ONLY = [
     "src/genbench/train/deep.py",
 ]
 SEEDS = (0, 1, 2)
+GENERATIVE_TUNES = [f"tune_generative@digits-{m}" for m in ("vae", "gan", "ddpm")]
 
 
 def reach(workspace, runner: str, *files: str) -> dict[str, list[str]]:
@@ -77,18 +78,25 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
         + stages_of("vae", ("train_generative",))
         + stages_of("gan", ("train_generative",))
         + stages_of("ddpm", ("train_generative",))
+        + ["tune_featurenet@digits", *GENERATIVE_TUNES]  # a tune trains its trials by the same loop
     )
     for file in TRAINING_ONLY:
         assert found[file] == deep_training, file
     assert found["src/genbench/models/ddpm.py"] == sorted(
-        stages_of("ddpm", ("evaluate_generative", "sample", "train_generative"))
+        [*stages_of("ddpm", ("evaluate_generative", "sample", "train_generative")), "tune_generative@digits-ddpm"]
     )
     assert found["src/genbench/models/logreg.py"] == sorted(
         [*stages_of("logreg", ("evaluate", "train")), "tune@digits-logreg"]
     )
     cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm") for s in SEEDS]
     assert found["src/genbench/models/svm.py"] == sorted(
-        [*stages_of("svm", ("evaluate", "train")), "tune@digits-svm", *cas, "evaluate_references@digits"]
+        [
+            *stages_of("svm", ("evaluate", "train")),
+            "tune@digits-svm",
+            *cas,
+            "evaluate_references@digits",
+            *GENERATIVE_TUNES,  # their judge records the CAS of each trial by the SVM
+        ]
     )
     assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits"], (
         "a new dataset: no model's stage"
@@ -107,6 +115,11 @@ def test_registering_a_model_reruns_nothing_a_training_edit_reruns_training_only
     workspace.edit("src/genbench/train/loop.py", '"""The one training loop', '"""The only training loop')
     changed = sorted(json.loads(workspace.run("dvc", "status", "--json").stdout))
     assert changed == sorted(
-        ["train_featurenet@digits-0", *(f"train_generative@digits-{m}-0" for m in ("vae", "gan", "ddpm"))]
+        [
+            "train_featurenet@digits-0",
+            *(f"train_generative@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
+            "tune_featurenet@digits",
+            *GENERATIVE_TUNES,
+        ]
     )
     assert reach(workspace, "dvc", "src/genbench/train/loop.py") == {"src/genbench/train/loop.py": changed}

@@ -31,7 +31,14 @@ def prepared(tmp_path_factory) -> Path:
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     for stage in ("download", "preprocess"):
         genbench(folder, stage, "--dataset", "digits").check_returncode()
+    tune(folder)
     return folder
+
+
+def tune(folder: Path) -> None:
+    """The settings files the deep models' training reads (no search space: the params as given)."""
+    for model in ("ddpm", "vae"):
+        genbench(folder, "tune", "--dataset", "digits", "--model", model).check_returncode()
 
 
 def genbench(folder: Path, *args: str, background: bool = False):
@@ -50,6 +57,7 @@ def fresh_copy(prepared: Path, tmp_path: Path, name: str, ddpm_steps: int | None
         params = yaml.safe_load((folder / "params.yaml").read_text())
         params["generative"]["ddpm"]["steps"] = ddpm_steps
         (folder / "params.yaml").write_text(yaml.safe_dump(params))
+        tune(folder)
     return folder
 
 

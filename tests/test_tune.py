@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
+import threading
 import time
 
 import optuna
@@ -140,3 +142,92 @@ def test_refit_trains_on_the_training_and_validation_splits_and_nothing_else_doe
         ws.run("genbench", "train", "--dataset", "digits", "--model", "logreg", "--seed", "0")
         fitted[refit] = json.loads(ws.path("data/models/digits/seed-0/logreg/train.json").read_text())["n_train"]
     assert fitted == {"true": meta["sizes"]["train"] + meta["sizes"]["val"], "false": meta["sizes"]["train"]}
+
+
+def deep_tune_workspace(workspace, trials: int):
+    ws = tune_workspace(workspace, trials)
+    ws.edit("params.yaml", "  prune_after: 5 ", "  prune_after: 2 ")
+    ws.edit("params.yaml", "  checks: 3 ", "  checks: 2 ")
+    ws.edit(
+        "params.yaml",
+        "    featurenet:\n",
+        "    gan:\n      lr_generator: {low: 0.00001, high: 0.03, log: true}\n    featurenet:\n",
+    )
+    ws.edit("params.yaml", "    steps: 300\n", "    steps: 120\n")  # the gan's
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "featurenet")
+    ws.run("genbench", "train", "--dataset", "digits", "--model", "featurenet", "--seed", "0")
+    return ws
+
+
+def operations(journal) -> list[dict]:
+    """The journal's operations but those creating a study (Optuna appends one each time a process opens it)."""
+    return [op for op in map(json.loads, journal.read_text().splitlines()) if op["op_code"] != 0]
+
+
+def test_a_deep_model_is_tuned_by_validation_fid_and_pruned_by_the_training_loops_checks(workspace):
+    ws = deep_tune_workspace(workspace, 6)
+    featurenet = json.loads(ws.path("reports/tuning/digits/featurenet.json").read_text())
+    assert featurenet["objective"] == "validation accuracy" and len(featurenet["trials"]) == 6
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "gan")
+    record = json.loads(ws.path("reports/tuning/digits/gan.json").read_text())
+    assert (record["objective"], record["direction"]) == ("validation FID", "minimize")
+    trials = record["trials"]
+    assert len(trials) == 6 and {t["state"] for t in trials} == {"complete", "pruned"}
+    for t in trials:
+        # Scored twice on the way (after 40 and 80 of 120 steps); a pruned trial stops at the check that pruned it.
+        assert len(t["checks"]) == (2 if t["state"] == "complete" else len(t["checks"])) >= 1
+        if t["state"] == "pruned":
+            assert t["value"] == t["checks"][-1] and t["measures"] == {}
+        else:
+            assert t["value"] > 0 and 0 <= t["measures"]["cas_svm"] <= 1, "a conditional model's CAS beside FID"
+    complete = [t for t in trials if t["state"] == "complete"]
+    best = min(complete, key=lambda t: t["value"])
+    assert record["best_value"] == min(best["value"], record["given_value"])
+    journal = operations(ws.path("data/studies/digits/gan.journal"))
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "gan")
+    assert operations(ws.path("data/studies/digits/gan.journal")) == journal, "at its budget: nothing trained again"
+    assert json.loads(ws.path("reports/tuning/digits/gan.json").read_text()) == record
+    tuned = json.loads(ws.path("data/tuned/digits/gan.json").read_text())
+    assert tuned["fit_on"] == ["train"], "the validation images are the floor: no deep model trains on them"
+    assert tuned["settings"]["lr_generator"] == record["chosen"]["lr_generator"]
+    ws.run("genbench", "train", "--dataset", "digits", "--model", "gan", "--seed", "0")
+    assert ws.path("data/models/digits/seed-0/gan/weights.safetensors").exists()
+
+
+def a_trial_left_running(journal, worker: dict) -> int:
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    trial = optuna.create_study(storage=storage, study_name="bowl", direction="maximize").ask()
+    trial.set_user_attr("worker", worker)
+    return trial.number
+
+
+def test_a_worker_waits_for_a_live_workers_trial_and_redraws_a_dead_ones(tmp_path):
+    journal = tmp_path / "shared.journal"
+    other = subprocess.Popen(["sleep", "60"])  # stands for another worker on this machine
+    number = a_trial_left_running(journal, {"host": socket.gethostname(), "pid": other.pid, "job": None})
+    result = {}
+    worker = threading.Thread(
+        target=lambda: result.update(trials=study.optimise(journal, "bowl", "maximize", SPACE, 5, 0, bowl))
+    )
+    worker.start()
+    deadline = time.monotonic() + 60
+    while finished_trials(journal) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(3 * study.WAIT_SECONDS)
+    assert worker.is_alive() and finished_trials(journal) == 4, "four trials of its own, then it waits"
+    other.kill()
+    other.wait()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    trials = result["trials"]
+    assert len(trials) == 5 and number not in [t.number for t in trials], "the dead worker's trial drawn again"
+    assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 5, "no two trials drew alike"
+
+
+def test_a_trial_whose_worker_fell_silent_is_set_aside(tmp_path, monkeypatch):
+    journal = tmp_path / "shared.journal"
+    number = a_trial_left_running(journal, {"host": "another-node", "pid": 1, "job": "7"})
+    monkeypatch.setattr(study, "STALE_SECONDS", 1.0)
+    time.sleep(1.5)  # no heartbeat since it started
+    trials = study.optimise(journal, "bowl", "maximize", SPACE, 3, 0, bowl)
+    assert len(trials) == 3 and number not in [t.number for t in trials]

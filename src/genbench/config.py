@@ -147,6 +147,16 @@ class TuneParams(Section):
         description="fit the classic models on the training and validation splits together once their settings are "
         "chosen; the featurenet and the generative models never train on the validation split (the floor's images)",
     )
+    checks: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="validation scores of a deep model's trial before its end, evenly spaced; the pruner stops a "
+        "trial whose score is worse than the median of the finished trials' at the same point; 0: no pruning",
+    )
+    prune_after: int = Field(
+        5, ge=0, le=100_000, description="trials that run to their end before the pruner stops any"
+    )
     space: dict[str, dict[str, SearchDimension]] = Field(
         default_factory=dict, description="search spaces by model name: a training key to a range or choices"
     )

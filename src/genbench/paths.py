@@ -105,6 +105,11 @@ def training_log_dir(dataset: str, model: str, seed: int | str) -> Path:
     return Path("reports/training") / dataset / replicate(seed) / model
 
 
+def tune_scratch(dataset: str, model: str) -> Path:
+    """Scratch space of a deep model's tuning trial in progress; not a pipeline output."""
+    return Path("data/checkpoints") / dataset / "tune" / model
+
+
 def checkpoint_dir(dataset: str, model: str, seed: int | str) -> Path:
     """Scratch space for checkpoints of a training run in progress; not a pipeline output."""
     return Path("data/checkpoints") / dataset / replicate(seed) / model

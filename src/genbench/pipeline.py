@@ -179,6 +179,11 @@ def weights(model: str, seed: str = S, role: str = "") -> tuple[In, ...]:
     return In(str(folder / paths.WEIGHTS), f"{role}weights"), In(str(folder / paths.MODEL_CONFIG), f"{role}config")
 
 
+def tuned(model: str) -> tuple[Out, ...]:
+    """A tune stage's outputs: the settings training reads, and the study's record."""
+    return Out(str(paths.tuned_settings(D, model)), "settings"), Out(str(paths.tuning_file(D, model)), "summary")
+
+
 def samples(model: str) -> tuple[In, ...]:
     folder = paths.samples_dir(D, model, S)
     return In(str(folder / paths.SAMPLES), "samples"), In(str(folder / paths.SAMPLE_INFO), "sample_info")
@@ -226,7 +231,7 @@ GROUPS: tuple[Group, ...] = (
         # The whole tune section: a study already run to its budget answers from its journal in seconds.
         params=(f"classic.{M}", "tune"),
         inputs=DATA,
-        outputs=(Out(str(paths.tuned_settings(D, M)), "settings"), Out(str(paths.tuning_file(D, M)), "summary")),
+        outputs=tuned(M),
         loads=(f"genbench.models.{M}",),
     ),
     Group(
@@ -253,14 +258,27 @@ GROUPS: tuple[Group, ...] = (
         loads=(f"genbench.models.{M}",),
     ),
     Group(
+        "tune_featurenet",
+        "tune",
+        "genbench.tune.deep",
+        "the deep classifier's settings chosen by validation accuracy (Optuna, tune.trials, pruned), or as given",
+        model=FEATURE_SPACE,
+        params=("train", FEATURE_SPACE, "tune"),
+        inputs=DATA,
+        outputs=tuned(FEATURE_SPACE),
+        loads=(f"genbench.models.{FEATURE_SPACE}",),
+        resources="deep",
+    ),
+    Group(
         "train_featurenet",
         "train",
         "genbench.train.deep",
-        "the deep classifier, once per seed; one replicate is the generative models' feature space",
+        "the deep classifier with its tuned settings, once per seed; one replicate is the generative models' feature "
+        "space",
         model=FEATURE_SPACE,
         per_seed=True,
-        params=("train", FEATURE_SPACE),
-        inputs=DATA,
+        params=("train",),
+        inputs=(*DATA, In(str(paths.tuned_settings(D, FEATURE_SPACE)), "settings")),
         outputs=_deep_model_outputs(FEATURE_SPACE),
         loads=(f"genbench.models.{FEATURE_SPACE}",),
         resources="deep",
@@ -279,14 +297,36 @@ GROUPS: tuple[Group, ...] = (
         resources="deep",
     ),
     Group(
+        "tune_generative",
+        "tune",
+        "genbench.tune.deep",
+        "the generative models' settings chosen by validation FID in featurenet space (Optuna, tune.trials, "
+        "pruned), or as given",
+        models="generative",
+        # The judge: FID against data.seed's choice of validation images, CAS by the first CAS classifier.
+        params=(
+            "train",
+            f"generative.{M}",
+            f"sampling.{M}",
+            "data.seed",
+            "evaluate.n_samples",
+            CAS_PARAMS[0],
+            "tune",
+        ),
+        inputs=(*DATA, *FEATURES),
+        outputs=tuned(M),
+        loads=(f"genbench.models.{M}", f"genbench.models.{FEATURE_SPACE}", CAS_CODE[0]),
+        resources="deep",
+    ),
+    Group(
         "train_generative",
         "train",
         "genbench.train.deep",
-        "the generative models, by the shared training loop, once per seed",
+        "the generative models with their tuned settings, by the shared training loop, once per seed",
         models="generative",
         per_seed=True,
-        params=("train", f"generative.{M}"),
-        inputs=DATA,
+        params=("train",),
+        inputs=(*DATA, In(str(paths.tuned_settings(D, M)), "settings")),
         outputs=_deep_model_outputs(M),
         loads=(f"genbench.models.{M}",),
         resources="deep",

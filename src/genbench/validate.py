@@ -9,7 +9,7 @@ genbench/params_check.py, which keeps its verdicts.
 from __future__ import annotations
 
 import importlib
-from functools import cache
+from functools import cache, reduce
 from pathlib import Path
 from typing import Literal
 
@@ -102,11 +102,11 @@ class _WholeFile(Params):
 
     @model_validator(mode="after")
     def _search_spaces_fit_their_models(self) -> _WholeFile:
-        tunable = registry.names(Kind.CLASSIC)
+        tunable = {name: base.training_section(name, kind) for kind in Kind for name in registry.names(kind)}
         for name, searched in self.tune.space.items():
             if name not in tunable:
-                raise ValueError(f"tune.space.{name}: tuning covers the classic models ({', '.join(tunable)})")
-            given = getattr(self.classic, name)
+                raise ValueError(f"tune.space.{name}: not a registered model ({', '.join(tunable)})")
+            given = reduce(getattr, tunable[name].split("."), self)
             for key, dimension in searched.items():
                 problem = space.problem(given, key, dimension)
                 if problem:

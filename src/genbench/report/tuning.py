@@ -1,19 +1,19 @@
-"""The page's tuning section: per classic model, the budget, what tuning chose and what it gained on the
-validation split, and Optuna's optimisation history drawn from the tune stage's record."""
+"""The page's tuning section: per model, the budget, what tuning chose and what it gained on the validation
+split, and Optuna's optimisation history drawn from the tune stage's record."""
 
 from __future__ import annotations
 
 import warnings
 
-from genbench import paths, records
+from genbench import paths, pipeline, records
 from genbench.config import Params
 from genbench.report.dataset_figures import Figure, FigureFiles
 
 
 def section(params: Params, dataset: str, out: FigureFiles) -> list[dict]:
-    """One row per listed classic model that had a study (a search space and tune.trials above 0)."""
+    """One row per model that had a study (a search space and tune.trials above 0)."""
     rows = []
-    for model in params.models.classic:
+    for model in [*params.models.classic, pipeline.FEATURE_SPACE, *params.models.generative]:
         tuning = records.read(paths.tuning_file(dataset, model), records.Tuning)
         if not tuning.trials:
             continue
@@ -21,7 +21,9 @@ def section(params: Params, dataset: str, out: FigureFiles) -> list[dict]:
             {
                 "model": model,
                 "budget": tuning.budget,
+                "pruned": sum(t.state == "pruned" for t in tuning.trials),
                 "objective": tuning.objective,
+                "percent": tuning.direction == "maximize",  # accuracies; FID is shown as it is
                 "given": tuning.given,
                 "given_value": tuning.given_value,
                 "chosen": tuning.chosen,
@@ -43,7 +45,7 @@ def _history(dataset: str, tuning: records.Tuning, out: FigureFiles) -> Figure:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         for trial in tuning.trials:
-            if trial.value is not None:
+            if trial.state == "complete":
                 study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=trial.value))
         axes = plot_optimization_history(study, target_name=tuning.objective)
     axes.set_title(f"{tuning.model} on {dataset}: {len(tuning.trials)} trials")

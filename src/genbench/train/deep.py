@@ -1,5 +1,5 @@
 """train@D-M for the deep models (the featurenet and the generative ones): the shared loop on the whole training
-split."""
+split, with the settings tune@D-M chose (or params.yaml's, as that file holds them without a search)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def stage(params: Params, io) -> dict | int:
             io.seed,
             io.input("data"),
             io.input("meta"),
+            io.input("settings"),
             io.output("weights").parent,
             io.output("summary").parent,  # dvclive's folder: its summary and its curves
             paths.checkpoint_dir(io.dataset, io.model, io.seed),  # scratch space, not an output
@@ -48,6 +49,7 @@ def run(
     seed: int,
     data_path: Path,
     meta_path: Path,
+    settings_path: Path,
     model_dir: Path,
     log_dir: Path,
     scratch: Path,
@@ -56,7 +58,8 @@ def run(
     from safetensors.torch import save
 
     module = base.module_of(model)
-    settings = base.settings(params, model, module)
+    tuned = records.read(settings_path, records.TunedSettings)
+    settings = records.validate(settings_path, tuned.settings, module.Params)
     world = distributed.current()
     on = device.resolve(params.train.device, world.local_rank if world.size > 1 else None)
     device.configure_torch(on, params.train.threads)
@@ -68,33 +71,29 @@ def run(
     labels = torch.from_numpy(arrays["y_train"]).to(on)
 
     cfg = module.config(settings, tuple(images.shape[1:]), n_classes)
-    torch.manual_seed(seed)
-    modules = {name: m.to(on, memory_format=device.memory_format(on)) for name, m in module.build(cfg).items()}
-    distributed.start(world, on)
-    try:
-        recipe = module.recipe(modules, settings, execution)
-        run_id = loop.fingerprint(
-            canonical_json(settings),
-            str(seed),
-            str(params.train.threads),
-            on.type,
-            artifacts.sha256_of(data_path),
-            *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
-        )
-        stats = loop.run(
-            f"{model} on {dataset}, seed {seed}",
-            recipe,
-            images,
-            labels,
-            loop.LoopSettings(
-                settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed
-            ),
-            scratch,
-            run_id,
-            execution,
-        )
-    finally:
-        distributed.stop(world)
+    run_id = loop.fingerprint(
+        canonical_json(settings),
+        str(seed),
+        str(params.train.threads),
+        on.type,
+        artifacts.sha256_of(data_path),
+        *(inspect.getsource(code) for code in (module, loop, precision, distributed)),
+    )
+    schedule = loop.LoopSettings(
+        settings.steps, settings.batch_size, params.train.checkpoint_every, params.train.log_every, seed
+    )
+    recipe, stats = fit(
+        module,
+        settings,
+        cfg,
+        images,
+        labels,
+        schedule,
+        execution,
+        scratch,
+        run_id,
+        f"{model} on {dataset}, seed {seed}",
+    )
     if not world.is_main:
         return stats
 
@@ -120,3 +119,30 @@ def run(
         shutil.copytree(scratch / "live", staging, dirs_exist_ok=True)
     loop.clear_scratch(scratch)
     return stats
+
+
+def fit(
+    module,
+    settings,
+    cfg: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    schedule: loop.LoopSettings,
+    execution: loop.Execution,
+    scratch: Path,
+    run_id: str,
+    name: str,
+    check=None,
+) -> tuple:
+    """The model built from `cfg` (seeded by schedule.seed) and trained by the shared loop: (its recipe, the loop's
+    figures). `check(step, modules)`: see loop.run."""
+    torch.manual_seed(schedule.seed)
+    on = execution.device
+    modules = {key: m.to(on, memory_format=device.memory_format(on)) for key, m in module.build(cfg).items()}
+    distributed.start(execution.world, on)
+    try:
+        recipe = module.recipe(modules, settings, execution)
+        stats = loop.run(name, recipe, images, labels, schedule, scratch, run_id, execution, check)
+    finally:
+        distributed.stop(execution.world)
+    return recipe, stats

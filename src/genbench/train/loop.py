@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class LoopSettings:
     checkpoint_every: int
     log_every: int
     seed: int
+    check_every: int = 0  # steps between calls of run()'s `check`; 0: none
 
 
 def fingerprint(*parts: str | bytes) -> str:
@@ -113,10 +115,12 @@ def run(
     scratch: Path,
     run_id: str,
     execution: Execution,
+    check: Callable[[int, dict[str, nn.Module]], None] | None = None,
 ) -> dict:
     """Train `recipe` for settings.steps steps; returns timing figures, which the logs leave out (they differ on
     every run), and the segments of steps by device, precision and processes. `images`/`labels` live on the
-    training device. Only the main rank writes the checkpoint and the logs."""
+    training device. Only the main rank writes the checkpoint and the logs. `check(step, modules)` is called
+    every settings.check_every steps before the last (a tune's pruner); what it raises ends the run."""
     from tqdm import tqdm
 
     world = execution.world
@@ -177,6 +181,8 @@ def run(
             progress.update(1)
             if done == settings.steps:
                 break
+            if check is not None and settings.check_every and done % settings.check_every == 0:
+                check(done, recipe.modules)
             if stop or done % settings.checkpoint_every == 0:
                 if world.is_main:
                     _save_checkpoint(recipe, execution, generator, done, segments, scratch, run_id)

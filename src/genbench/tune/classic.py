@@ -2,9 +2,8 @@
 
 The model is fitted on the training split with each trial's settings and scored on the validation
 split; the test split is never read. The params as given are scored too, outside the budget, so the
-page shows what tuning gained. The chosen settings go to the file the model's training reads: the
-best trial's, or the params as given where no trial beat them (and without a search space or a budget),
-and the splits to fit them on: with tune.refit, the training and validation splits together, as a
+page shows what tuning gained. The chosen settings go to the file the model's training reads
+(tune/choice.py), with the splits to fit them on: with tune.refit, the training and validation splits together, as a
 search that chooses on a held-out split refits on all it may use.
 """
 
@@ -19,7 +18,7 @@ from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import ConfigError
 from genbench.models import base, classic
-from genbench.tune import space, study
+from genbench.tune import choice, space, study
 
 OBJECTIVE = "validation accuracy"
 
@@ -53,7 +52,6 @@ def run(
     given = base.settings(params, model, module)
     searched = params.tune.space.get(model, {})
     budget = params.tune.trials if searched else 0
-    given_values = {name: getattr(given, name) for name in searched}
     trials, given_value = [], None
     if budget:
         n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
@@ -76,32 +74,11 @@ def run(
             "seed": params.tune.seed,
         }
         distributions = space.distributions(module.Params, searched)
-        trials = study.optimise(
-            journal, study.study_name(model, search), "maximize", distributions, budget, params.tune.seed, objective
-        )
-        given_value = score(given)
-    summary = _summary(model, budget, searched, given_values, given_value, trials)
-    records.Tuning.model_validate(summary)
-    artifacts.write_json(summary_path, summary)
-    chosen = given.model_dump() | summary["chosen"]
+        name = study.study_name(model, search)
+        trials = study.optimise(journal, name, "maximize", distributions, budget, params.tune.seed, objective)
+        given_value = study.remembered(journal, name, "maximize", "given_value", lambda: score(given))
     fit_on = ["train", "val"] if params.tune.refit else ["train"]
-    artifacts.write_json(settings_path, {"model": model, "settings": chosen, "fit_on": fit_on})
+    choice.write(
+        settings_path, summary_path, model, OBJECTIVE, "maximize", given, searched, budget, given_value, trials, fit_on
+    )
     return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)}
-
-
-def _summary(model: str, budget: int, searched: dict, given: dict, given_value: float | None, trials: list) -> dict:
-    scored = [t for t in trials if t.value is not None]
-    best = max(scored, key=lambda t: t.value, default=None)  # the first of equals: the earlier trial
-    improved = best is not None and (given_value is None or best.value > given_value)
-    return {
-        "model": model,
-        "objective": OBJECTIVE,
-        "direction": "maximize",
-        "budget": budget,
-        "space": {name: d.model_dump(exclude_defaults=True) for name, d in searched.items()},
-        "given": given,
-        "given_value": given_value,
-        "chosen": best.params if improved else given,
-        "best_value": best.value if improved else given_value,
-        "trials": [{"number": t.number, "params": t.params, "value": t.value} for t in trials],
-    }

@@ -36,9 +36,11 @@ def problem(given: Section, key: str, dimension: SearchDimension) -> str | None:
         values = [kind(dimension.low), kind(dimension.high)]
     for value in values:
         try:
-            schema.model_validate(given.model_dump() | {key: value})
+            changed = schema.model_validate(given.model_dump() | {key: value})
         except ValidationError as e:
             return f"{value!r} is not a value the model takes: {e.errors(include_url=False)[0]['msg']}"
+        if hasattr(given, "is_conditional") and changed.is_conditional() != given.is_conditional():
+            return f"{value!r} changes whether the model is conditional, its role in the comparison; not searchable"
     return None
 
 

@@ -1,11 +1,18 @@
-"""An Optuna study kept in a journal file on disk, run to a budget of trials.
+"""An Optuna study kept in a journal file on disk, run to a budget of trials by one worker or several.
 
 A killed tune resumes where it stopped and reaches the same choice as one never stopped: each
-trial's sampler is seeded by the tune seed and the number of trials already finished, so the draws
-depend on the study's history only, and a trial a killed process left running is set aside and
+trial's sampler is seeded by the tune seed and the trial's place among the trials that count, so the
+draws depend on the study's history only, and a trial a dead worker left running is set aside and
 drawn again. A study's name carries a digest of everything its trials' values depend on (the
 space, the settings as given, the data, the objective, the seed): a changed search starts a new
 study in the same journal, and raising the budget continues the old one.
+
+Several workers (processes, or cluster jobs on a shared file system) may run one study: each asks
+for trials while the finished and the running ones fall short of the budget, then waits for the
+others' running trials, so every worker returns the same trials. Optuna's journal storage keeps no
+heartbeat (its RDB storage does), so a worker marks its running trial every HEARTBEAT_SECONDS, and
+a running trial is a dead worker's when its mark is older than STALE_SECONDS, or when it is this
+machine's and its process is gone.
 """
 
 from __future__ import annotations
@@ -13,6 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +31,10 @@ from typing import Any
 from genbench import randomness
 from genbench.config import canonical_json
 from genbench.errors import DataError
+
+HEARTBEAT_SECONDS = 15.0
+STALE_SECONDS = 120.0
+WAIT_SECONDS = 2.0  # between looks at the other workers' running trials
 
 
 def study_name(model: str, search: dict) -> str:
@@ -35,41 +49,160 @@ def optimise(
     budget: int,
     seed: int,
     objective: Callable[[Any], float],
+    pruner=None,
 ) -> list:
-    """The study's finished trials after running it to `budget` of them; `objective(trial)` reads trial.params."""
+    """The study's first `budget` finished trials, once it has them and no worker runs another;
+    `objective(trial)` reads trial.params, and may report to the pruner and raise optuna.TrialPruned."""
     import optuna
-    from optuna.samplers import TPESampler
-    from optuna.trial import TrialState
     from tqdm import tqdm
 
     optuna.logging.set_verbosity(logging.WARNING)  # tqdm shows the progress; the summary record holds the trials
-    study = _open(journal, name, direction)
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study.tell(trial.number, state=TrialState.FAIL)  # one process tunes a model: a running trial is a dead one's
-
+    study = _open(journal, name, direction, pruner)
+    worker = {"host": socket.gethostname(), "pid": os.getpid(), "job": os.environ.get("SLURM_JOB_ID")}
     finished = _finished(study)
     with tqdm(total=budget, initial=min(len(finished), budget), desc=f"tune {name}", unit="trial") as progress:
-        while len(finished) < budget:
-            study.sampler = TPESampler(seed=randomness.seed_of(seed, f"tune/trial-{len(finished)}"))
-            trial = study.ask(distributions)
-            start = time.perf_counter()
-            value = objective(trial)
-            trial.set_user_attr("seconds", time.perf_counter() - start)
-            study.tell(trial, value)
-            finished = _finished(study)
-            progress.update(1)
+        while True:
+            _set_aside_the_dead(study, worker)
+            finished, running = _finished(study), _running(study)
+            progress.update(min(len(finished), budget) - progress.n)
+            if len(finished) >= budget and not running:
+                break
+            if len(finished) + len(running) < budget:
+                _run_trial(study, distributions, seed, objective, worker)
+            else:
+                time.sleep(WAIT_SECONDS)  # the others' trials complete the budget
     return finished[:budget]
+
+
+def remembered(journal: Path, name: str, direction: str, key: str, compute: Callable[[], float]) -> float:
+    """A value kept in the study's own attributes, such as the settings as given scored: computed once, then read
+    back, so that a study already at its budget answers without training again."""
+    study = _open(journal, name, direction, None)
+    if key not in study.user_attrs:
+        study.set_user_attr(key, compute())
+    return study.user_attrs[key]
+
+
+def _run_trial(study, distributions: dict[str, Any], seed: int, objective: Callable, worker: dict) -> None:
+    import optuna
+    from optuna.samplers import TPESampler
+    from optuna.trial import TrialState
+
+    trial = study.ask()
+    trial.set_user_attr("worker", worker)
+    draw = _draw_number(study, trial.number)
+    trial.set_user_attr("draw", draw)
+    study.sampler = TPESampler(seed=randomness.seed_of(seed, f"tune/trial-{draw}"))
+    for key, distribution in distributions.items():
+        _suggest(trial, key, distribution)
+    start = time.perf_counter()
+    with _Heartbeat(study, trial):
+        try:
+            value, state = objective(trial), TrialState.COMPLETE
+        except optuna.TrialPruned:
+            value, state = None, TrialState.PRUNED
+    trial.set_user_attr("seconds", time.perf_counter() - start)
+    study.tell(trial, value, state=state)
+
+
+def _draw_number(study, number: int) -> int:
+    """What seeds trial `number`'s sampler: its place among the trials that count (those set aside do not), so
+    that a trial drawn again after its worker died draws what it drew before; the next free one where another
+    trial that counts has it (a worker that died while others drew), so no two trials draw alike."""
+    set_aside = _set_aside(study)
+    gone = {t.number for t in set_aside}
+    taken = {
+        t.user_attrs.get("draw")
+        for t in study.get_trials(deepcopy=False)
+        if t.number != number and t.number not in gone
+    }
+    draw = number - sum(1 for t in set_aside if t.number < number)
+    while draw in taken:
+        draw += 1
+    return draw
+
+
+def _suggest(trial, key: str, distribution) -> None:
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(distribution, CategoricalDistribution):
+        trial.suggest_categorical(key, distribution.choices)
+    elif isinstance(distribution, IntDistribution):
+        trial.suggest_int(key, distribution.low, distribution.high, log=distribution.log)
+    else:
+        trial.suggest_float(key, distribution.low, distribution.high, log=distribution.log)
+
+
+class _Heartbeat:
+    """Marks the trial as alive every HEARTBEAT_SECONDS while its objective runs, from a thread."""
+
+    def __init__(self, study, trial):
+        self._storage, self._trial_id = study._storage, trial._trial_id  # Optuna's own heartbeat reaches in too
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._storage.set_trial_user_attr(self._trial_id, "heartbeat", time.time())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _set_aside_the_dead(study, me: dict) -> None:
+    from optuna.trial import TrialState
+
+    for trial in _running(study):
+        if _is_dead(trial, me):
+            study.tell(trial.number, state=TrialState.FAIL)  # without its time: set aside, drawn again
+
+
+def _is_dead(trial, me: dict) -> bool:
+    worker = trial.user_attrs.get("worker")
+    last_sign = trial.user_attrs.get("heartbeat", trial.datetime_start.timestamp())
+    if time.time() - last_sign > STALE_SECONDS:
+        return True
+    if worker is None or worker["host"] != me["host"]:
+        return False
+    return worker["pid"] == me["pid"] or not _process_exists(worker["pid"])
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _running(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
 def _finished(study) -> list:
     from optuna.trial import TrialState
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    # A trial without its time is one a killed process left running, set aside and drawn again.
+    # A trial without its time is one a dead worker left running, set aside and drawn again.
     return [t for t in study.get_trials(deepcopy=False, states=done) if "seconds" in t.user_attrs]
 
 
-def _open(journal: Path, name: str, direction: str):
+def _set_aside(study) -> list:
+    from optuna.trial import TrialState
+
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if "seconds" not in t.user_attrs]
+
+
+def _open(journal: Path, name: str, direction: str, pruner):
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -84,6 +217,7 @@ def _open(journal: Path, name: str, direction: str):
         storage=JournalStorage(JournalFileBackend(str(journal.resolve()))),
         study_name=name,
         direction=direction,
+        pruner=pruner,
         load_if_exists=True,
     )
 
