@@ -228,3 +228,21 @@ def test_a_trial_whose_worker_fell_silent_is_set_aside(tmp_path, monkeypatch):
     time.sleep(1.5)  # no heartbeat since it started
     trials = study.optimise(journal, "bowl", "maximize", SPACE, 3, 0, bowl)
     assert len(trials) == 3 and number not in [t.number for t in trials]
+
+
+def test_a_trial_whose_loss_diverges_fails_and_the_tune_goes_on(workspace):
+    ws = tune_workspace(workspace, 3)
+    ws.edit(
+        "params.yaml",
+        "    featurenet:\n",
+        "    vae:\n      lr: {low: 0.001, high: 1.0e+30, log: true}\n    featurenet:\n",
+    )
+    ws.edit("params.yaml", "    steps: 600\n", "    steps: 30\n")  # the VAE's
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "featurenet")
+    ws.run("genbench", "train", "--dataset", "digits", "--model", "featurenet", "--seed", "0")
+    ws.run("genbench", "tune", "--dataset", "digits", "--model", "vae")
+    record = json.loads(ws.path("reports/tuning/digits/vae.json").read_text())
+    failed = [t for t in record["trials"] if t["state"] == "fail"]
+    assert failed and all(t["value"] is None and t["params"]["lr"] > 1 for t in failed), record["trials"]
+    complete = [t["value"] for t in record["trials"] if t["state"] == "complete"]
+    assert record["best_value"] == min([*complete, record["given_value"]])

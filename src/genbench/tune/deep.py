@@ -133,19 +133,24 @@ class _Trainer:
 
         loop.clear_scratch(self.scratch)  # a trial starts afresh: one drawn again scores as it first would have
         name = f"{self.name}, " + (f"trial {trial.number}" if trial else "as given")
-        recipe, _ = training.fit(
-            self.module,
-            settings,
-            cfg,
-            self.images,
-            self.labels,
-            schedule,
-            self.execution,
-            self.scratch,
-            "tune",
-            name,
-            check,
-        )
+        try:
+            recipe, _ = training.fit(
+                self.module,
+                settings,
+                cfg,
+                self.images,
+                self.labels,
+                schedule,
+                self.execution,
+                self.scratch,
+                "tune",
+                name,
+                check,
+            )
+        except loop.TrainingDiverged as e:
+            if trial is None:
+                raise  # the settings as given: the params are to change, not the search
+            raise study.TrialFailed(str(e)) from None
         loop.clear_scratch(self.scratch)
         return self.judge.score(recipe.modules, cfg)
 

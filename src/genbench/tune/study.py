@@ -37,6 +37,11 @@ STALE_SECONDS = 120.0
 WAIT_SECONDS = 2.0  # between looks at the other workers' running trials
 
 
+class TrialFailed(Exception):
+    """A trial whose settings the model cannot train with (a loss that diverged): it counts against the budget and
+    is never chosen; the stage goes on."""
+
+
 def study_name(model: str, search: dict) -> str:
     return f"{model}-{hashlib.sha256(canonical_json(search).encode()).hexdigest()[:16]}"
 
@@ -101,6 +106,9 @@ def _run_trial(study, distributions: dict[str, Any], seed: int, objective: Calla
             value, state = objective(trial), TrialState.COMPLETE
         except optuna.TrialPruned:
             value, state = None, TrialState.PRUNED
+        except TrialFailed as e:
+            value, state = None, TrialState.FAIL
+            trial.set_user_attr("failure", str(e))
     trial.set_user_attr("seconds", time.perf_counter() - start)
     study.tell(trial, value, state=state)
 
