@@ -66,6 +66,7 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     two_ranks_long_enough_to_interrupt(ws)
     reference = Workspace(scratch / "reference")
     shutil.copytree(ws.root, reference.root, symlinks=True)
+    reference.run("genbench", "tune", "--dataset", "digits", "--model", "ddpm")  # the settings with 500 steps
     reference.run(
         "genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"
     )  # torchrun's launcher, uninterrupted
