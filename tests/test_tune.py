@@ -144,18 +144,22 @@ def test_refit_trains_on_the_training_and_validation_splits_and_nothing_else_doe
     assert fitted == {"true": meta["sizes"]["train"] + meta["sizes"]["val"], "false": meta["sizes"]["train"]}
 
 
-def deep_tune_workspace(workspace, trials: int):
+def generative_tune_workspace(workspace, trials: int, model: str, space: str, steps: tuple[str, str]):
+    """tiny.yaml with `space` for the generative `model` (its steps edited from steps[0] to steps[1]), and the
+    feature space its tune judges in."""
     ws = tune_workspace(workspace, trials)
-    ws.edit("params.yaml", "  prune_after: 5 ", "  prune_after: 2 ")
-    ws.edit("params.yaml", "  checks: 3 ", "  checks: 2 ")
-    ws.edit(
-        "params.yaml",
-        "    featurenet:\n",
-        "    gan:\n      lr_generator: {low: 0.00001, high: 0.03, log: true}\n    featurenet:\n",
-    )
-    ws.edit("params.yaml", "    steps: 300\n", "    steps: 120\n")  # the gan's
+    ws.edit("params.yaml", "    featurenet:\n", f"    {model}:\n      {space}\n    featurenet:\n")
+    ws.edit("params.yaml", *steps)
     ws.run("genbench", "tune", "--dataset", "digits", "--model", "featurenet")
     ws.run("genbench", "train", "--dataset", "digits", "--model", "featurenet", "--seed", "0")
+    return ws
+
+
+def deep_tune_workspace(workspace, trials: int):
+    space = "lr_generator: {low: 0.00001, high: 0.03, log: true}"
+    ws = generative_tune_workspace(workspace, trials, "gan", space, ("    steps: 300\n", "    steps: 120\n"))
+    ws.edit("params.yaml", "  prune_after: 5 ", "  prune_after: 2 ")
+    ws.edit("params.yaml", "  checks: 3 ", "  checks: 2 ")
     return ws
 
 
@@ -231,15 +235,8 @@ def test_a_trial_whose_worker_fell_silent_is_set_aside(tmp_path, monkeypatch):
 
 
 def test_a_trial_whose_loss_diverges_fails_and_the_tune_goes_on(workspace):
-    ws = tune_workspace(workspace, 3)
-    ws.edit(
-        "params.yaml",
-        "    featurenet:\n",
-        "    vae:\n      lr: {low: 0.001, high: 1.0e+30, log: true}\n    featurenet:\n",
-    )
-    ws.edit("params.yaml", "    steps: 600\n", "    steps: 30\n")  # the VAE's
-    ws.run("genbench", "tune", "--dataset", "digits", "--model", "featurenet")
-    ws.run("genbench", "train", "--dataset", "digits", "--model", "featurenet", "--seed", "0")
+    space = "lr: {low: 0.001, high: 1.0e+30, log: true}"
+    ws = generative_tune_workspace(workspace, 3, "vae", space, ("    steps: 600\n", "    steps: 30\n"))
     ws.run("genbench", "tune", "--dataset", "digits", "--model", "vae")
     record = json.loads(ws.path("reports/tuning/digits/vae.json").read_text())
     failed = [t for t in record["trials"] if t["state"] == "fail"]
