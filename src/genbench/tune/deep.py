@@ -20,8 +20,6 @@ every check draw the same noise, so trials differ by their settings alone.
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +111,8 @@ class _Trainer:
     def __init__(self, params, module, name: str, arrays: dict, n_classes: int, judge, scratch: Path, on):
         self.params, self.module, self.name, self.n_classes = params, module, name, n_classes
         # Its own folder: several workers may run the study's trials at once.
-        self.judge, self.scratch = judge, scratch / f"{socket.gethostname()}-{os.getpid()}"
+        worker = study.this_worker()
+        self.judge, self.scratch = judge, scratch / f"{worker['host']}-{worker['pid']}"
         self.images = torch.from_numpy(arrays["x_train"]).to(on).contiguous(memory_format=device.memory_format(on))
         self.labels = torch.from_numpy(arrays["y_train"]).to(on)
         self.execution = loop.execution_on(on, params.train.precision)

@@ -63,7 +63,7 @@ def optimise(
 
     optuna.logging.set_verbosity(logging.WARNING)  # tqdm shows the progress; the summary record holds the trials
     study = _open(journal, name, direction, pruner)
-    worker = {"host": socket.gethostname(), "pid": os.getpid(), "job": os.environ.get("SLURM_JOB_ID")}
+    worker = this_worker()
     finished = _finished(study)
     with tqdm(total=budget, initial=min(len(finished), budget), desc=f"tune {name}", unit="trial") as progress:
         while True:
@@ -77,6 +77,11 @@ def optimise(
             else:
                 time.sleep(WAIT_SECONDS)  # the others' trials complete the budget
     return finished[:budget]
+
+
+def this_worker() -> dict:
+    """Who runs trials here: the host and process, and the SLURM job where there is one."""
+    return {"host": socket.gethostname(), "pid": os.getpid(), "job": os.environ.get("SLURM_JOB_ID")}
 
 
 def remembered(journal: Path, name: str, direction: str, key: str, compute: Callable[[], float]) -> float:
