@@ -6,7 +6,8 @@ statistics, as the sample stage draws), in train mode (each batch's own statisti
 the generator in training), and in eval mode after the running statistics were recomputed over --standing
 batches of the final generator (BigGAN's "standing statistics"). A logistic regression fitted on 10,000 real
 training images judges each set: how often a sample shows the class it was drawn for, and how evenly its
-predicted classes spread (entropy in bits, 3.32 for ten even classes). And the discriminator itself: how often
+predicted classes spread (entropy in bits, 3.32 for ten even classes), and how far apart two images of one class
+lie (against the real test images' same distance). And the discriminator itself: how often
 the class whose projection scores an image highest is its class, on real test images and on the samples.
 
 Usage: python bench/gan_mnist.py --raw ../shared/data/mnist [--steps 1000] [--set lr_discriminator=0.0004 ...]
@@ -38,8 +39,20 @@ def judged(judge, images: torch.Tensor, labels: torch.Tensor) -> dict:
     return {
         "shows_class_asked_for": float(np.mean(predicted == labels.numpy())),
         "class_entropy_bits": float(-sum(p * math.log2(p) for p in shares if p > 0)),
+        "within_class_distance": within_class_distance(images, labels),
         "pixel_mean": float(images.mean()),
     }
+
+
+def within_class_distance(images: torch.Tensor, labels: torch.Tensor, per_class: int = 100) -> float:
+    """The mean Euclidean distance between two images drawn for the same class, over the first `per_class` of
+    each class: near zero when the generator ignores its noise and draws one image per class."""
+    means = []
+    for c in labels.unique():
+        flat = images[labels == c][:per_class].flatten(1).double()
+        distances = torch.cdist(flat, flat)
+        means.append(float(distances.sum() / (len(flat) * (len(flat) - 1))))
+    return float(np.mean(means))
 
 
 @torch.no_grad()
@@ -108,6 +121,7 @@ def main() -> None:
         "steps": args.steps,
         "overrides": overrides,
         "train_seconds": train_seconds,
+        "threads": params.train.threads,
         "samples": args.samples,
         "judge": "logistic regression on 10,000 real training images",
         "real_test": judged(judge, *map(torch.from_numpy, mnist(args.raw, "t10k"))),
