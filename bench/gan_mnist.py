@@ -85,7 +85,7 @@ def standing_statistics(net: gan.Generator, batches: int, z_dim: int, seed: int)
     """Reset every batch norm's running statistics and average them, evenly, over `batches` fresh batches."""
     generator = torch.Generator().manual_seed(seed)
     for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.reset_running_stats()
             m.momentum = None  # a cumulative average
     net.train()

@@ -1,8 +1,9 @@
 """gan: a DCGAN-style generator and discriminator (Radford et al., 2016), optionally class-conditional.
 
-Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018), which
-sums its last features over the grid as SNGAN's do, and the hinge loss; conditioning
-enters the generator as a class embedding added to the noise, and the discriminator as a
+Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018) and the hinge
+loss; the discriminator scores its whole last feature grid, each cell with its own weights, as
+DCGAN's does; conditioning
+enters the generator as a one-hot code beside the noise, and the discriminator as a
 projection (Miyato and Koyama, 2018).
 Sampling may truncate the noise (sampling.gan.truncation), trading diversity for fidelity.
 """
@@ -59,27 +60,28 @@ class Generator(nn.Module):
     ):
         super().__init__()
         self.grid = (2 * hidden, height // 4, width // 4)
-        self.embed = nn.Embedding(n_classes, z_dim) if conditional else None
-        self.project = nn.Sequential(nn.Linear(z_dim, 2 * hidden * (height // 4) * (width // 4)), nn.ReLU())
+        self.n_classes = n_classes if conditional else 0
+        cells = 2 * hidden * (height // 4) * (width // 4)
+        # DCGAN's generator, the class one-hot beside the noise. Normalising each projected feature over the batch
+        # (not each channel over its grid) keeps the noise's mark on every cell: the earlier generator (the class
+        # added to the noise, a channel-wise batch norm, a third upsampling convolution) drew one image per class on
+        # MNIST (bench/gan_mnist.py: two images of a class 3.99 apart against 7.72 with this one, real 8.77).
+        self.project = nn.Sequential(nn.Linear(z_dim + self.n_classes, cells), nn.BatchNorm1d(cells), nn.ReLU())
         self.body = nn.Sequential(
-            nn.BatchNorm2d(2 * hidden),
             nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
             nn.BatchNorm2d(hidden),
             nn.ReLU(),
-            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU(),
-            nn.Conv2d(hidden, channels, 3, padding=1),
+            nn.ConvTranspose2d(hidden, channels, 4, stride=2, padding=1),
         )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.embed is not None:
-            z = z + self.embed(labels)
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], dim=1)
         return torch.sigmoid(self.body(self.project(z).view(-1, *self.grid)))
 
 
 class Discriminator(nn.Module):
-    def __init__(self, channels: int, hidden: int, n_classes: int, conditional: bool):
+    def __init__(self, channels: int, height: int, width: int, hidden: int, n_classes: int, conditional: bool):
         super().__init__()
         self.body = nn.Sequential(
             spectral_norm(nn.Conv2d(channels, hidden, 3, padding=1)),
@@ -89,14 +91,15 @@ class Discriminator(nn.Module):
             spectral_norm(nn.Conv2d(hidden, 2 * hidden, 4, stride=2, padding=1)),
             nn.LeakyReLU(0.2),
         )
-        self.score = spectral_norm(nn.Linear(2 * hidden, 1))
-        self.embed = spectral_norm(nn.Embedding(n_classes, 2 * hidden)) if conditional else None
+        features = 2 * hidden * (height // 4) * (width // 4)
+        self.score = spectral_norm(nn.Linear(features, 1))
+        self.embed = spectral_norm(nn.Embedding(n_classes, features)) if conditional else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        # Summed over the grid, as SNGAN's discriminators pool: spectral normalisation bounds each layer's gain, and
-        # an average over the 7x7 grid of a 28x28 image shrank every score 49-fold (bench/gan_mnist.py: hinge loss
-        # 1.97 of chance's 2.0 after 1000 steps on MNIST, 1.55 summed).
-        h = self.body(x).sum(dim=(2, 3))
+        # Every cell of the grid keeps its place: each sees 12x12 pixels of a 28x28 image, and scores summed over
+        # the grid (SNGAN's pooling) judged no digit whole; the generator then drew its class 51% of the time on
+        # MNIST, against 96% with the grid read whole (bench/gan_mnist.py, 1000 steps).
+        h = self.body(x).flatten(1)
         out = self.score(h).squeeze(1)
         if self.embed is not None:
             out = out + (self.embed(labels) * h).sum(1)  # projection term
@@ -127,7 +130,9 @@ def build(cfg: dict) -> dict[str, nn.Module]:
             cfg["n_classes"],
             cfg["conditional"],
         ),
-        "discriminator": Discriminator(cfg["channels"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]),
+        "discriminator": Discriminator(
+            cfg["channels"], cfg["height"], cfg["width"], cfg["hidden"], cfg["n_classes"], cfg["conditional"]
+        ),
     }
 
 

@@ -151,31 +151,41 @@ def parallel(module: nn.Module, world: World) -> nn.Module:
         module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
     else:
         for layer in module.modules():
-            if type(layer) is nn.BatchNorm2d:
-                layer.__class__ = GlobalBatchNorm2d  # the same parameters and buffers, so the same state_dict
+            if type(layer) in _GLOBAL_BATCH_NORM:  # the same parameters and buffers, so the same state_dict
+                layer.__class__ = _GLOBAL_BATCH_NORM[type(layer)]
     return nn.parallel.DistributedDataParallel(module, forward_sync_buffers=False)
 
 
-class GlobalBatchNorm2d(nn.BatchNorm2d):
-    """BatchNorm2d normalising by the statistics of the global batch, summed over the ranks. Written
-    here because torch's SyncBatchNorm runs on GPUs only; used for gloo ranks on the CPU."""
+def _global_batch_norm(layer: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """A batch norm in training mode over the global batch, its statistics summed over the ranks. Written here
+    because torch's SyncBatchNorm runs on GPUs only; used for gloo ranks on the CPU."""
+    from torch.distributed.nn.functional import all_reduce  # sums, and sums the gradients back
 
+    dims = (0, *range(2, x.dim()))  # every dimension but the features'
+    per_feature = (1, -1) + (1,) * (x.dim() - 2)
+    count = x.numel() / layer.num_features * torch.distributed.get_world_size()
+    mean = all_reduce(x.sum(dims)) / count
+    centred = x - mean.view(per_feature)
+    var = all_reduce((centred * centred).sum(dims)) / count  # two passes, as torch's batch norms compute it
+    with torch.no_grad():
+        layer.num_batches_tracked.add_(1)
+        layer.running_mean.lerp_(mean, layer.momentum)
+        layer.running_var.lerp_(var * count / (count - 1), layer.momentum)
+    scale = layer.weight * torch.rsqrt(var + layer.eps)
+    return centred * scale.view(per_feature) + layer.bias.view(per_feature)
+
+
+class GlobalBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training:
-            return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce  # sums, and sums the gradients back
+        return _global_batch_norm(self, x) if self.training else super().forward(x)
 
-        dims = (0, 2, 3)
-        count = x.numel() / self.num_features * torch.distributed.get_world_size()
-        mean = all_reduce(x.sum(dims)) / count
-        centred = x - mean[None, :, None, None]
-        var = all_reduce((centred * centred).sum(dims)) / count  # two passes, as BatchNorm2d computes it
-        with torch.no_grad():
-            self.num_batches_tracked.add_(1)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * count / (count - 1), self.momentum)
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
+
+class GlobalBatchNorm2d(nn.BatchNorm2d):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _global_batch_norm(self, x) if self.training else super().forward(x)
+
+
+_GLOBAL_BATCH_NORM = {nn.BatchNorm1d: GlobalBatchNorm1d, nn.BatchNorm2d: GlobalBatchNorm2d}
 
 
 def agree(values: list[float], stop_requested: bool, world: World) -> tuple[list[float], bool]:
