@@ -197,7 +197,7 @@ def plausible_documents(draw) -> dict:
             },
             "gan": {
                 "steps": draw(small(1, 15)),
-                "batch_size": draw(small(1, 64)),
+                "batch_size": draw(small(2, 64)),
                 "z_dim": draw(small(1, 8)),
                 "hidden": draw(small(4, 12)),
                 "conditional": gan_conditional,

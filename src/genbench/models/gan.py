@@ -1,10 +1,9 @@
 """gan: a DCGAN-style generator and discriminator (Radford et al., 2016), optionally class-conditional.
 
 Stabilised with spectral normalisation in the discriminator (Miyato et al., 2018) and the hinge
-loss; the discriminator scores its whole last feature grid, each cell with its own weights, as
-DCGAN's does; conditioning
-enters the generator as a one-hot code beside the noise, and the discriminator as a
-projection (Miyato and Koyama, 2018).
+loss. The discriminator scores its whole last feature grid, each cell with its own weights, as
+DCGAN's does. Conditioning enters the generator as a one-hot code beside the noise, and the
+discriminator as a projection (Miyato and Koyama, 2018).
 Sampling may truncate the noise (sampling.gan.truncation), trading diversity for fidelity.
 """
 
@@ -29,6 +28,9 @@ class Params(GenerativeParams):
     """generative.gan"""
 
     steps: int = Field(2000, ge=1, le=10_000_000, description="optimiser steps (one of each network)")
+    batch_size: int = Field(
+        128, ge=2, le=65_536, description="images per step; two at least, for the generator's batch norms"
+    )
     lr_generator: PositiveFloat = Field(2e-4, description="the generator's learning rate (Adam)")
     lr_discriminator: PositiveFloat = Field(2e-4, description="the discriminator's learning rate (Adam)")
     z_dim: int = Field(64, ge=1, le=1024, description="size of the noise the generator starts from")
@@ -62,10 +64,10 @@ class Generator(nn.Module):
         self.grid = (2 * hidden, height // 4, width // 4)
         self.n_classes = n_classes if conditional else 0
         cells = 2 * hidden * (height // 4) * (width // 4)
-        # DCGAN's generator, the class one-hot beside the noise. Normalising each projected feature over the batch
-        # (not each channel over its grid) keeps the noise's mark on every cell: the earlier generator (the class
-        # added to the noise, a channel-wise batch norm, a third upsampling convolution) drew one image per class on
-        # MNIST (bench/gan_mnist.py: two images of a class 3.99 apart against 7.72 with this one, real 8.77).
+        # DCGAN's generator, the class one-hot beside the noise, a batch norm per projected feature. The earlier one
+        # (the class added to the noise, a batch norm per channel, a third upsampling convolution) collapsed within
+        # each class on MNIST: two of its images of one class lay 3.87 apart, 8.82 with this one, two real
+        # ones 8.77 (bench/gan_mnist.py, 1000 steps).
         self.project = nn.Sequential(nn.Linear(z_dim + self.n_classes, cells), nn.BatchNorm1d(cells), nn.ReLU())
         self.body = nn.Sequential(
             nn.ConvTranspose2d(2 * hidden, hidden, 4, stride=2, padding=1),
@@ -97,8 +99,8 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         # Every cell of the grid keeps its place: each sees 12x12 pixels of a 28x28 image, and scores summed over
-        # the grid (SNGAN's pooling) judged no digit whole; the generator then drew its class 51% of the time on
-        # MNIST, against 96% with the grid read whole (bench/gan_mnist.py, 1000 steps).
+        # the grid (SNGAN's pooling) judged no digit whole. Against the same earlier generator, 51% of its samples
+        # showed their class on MNIST with the grid summed, 96% with it read whole (bench/gan_mnist.py, 1000 steps).
         h = self.body(x).flatten(1)
         out = self.score(h).squeeze(1)
         if self.embed is not None:
