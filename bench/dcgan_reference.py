@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gan_mnist import judged
+from gan_mnist import draw, judged
 from mnist_training import official_training_part
 from torch import nn
 
@@ -107,9 +107,7 @@ def main() -> None:
     noise = torch.Generator().manual_seed(1)
     z = torch.randn(args.samples, Z_DIM, generator=noise)
     asked = torch.arange(args.samples) % CLASSES
-    generator_net.eval()
-    with torch.no_grad():
-        drawn = torch.cat([generator_net(z[i : i + 200], asked[i : i + 200]) for i in range(0, args.samples, 200)])
+    drawn = draw(generator_net, z, asked, train_mode=False)
     result = {
         "discriminator": args.discriminator,
         "steps": args.steps,
