@@ -47,6 +47,31 @@ def test_a_study_killed_in_a_trial_resumes_to_the_same_trials(tmp_path):
     assert len({json.dumps(p, sort_keys=True) for p, _ in history(whole)}) == 14, "the trials differ"
 
 
+def test_a_study_killed_between_a_trials_time_and_its_value_draws_that_trial_again(tmp_path, monkeypatch):
+    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
+
+    class Killed(BaseException):
+        pass
+
+    tell = optuna.Study.tell
+    told = 0
+
+    def killed_at_the_fourth_tell(self, *args, **kwargs):
+        nonlocal told
+        told += 1
+        if told == 4:
+            raise Killed  # the trial keeps its time but stays RUNNING, as after a kill in that moment
+        return tell(self, *args, **kwargs)
+
+    journal = tmp_path / "killed.journal"
+    monkeypatch.setattr(optuna.Study, "tell", killed_at_the_fourth_tell)
+    with pytest.raises(Killed):
+        study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
+    monkeypatch.undo()
+    resumed = study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
+    assert history(resumed) == history(whole)
+
+
 def test_raising_the_budget_continues_the_study(tmp_path):
     whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 12, 3, bowl)
     journal = tmp_path / "grown.journal"

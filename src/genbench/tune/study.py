@@ -35,6 +35,7 @@ from genbench.errors import DataError
 HEARTBEAT_SECONDS = 15.0
 STALE_SECONDS = 120.0
 WAIT_SECONDS = 2.0  # between looks at the other workers' running trials
+SET_ASIDE = "set_aside"  # a trial's mark: a dead worker left it running, and it is drawn again
 
 
 class TrialFailed(Exception):
@@ -172,7 +173,10 @@ def _set_aside_the_dead(study, me: dict) -> None:
 
     for trial in _running(study):
         if _is_dead(trial, me):
-            study.tell(trial.number, state=TrialState.FAIL)  # without its time: set aside, drawn again
+            # Marked before it is failed, as a time alone cannot tell: a worker killed between its trial's time and
+            # its value left a time on it. Killed between the two, the marked trial is still running: set aside again.
+            study._storage.set_trial_user_attr(trial._trial_id, SET_ASIDE, True)
+            study.tell(trial.number, state=TrialState.FAIL)
 
 
 def _is_dead(trial, me: dict) -> bool:
@@ -205,14 +209,18 @@ def _finished(study) -> list:
     from optuna.trial import TrialState
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    # A trial without its time is one a dead worker left running, set aside and drawn again.
-    return [t for t in study.get_trials(deepcopy=False, states=done) if "seconds" in t.user_attrs]
+    return [t for t in study.get_trials(deepcopy=False, states=done) if not _was_set_aside(t)]
 
 
 def _set_aside(study) -> list:
     from optuna.trial import TrialState
 
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if "seconds" not in t.user_attrs]
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if _was_set_aside(t)]
+
+
+def _was_set_aside(trial) -> bool:
+    """A finished trial counts when its objective ran to the end (its time is kept) and no worker set it aside."""
+    return SET_ASIDE in trial.user_attrs or "seconds" not in trial.user_attrs
 
 
 def _open(journal: Path, name: str, direction: str, pruner):
