@@ -37,6 +37,12 @@ class Params(GenerativeParams):
     hidden: int = Field(64, ge=4, le=1024, description="channels of both networks' convolutions")
     conditional: bool = Field(True, description="both networks see the class (projection discriminator)")
     loss: Literal["hinge", "non_saturating"] = Field("hinge", description="the adversarial loss")
+    beta1: float = Field(
+        0.0, ge=0, lt=1, description="Adam's first-moment decay, both networks (SNGAN's 0; DCGAN's 0.5)"
+    )
+    beta2: float = Field(
+        0.9, ge=0, lt=1, description="Adam's second-moment decay, both networks (SNGAN's 0.9; DCGAN's 0.999)"
+    )
 
     def side_multiple(self) -> int:
         return 4  # the generator doubles a quarter-size grid twice
@@ -141,8 +147,9 @@ def build(cfg: dict) -> dict[str, nn.Module]:
 def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Recipe:
     generator_net, discriminator = modules["generator"], modules["discriminator"]
     generate, discriminate = run.parallel(generator_net), run.parallel(discriminator)
-    opt_g = torch.optim.Adam(generator_net.parameters(), lr=params.lr_generator, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=params.lr_discriminator, betas=(0.0, 0.9))
+    betas = (params.beta1, params.beta2)
+    opt_g = torch.optim.Adam(generator_net.parameters(), lr=params.lr_generator, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=params.lr_discriminator, betas=betas)
 
     def step(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator) -> dict[str, torch.Tensor]:
         generator_net.train()
