@@ -14,7 +14,7 @@ import slurm_cluster
 import yaml
 from conftest import Workspace
 
-from genbench.tune.study import SET_ASIDE
+from genbench.tune.study import was_set_aside
 
 TRIALS = 8
 JOURNAL = "data/studies/digits/featurenet.journal"
@@ -27,7 +27,7 @@ def finished(ws: Workspace) -> list:
     return [
         t
         for t in storage.get_all_trials(study._study_id, deepcopy=False)
-        if "seconds" in t.user_attrs and SET_ASIDE not in t.user_attrs and t.state.is_finished()
+        if t.state.is_finished() and not was_set_aside(t)
     ]
 
 

@@ -209,16 +209,16 @@ def _finished(study) -> list:
     from optuna.trial import TrialState
 
     done = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    return [t for t in study.get_trials(deepcopy=False, states=done) if not _was_set_aside(t)]
+    return [t for t in study.get_trials(deepcopy=False, states=done) if not was_set_aside(t)]
 
 
 def _set_aside(study) -> list:
     from optuna.trial import TrialState
 
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if _was_set_aside(t)]
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if was_set_aside(t)]
 
 
-def _was_set_aside(trial) -> bool:
+def was_set_aside(trial) -> bool:
     """A finished trial counts when its objective ran to the end (its time is kept) and no worker set it aside."""
     return SET_ASIDE in trial.user_attrs or "seconds" not in trial.user_attrs
 
