@@ -18,6 +18,7 @@ import yaml
 from conftest import Workspace
 
 MODEL_DIR = "data/models/digits/seed-0/ddpm"
+STEPS = 300  # long enough for two interruptions at checkpoints 20 steps apart
 CHECKPOINT = "data/checkpoints/digits/seed-0/ddpm/checkpoint.pt"
 
 
@@ -25,7 +26,7 @@ def two_ranks_long_enough_to_interrupt(ws: Workspace) -> None:
     params = yaml.safe_load(ws.path("params.yaml").read_text())
     params["train"] |= {"processes": 2, "checkpoint_every": 20}
     params["train"]["device"] = "cpu"
-    params["generative"]["ddpm"]["steps"] = 500
+    params["generative"]["ddpm"]["steps"] = STEPS
     ws.path("params.yaml").write_text(yaml.safe_dump(params))
 
 
@@ -66,7 +67,8 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     two_ranks_long_enough_to_interrupt(ws)
     reference = Workspace(scratch / "reference")
     shutil.copytree(ws.root, reference.root, symlinks=True)
-    reference.run("genbench", "tune", "--dataset", "digits", "--model", "ddpm")  # the settings with 500 steps
+    for each in (ws, reference):  # the settings with STEPS steps
+        each.run("genbench", "tune", "--dataset", "digits", "--model", "ddpm")
     reference.run(
         "genbench", "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0"
     )  # torchrun's launcher, uninterrupted
@@ -89,6 +91,11 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
             "--slurm-init-seconds-before-status-checks",
             "1",
             "--slurm-keep-successful-logs",
+            # Only the training job: train.processes changed every deep job's params, and the featurenet's
+            # jobs would run first for nothing (its tuned settings are already in place, above).
+            "--rerun-triggers",
+            "mtime",
+            "input",
             "--force",
             f"{MODEL_DIR}/weights.safetensors",
         ],
@@ -131,7 +138,7 @@ def signal_then_requeue_a_two_task_training_job(ws: Workspace, scratch: Path, cl
     resumes = [int(step) for step in re.findall(r"resuming from the checkpoint at step (\d+)", job_log)]
     assert [signal for signal, _ in stops] == ["SIGUSR1", "SIGTERM"], job_log[-4000:]
     assert resumes == [int(step) for _, step in stops], "each run resumes where the one before stopped"
-    assert first <= resumes[0] < second <= resumes[1] < 500
+    assert first <= resumes[0] < second <= resumes[1] < STEPS
     for name in ("weights.safetensors", "train.json", "config.json"):
         assert ws.path(f"{MODEL_DIR}/{name}").read_bytes() == reference.path(f"{MODEL_DIR}/{name}").read_bytes(), name
     assert not ws.path(CHECKPOINT).exists()
