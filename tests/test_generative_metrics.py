@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from genbench import artifacts, pipeline
-from genbench.evaluate import cas, comparison, features, fidelity, intervals
+from genbench.evaluate import cas, comparison, distances, features, fidelity, intervals
 from genbench.models import base, ddpm, featurenet, vae
 from genbench.train import loop
 from genbench.validate import whole_schema
@@ -90,12 +90,12 @@ def test_intra_class_fid_sees_classes_drawn_for_the_wrong_label():
     labels = np.arange(500) % 5
     real, fake = centres[labels] + rng.normal(size=(500, 8)), centres[labels] + rng.normal(size=(500, 8))
     swapped = centres[(labels + 1) % 5] + rng.normal(size=(500, 8))
-    assert fidelity.fid_numpy(real, swapped) < 1.0
-    assert fidelity.intra_class_fid(real, labels, fake, labels) < 1.0
-    assert fidelity.intra_class_fid(real, labels, swapped, labels) > 20 * fidelity.intra_class_fid(
+    assert distances.fid_numpy(real, swapped) < 1.0
+    assert distances.intra_class_fid(real, labels, fake, labels) < 1.0
+    assert distances.intra_class_fid(real, labels, swapped, labels) > 20 * distances.intra_class_fid(
         real, labels, fake, labels
     )
-    assert fidelity.intra_class_fid(real, labels, real, labels) == pytest.approx(0.0, abs=1e-9)
+    assert distances.intra_class_fid(real, labels, real, labels) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_intra_class_fid_without_two_images_of_a_class_on_both_sides_is_undefined_and_has_no_interval():
@@ -116,7 +116,7 @@ def test_fid_of_sets_smaller_than_the_feature_dimension_agrees_with_torchmetrics
         gaussian(36, np.zeros(128), np.eye(128), seed=13),
         gaussian(40, np.full(128, 0.2), np.eye(128), seed=14),
     )
-    assert fidelity.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
+    assert distances.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
 
 
 def test_a_set_covering_half_the_modes_has_recall_near_one_half():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.evaluate import fidelity, intervals, memorisation, protocol
+from genbench.evaluate import distances, fidelity, intervals, memorisation, protocol
 from genbench.metric_table import IntervalKind, Metric
 from genbench.models import ddpm
 from genbench.report import results
@@ -43,8 +43,8 @@ def test_a_bootstrap_is_seeded():
 
 def test_fid_interval_brackets_its_estimate_though_resamples_inflate_fid():
     real, fake = (torch.from_numpy(np.random.default_rng(s).normal(size=(60, 16))) for s in (1, 2))
-    estimate = fidelity.fid_numpy(real.numpy(), fake.numpy())
-    low, high = intervals.bootstrap_two_sets(fidelity.fid_numpy, real.numpy(), fake.numpy(), 100, seed=0)
+    estimate = distances.fid_numpy(real.numpy(), fake.numpy())
+    low, high = intervals.bootstrap_two_sets(distances.fid_numpy, real.numpy(), fake.numpy(), 100, seed=0)
     assert low < estimate < high
 
 
@@ -52,7 +52,7 @@ def test_fid_and_kid_on_whole_sets_agree_with_torchmetrics():
     real, fake = (
         torch.from_numpy(np.random.default_rng(s).normal(loc, 1.0, size=(80, 6))) for s, loc in ((1, 0.0), (2, 0.3))
     )
-    assert fidelity.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
+    assert distances.fid_numpy(real.numpy(), fake.numpy()) == pytest.approx(fidelity.fid(real, fake), rel=1e-6)
     # KID over one subset of every image is the unbiased MMD of the whole sets.
     from torchmetrics.image.kid import KernelInceptionDistance
 
@@ -61,7 +61,7 @@ def test_fid_and_kid_on_whole_sets_agree_with_torchmetrics():
     kid = KernelInceptionDistance(feature=Precomputed(6), subsets=1, subset_size=80)
     kid.update(real, real=True)
     kid.update(fake, real=False)
-    assert fidelity.mmd_numpy(real.numpy(), fake.numpy()) == pytest.approx(float(kid.compute()[0]), rel=1e-6)
+    assert distances.mmd_numpy(real.numpy(), fake.numpy()) == pytest.approx(float(kid.compute()[0]), rel=1e-6)
 
 
 def test_mcnemar_is_the_exact_binomial_test_on_the_disagreements():
@@ -179,8 +179,8 @@ def test_kid_resamples_at_once_equal_kid_of_each_resample():
     real, fake = rng.normal(size=(50, 4)), rng.normal(0.2, 1.0, size=(50, 4))
     chosen = [rng.integers(0, 50, 50) for _ in range(3)], [rng.integers(0, 50, 50) for _ in range(3)]
     counts = [np.stack([np.bincount(i, minlength=50) for i in side], axis=1).astype(float) for side in chosen]
-    at_once = fidelity.mmd_of_resamples(real, fake, *counts)
-    one_by_one = [fidelity.mmd_numpy(real[i], fake[j]) for i, j in zip(*chosen)]
+    at_once = distances.mmd_of_resamples(real, fake, *counts)
+    one_by_one = [distances.mmd_numpy(real[i], fake[j]) for i, j in zip(*chosen)]
     assert at_once == pytest.approx(one_by_one, rel=1e-9)
 
 
@@ -225,8 +225,8 @@ def test_kid_of_samples_drawn_for_the_compared_classes_is_unbiased_not_negative(
     for _ in range(20):
         labels = rng.integers(0, 10, 200)
         real, fake = (centres[labels] + rng.normal(size=(200, 8)) for _ in range(2))
-        unpaired.append(fidelity.mmd_numpy(real, fake))
-        paired.append(fidelity.mmd_numpy(real, fake, paired=True))
+        unpaired.append(distances.mmd_numpy(real, fake))
+        paired.append(distances.mmd_numpy(real, fake, paired=True))
     spread = np.std(paired) / np.sqrt(len(paired))
     assert np.mean(unpaired) < -5 * spread, "the bias the paired estimate removes"
     assert abs(np.mean(paired)) < 3 * spread

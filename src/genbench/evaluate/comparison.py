@@ -8,7 +8,7 @@ import torch
 from genbench import randomness
 from genbench.config import Params
 from genbench.errors import ConfigError
-from genbench.evaluate import fidelity, intervals
+from genbench.evaluate import distances, fidelity, intervals
 
 
 def compare(
@@ -38,7 +38,7 @@ def compare(
         )
     if paired:
         kid = {
-            "kid": fidelity.mmd_numpy(real.numpy(), fake.numpy(), paired=True),
+            "kid": distances.mmd_numpy(real.numpy(), fake.numpy(), paired=True),
             "kid_estimator": "paired, whole sets",
         }
     else:
@@ -64,7 +64,7 @@ def compare(
         "n_images": len(fake),
         "fid": fidelity.fid(real, fake),
         "fid_interval": intervals.bootstrap_two_sets(
-            fidelity.fid_numpy, real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/fid")
+            distances.fid_numpy, real.numpy(), fake.numpy(), resamples, randomness.seed_of(seed, "bootstrap/fid")
         ),
         **kid,
         "kid_interval": kid_interval(
@@ -81,7 +81,7 @@ def intra_class_fid(
 ) -> dict:
     """The intra-class FID and its bias-shifted bootstrap interval, each resample drawing the real and the generated
     images anew within each class, so every class keeps its count."""
-    estimate = fidelity.intra_class_fid(real, real_labels, fake, fake_labels)
+    estimate = distances.intra_class_fid(real, real_labels, fake, fake_labels)
     if not np.isfinite(estimate):  # no class has two images on both sides
         return {"intra_class_fid": estimate, "intra_class_fid_interval": None}
     rng = np.random.default_rng(randomness.seed_of(seed, "bootstrap/intra_class_fid"))
@@ -94,7 +94,7 @@ def intra_class_fid(
     for _ in range(resamples):
         real_rows, fake_rows = within_classes(real_classes), within_classes(fake_classes)
         resampled.append(
-            fidelity.intra_class_fid(real[real_rows], real_labels[real_rows], fake[fake_rows], fake_labels[fake_rows])
+            distances.intra_class_fid(real[real_rows], real_labels[real_rows], fake[fake_rows], fake_labels[fake_rows])
         )
     return {
         "intra_class_fid": estimate,
@@ -108,11 +108,11 @@ def _rows_by_class(labels: np.ndarray) -> list[np.ndarray]:
 
 def kid_interval(real: np.ndarray, fake: np.ndarray, resamples: int, seed: int, paired: bool) -> list[float]:
     """The bias-shifted bootstrap interval of the whole sets' unbiased MMD, all resamples at once
-    (fidelity.mmd_of_resamples): scipy's bootstrap would build N x N kernels once per resample.
+    (distances.mmd_of_resamples): scipy's bootstrap would build N x N kernels once per resample.
     Paired sets are resampled by pairs."""
     rng = np.random.default_rng(seed)
     draw = lambda n: rng.multinomial(n, np.full(n, 1 / n), size=resamples).T.astype(np.float64)  # noqa: E731
     counts_real = draw(len(real))
     counts_fake = counts_real if paired else draw(len(fake))
-    resampled = fidelity.mmd_of_resamples(real, fake, counts_real, counts_fake, paired)
-    return intervals.bias_shifted(resampled, fidelity.mmd_numpy(real, fake, paired))
+    resampled = distances.mmd_of_resamples(real, fake, counts_real, counts_fake, paired)
+    return intervals.bias_shifted(resampled, distances.mmd_numpy(real, fake, paired))

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genbench.evaluate import fidelity, intervals
+from genbench.evaluate import distances, intervals
 from genbench.metric_table import Metric
 
 STANDARD_NORMAL_975 = 1.959963984540054
@@ -138,14 +138,14 @@ def paired_fid_bootstrap(a: dict[str, np.ndarray], b: dict[str, np.ndarray], res
     differences = np.empty(resamples)
     for r in range(resamples):
         chosen_real = rng.integers(0, len(real), len(real))
-        fid_a = fidelity.fid_numpy(
+        fid_a = distances.fid_numpy(
             real[chosen_real], a["generated"][rng.integers(0, len(a["generated"]), len(a["generated"]))]
         )
-        fid_b = fidelity.fid_numpy(
+        fid_b = distances.fid_numpy(
             real[chosen_real], b["generated"][rng.integers(0, len(b["generated"]), len(b["generated"]))]
         )
         differences[r] = fid_a - fid_b
-    observed = fidelity.fid_numpy(real, a["generated"]) - fidelity.fid_numpy(real, b["generated"])
+    observed = distances.fid_numpy(real, a["generated"]) - distances.fid_numpy(real, b["generated"])
     spread = float(np.std(differences, ddof=1))
     if spread == 0:
         return 1.0 if observed == 0 else 0.0

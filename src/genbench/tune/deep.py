@@ -27,7 +27,7 @@ import torch
 
 from genbench import artifacts, device, paths, pipeline, randomness
 from genbench.config import Params
-from genbench.evaluate import features, fidelity, protocol
+from genbench.evaluate import distances, features, protocol
 from genbench.models import base, deep
 from genbench.train import deep as training
 from genbench.train import loop
@@ -201,4 +201,4 @@ class _Judge:
             for i in range(0, len(self.labels), chunk)
         ]
         images = torch.cat(drawn).clamp(0, 1).numpy().astype(np.float32)
-        return fidelity.fid_numpy(self.real_features, features.extract(self.feature_net, images, self.on).numpy())
+        return distances.fid_numpy(self.real_features, features.extract(self.feature_net, images, self.on).numpy())
