@@ -1,6 +1,5 @@
 """FID (whole and per class) and KID's MMD in float64 numpy, for the bootstraps and paired tests that compute
-hundreds of them. numpy only: the report's tests import these without torch (fidelity.py holds the torch ones,
-and the tests check the two agree)."""
+hundreds of them; numpy only, so the report's paired tests load no torch (fidelity.py holds the torch forms)."""
 
 from __future__ import annotations
 
