@@ -108,6 +108,8 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
             samples = np.load(workspace.path(f"data/samples/{dataset}/seed-0/{model}/samples.npz"))
             assert samples["x"].shape == (40, *SHAPES[dataset]) and samples["x"].dtype == np.float32
             assert 0 <= samples["x"].min() and samples["x"].max() <= 1 and samples["x"].std() > 0
+            levels = samples["x"] * 255  # stored as the dataset stores its own 8-bit images
+            np.testing.assert_allclose(levels, np.round(levels), atol=1e-3, err_msg=f"{dataset} {model}")
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
             for key in ("fid", "kid", "precision", "recall"):
                 assert np.isfinite(metrics[key]) and all(np.isfinite(metrics[f"{key}_interval"])), (dataset, model, key)

@@ -37,7 +37,8 @@ def run(
 ) -> dict:
     """Draw and save the samples; returns the sampling time, which stays out of the outputs."""
     on = device.prepare(params.train.device, params.train.threads)
-    classes = records.read(meta_path, records.DatasetMeta).classes
+    meta = records.read(meta_path, records.DatasetMeta)
+    classes = meta.classes
     arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
     module = base.module_of(model)
     modules, cfg = deep.load(model, model_dir, on)
@@ -54,7 +55,7 @@ def run(
         for i in range(0, n, chunk)
     ]
     seconds = time.perf_counter() - start
-    images = torch.cat(chunks).clamp(0, 1).numpy().astype(np.float32)
+    images = protocol.on_pixel_levels(torch.cat(chunks).numpy(), meta.pixel_max)
 
     def test_split() -> tuple[np.ndarray, np.ndarray]:
         return arrays["x_test"], arrays["y_test"]

@@ -5,7 +5,8 @@ images, noise) is compared at the same size: n_eval = min(evaluate.n_samples, te
 validation size); the validation split is the real-data floor (evaluate/references.py).
 Every replicate and every model of a dataset is compared with the same test images, chosen
 by data.seed; a conditional model draws its samples for those images' classes
-(sample_labels), so the class mix is the same on both sides of every comparison.
+(sample_labels), so the class mix is the same on both sides of every comparison. Generated
+images are stored as the dataset stores its own (on_pixel_levels).
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ import numpy as np
 from genbench import randomness
 from genbench.config import Params
 from genbench.errors import ConfigError
+
+
+def on_pixel_levels(images: np.ndarray, pixel_max: int) -> np.ndarray:
+    """Images in [0, 1] rounded to the dataset's pixel_max + 1 levels, as writing them to PNG rounds
+    samples to 8 bits before papers score them. Real images are stored so: a sigmoid's output never
+    reaches their exact 0 background, and a tree classifier trained on the samples splits on that
+    (XGBoost's CAS of a MNIST GAN: 64.7% on the floats, 90.9% rounded; the SVM's 93.5% either way)."""
+    return (np.round(np.clip(images, 0, 1) * pixel_max) / pixel_max).astype(np.float32)
 
 
 def eval_size(params: Params, arrays: dict) -> int:

@@ -73,9 +73,11 @@ def run(
     trials, given_value = [], None
     if tuned.budget:
         on = device.prepare(params.train.device, params.train.threads)
-        arrays, classes = search.training_and_validation(dataset, data_path, meta_path)
-        judge = _Judge(params, tuned, arrays, feature_dir, on)
-        trainer = _Trainer(params, tuned.module, f"tune {model} on {dataset}", arrays, len(classes), judge, scratch, on)
+        arrays, meta = search.training_and_validation(dataset, data_path, meta_path)
+        judge = _Judge(params, tuned, arrays, meta.pixel_max, feature_dir, on)
+        trainer = _Trainer(
+            params, tuned.module, f"tune {model} on {dataset}", arrays, len(meta.classes), judge, scratch, on
+        )
         name = study.study_name(
             model,
             tuned.identity(params, data_path, objective)
@@ -161,9 +163,11 @@ class _Judge:
     """Scores a model in training on the validation split: the featurenet by its accuracy on all of it, a
     generative model by the FID of tune.images of its images against as many validation images."""
 
-    def __init__(self, params: Params, tuned: search.Search, arrays: dict, feature_dir: Path | None, on):
+    def __init__(
+        self, params: Params, tuned: search.Search, arrays: dict, pixel_max: int, feature_dir: Path | None, on
+    ):
         module = tuned.module
-        self.module, self.on, self.seed = module, on, params.tune.seed
+        self.module, self.on, self.seed, self.pixel_max = module, on, params.tune.seed, pixel_max
         self.x_val, self.y_val = arrays["x_val"], arrays["y_val"]
         self.generative = module.KIND is base.Kind.GENERATIVE
         if not self.generative:
@@ -200,5 +204,5 @@ class _Judge:
             self.module.sample(modules, cfg, self.labels[i : i + chunk], generator, self.sampling).float().cpu()
             for i in range(0, len(self.labels), chunk)
         ]
-        images = torch.cat(drawn).clamp(0, 1).numpy().astype(np.float32)
+        images = protocol.on_pixel_levels(torch.cat(drawn).numpy(), self.pixel_max)
         return distances.fid_numpy(self.real_features, features.extract(self.feature_net, images, self.on).numpy())

@@ -53,10 +53,10 @@ def of(params: Params, model: str) -> Search:
     )
 
 
-def training_and_validation(dataset: str, data_path: Path, meta_path: Path) -> tuple[dict, list[str]]:
-    """The training and validation splits, and the class names; a dataset without a validation split stops."""
-    classes = records.read(meta_path, records.DatasetMeta).classes
-    arrays = splits.load(data_path, ("train", "val"), n_classes=len(classes))
+def training_and_validation(dataset: str, data_path: Path, meta_path: Path) -> tuple[dict, records.DatasetMeta]:
+    """The training and validation splits, and the dataset's record; a dataset without a validation split stops."""
+    meta = records.read(meta_path, records.DatasetMeta)
+    arrays = splits.load(data_path, ("train", "val"), n_classes=len(meta.classes))
     if len(arrays["y_val"]) < 2:
         raise ConfigError(f"params.yaml: tune.trials: {dataset} has no validation split; set data.val_fraction")
-    return arrays, classes
+    return arrays, meta
