@@ -194,3 +194,21 @@ def test_sampling_settings_shape_the_draws():
         return gan.sample(modules, cfg, labels, torch.Generator().manual_seed(0), gan.Sampling(truncation=truncation))
 
     assert torch.equal(draw(0.5), draw(0.5)) and not torch.equal(draw(0.5), draw(None))
+
+
+def test_the_ddpm_samples_from_the_weight_average_that_training_updates():
+    _, cfg, modules = build("ddpm", (1, 8, 8), n_classes=4)
+    recipe = ddpm.recipe(modules, base.settings(TINY, "ddpm"), loop.execution_on(DEVICE))
+    labels, sampling = torch.arange(4), base.sampling(TINY, "ddpm")
+
+    def draw():
+        return ddpm.sample(modules, cfg, labels, torch.Generator().manual_seed(0), sampling)
+
+    before = draw()
+    recipe.step(*learnable_batch(), torch.Generator().manual_seed(0))
+    after_a_step = draw()
+    assert not torch.equal(before, after_a_step), "the average did not follow the training step"
+    with torch.no_grad():
+        for p in modules["unet"].parameters():
+            p.fill_(float("nan"))
+    torch.testing.assert_close(draw(), after_a_step, rtol=0, atol=0)  # the live weights are not sampled
