@@ -16,17 +16,30 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from genbench import device, paths, pipeline, randomness, records
 from genbench.data import splits
+from genbench.errors import GenbenchError
 from genbench.evaluate import cas, distances, features, protocol
 from genbench.models import base, deep
 from genbench.validate import load_params
+
+
+def grid_of(text: str) -> dict[str, list]:
+    try:
+        grid = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e})") from None
+    if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        raise argparse.ArgumentTypeError("a JSON object of sampling keys, each with a non-empty list of values")
+    return grid
 
 
 def main() -> None:
@@ -35,13 +48,25 @@ def main() -> None:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grid", required=True, help="JSON: a sampling key -> the values to try")
+    parser.add_argument("--grid", type=grid_of, required=True, help="JSON: a sampling key -> the values to try")
     parser.add_argument("--n-samples", type=int, default=2000)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.chdir(args.run)
     params = load_params("params.yaml")
     d, m, s = args.dataset, args.model, args.seed
+    module = base.module_of(m)
+    grid = args.grid
+    given = base.sampling(params, m, module).model_dump()
+    # Every candidate is checked by the model's schema first: a misspelt key stops before any drawing.
+    candidates = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    samplings = []
+    for setting in candidates:
+        try:
+            samplings.append(module.Sampling.model_validate(given | setting))
+        except ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            sys.exit(f"sampling_on_validation: error: --grid: sampling.{m}.{first['loc'][0]}: {first['msg']}")
     on = device.prepare(params.train.device, params.train.threads)
     pixel_max = records.read(paths.processed_meta(d), records.DatasetMeta).pixel_max
     arrays = splits.load(paths.processed_data(d), ("val",))
@@ -51,14 +76,10 @@ def main() -> None:
         pipeline.FEATURE_SPACE, paths.model_dir(d, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), on
     )[0]["net"]
     real_features = features.extract(feature_net, x_val[chosen], on).numpy()
-    module = base.module_of(m)
     modules, cfg = deep.load(m, paths.model_dir(d, m, s), on)
     labels = torch.from_numpy(y_val[chosen].astype(np.int64))
-    grid = json.loads(args.grid)
     rows = []
-    for values in itertools.product(*grid.values()):
-        setting = dict(zip(grid, values))
-        sampling = base.sampling(params, m, module).model_copy(update=setting)
+    for setting, sampling in zip(candidates, samplings):
         generator = randomness.torch_generator(s, "samples")
         start = time.perf_counter()
         chunk = device.images_per_call(on, *x_val.shape[-2:])
@@ -86,4 +107,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (GenbenchError, FileNotFoundError) as e:  # a run folder without this model's files, or none at all
+        sys.exit(f"sampling_on_validation: error: {e}")
