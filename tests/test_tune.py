@@ -72,6 +72,33 @@ def test_a_study_killed_between_a_trials_time_and_its_value_draws_that_trial_aga
     assert history(resumed) == history(whole)
 
 
+def test_a_study_killed_as_it_asks_for_a_trial_draws_that_trial_again(tmp_path, monkeypatch):
+    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
+
+    class Killed(BaseException):
+        pass
+
+    made = optuna.Trial.__init__
+    asked = 0
+
+    def killed_at_the_fourth_ask(self, *args, **kwargs):
+        nonlocal asked
+        asked += 1
+        if asked == 4:
+            raise Killed  # the trial is in the journal and nothing else is, as after a kill in that moment
+        made(self, *args, **kwargs)
+
+    journal = tmp_path / "killed.journal"
+    monkeypatch.setattr(optuna.Trial, "__init__", killed_at_the_fourth_ask)
+    with pytest.raises(Killed):
+        study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
+    monkeypatch.undo()
+    created = [op for op in operations(journal) if op["op_code"] == 4]
+    assert len(created) == 4 and all("worker" in op.get("user_attrs", {}) for op in created), "each trial made marked"
+    resumed = study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
+    assert history(resumed) == history(whole)
+
+
 def test_raising_the_budget_continues_the_study(tmp_path):
     whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 12, 3, bowl)
     journal = tmp_path / "grown.journal"

@@ -99,8 +99,7 @@ def _run_trial(study, distributions: dict[str, Any], seed: int, objective: Calla
     from optuna.samplers import TPESampler
     from optuna.trial import TrialState
 
-    trial = study.ask()
-    trial.set_user_attr("worker", worker)
+    trial = _ask_marked(study, worker)
     draw = _draw_number(study, trial.number)
     trial.set_user_attr("draw", draw)
     study.sampler = TPESampler(seed=randomness.seed_of(seed, f"tune/trial-{draw}"))
@@ -117,6 +116,17 @@ def _run_trial(study, distributions: dict[str, Any], seed: int, objective: Calla
             trial.set_user_attr("failure", str(e))
     trial.set_user_attr("seconds", time.perf_counter() - start)
     study.tell(trial, value, state=state)
+
+
+def _ask_marked(study, worker: dict):
+    """study.ask(), with the worker's mark written in the same journal line as the new trial: a worker killed
+    between asking and marking would leave a running trial that no one could tell from a live worker's."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    study._thread_local.cached_all_trials = None  # as ask() does: the samplers read the journal afresh
+    template = create_trial(state=TrialState.RUNNING, user_attrs={"worker": worker})
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template_trial=template))
 
 
 def _draw_number(study, number: int) -> int:
