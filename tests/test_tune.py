@@ -47,52 +47,39 @@ def test_a_study_killed_in_a_trial_resumes_to_the_same_trials(tmp_path):
     assert len({json.dumps(p, sort_keys=True) for p, _ in history(whole)}) == 14, "the trials differ"
 
 
-def test_a_study_killed_between_a_trials_time_and_its_value_draws_that_trial_again(tmp_path, monkeypatch):
-    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
+class Killed(BaseException):
+    pass
 
-    class Killed(BaseException):
-        pass
 
-    tell = optuna.Study.tell
-    told = 0
+def killed_at_the_fourth_call(monkeypatch, owner, name: str, journal) -> None:
+    """Runs a study that is killed at the fourth call of owner.name, as a kill would stop it in that moment."""
+    original, calls = getattr(owner, name), 0
 
-    def killed_at_the_fourth_tell(self, *args, **kwargs):
-        nonlocal told
-        told += 1
-        if told == 4:
-            raise Killed  # the trial keeps its time but stays RUNNING, as after a kill in that moment
-        return tell(self, *args, **kwargs)
+    def fourth_kills(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 4:
+            raise Killed
+        return original(*args, **kwargs)
 
-    journal = tmp_path / "killed.journal"
-    monkeypatch.setattr(optuna.Study, "tell", killed_at_the_fourth_tell)
+    monkeypatch.setattr(owner, name, fourth_kills)
     with pytest.raises(Killed):
         study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
     monkeypatch.undo()
+
+
+def test_a_study_killed_between_a_trials_time_and_its_value_draws_that_trial_again(tmp_path, monkeypatch):
+    whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
+    journal = tmp_path / "killed.journal"
+    killed_at_the_fourth_call(monkeypatch, optuna.Study, "tell", journal)  # the trial keeps its time, still RUNNING
     resumed = study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
     assert history(resumed) == history(whole)
 
 
 def test_a_study_killed_as_it_asks_for_a_trial_draws_that_trial_again(tmp_path, monkeypatch):
     whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
-
-    class Killed(BaseException):
-        pass
-
-    made = optuna.Trial.__init__
-    asked = 0
-
-    def killed_at_the_fourth_ask(self, *args, **kwargs):
-        nonlocal asked
-        asked += 1
-        if asked == 4:
-            raise Killed  # the trial is in the journal and nothing else is, as after a kill in that moment
-        made(self, *args, **kwargs)
-
     journal = tmp_path / "killed.journal"
-    monkeypatch.setattr(optuna.Trial, "__init__", killed_at_the_fourth_ask)
-    with pytest.raises(Killed):
-        study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
-    monkeypatch.undo()
+    killed_at_the_fourth_call(monkeypatch, optuna.Trial, "__init__", journal)  # the trial is written, nothing else
     created = [op for op in operations(journal) if op["op_code"] == 4]
     assert len(created) == 4 and all("worker" in op.get("user_attrs", {}) for op in created), "each trial made marked"
     resumed = study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
