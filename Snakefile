@@ -31,7 +31,7 @@ def define(group):
         input:
             **RULES.inputs(group),
         output:
-            **RULES.outputs(group, directory, report),
+            **RULES.outputs(group, directory, report, update),
         params:
             **RULES.settings(group),
         cache: group.cache

@@ -153,3 +153,19 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         "train_featurenet@shapes-0",
         "train_generative@shapes-ddpm-0",
     } <= set(stale)
+
+
+def test_snakemake_keeps_files_placed_by_hand_when_it_runs_the_download(workspace):
+    files = mnist_like_files()
+    register_datasets(workspace, {"tinymnist": ("MNIST", files)}, {})
+    workspace.edit("params.yaml", "datasets: [digits]", "datasets: [tinymnist]")
+    raw = workspace.path("data/raw/tinymnist")
+    raw.mkdir(parents=True)
+    for name, data in files.items():
+        (raw / name).write_bytes(data)
+    placed = {name: (raw / name).stat().st_ino for name in files}
+    workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"  # offline: the files are all there is
+    # The download job's output folder exists: Snakemake removes a job's outputs before running it, unless flagged.
+    workspace.run("snakemake", "--cores", "1", "reports/timings/download/tinymnist.json")
+    kept = {p.name: p.stat().st_ino for p in raw.iterdir() if not p.name.startswith(".snakemake")}
+    assert kept == placed, "the files placed by hand, untouched"

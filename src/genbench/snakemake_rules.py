@@ -68,11 +68,15 @@ class Rules:
         """A path with the values params.yaml gives in place (the feature space's replicate); wildcards stay."""
         return path.replace(pipeline.FEATURE_SEED, str(self.params.evaluate.feature_seed))
 
-    def outputs(self, group: pipeline.Group, directory, report) -> dict:
-        """Named outputs; `directory` and `report` are Snakemake's own flags."""
+    def outputs(self, group: pipeline.Group, directory, report, update) -> dict:
+        """Named outputs; `directory`, `report` and `update` are Snakemake's own flags."""
         named = {}
         for out in group.all_outputs:
             path = directory(out.path) if out.folder else out.path
+            if out.persist:
+                # Snakemake removes a job's outputs before it runs, unless they are to be updated: so it keeps
+                # files placed by hand (DVC's persist), and puts them back if the job fails.
+                path = update(path)
             if out.snakemake_report:
                 options = dict(out.snakemake_report, caption=str(CAPTIONS / out.snakemake_report["caption"]))
                 path = report(path, **options)
