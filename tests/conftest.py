@@ -19,12 +19,39 @@ TRACING_BIN = Path(__file__).resolve().parent / "bin"  # a `genbench` that trace
 
 
 def pytest_configure(config) -> None:
-    """One PyTorch thread in each test process: two xdist workers already share the two cores with the
+    """One PyTorch thread in each test process: the xdist workers already share the two cores with the
     stages they start, and oversubscribed OpenMP threads spin against one another (a test that took
     6 s alone took 52 s in the suite so)."""
     import torch
 
     torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items: list) -> None:
+    """Each xdist worker starts on its share of the long tests (those marked `minutes`), so that no long
+    test starts last while the other workers have run out of work. xdist's work stealing gives worker i
+    the i-th contiguous share of this order, len // workers-left tests each, and later steals from a
+    share's tail: each share is its long tests, longest first, then short ones."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers < 2:
+        return
+    minutes = {item: item.get_closest_marker("minutes").args[0] for item in items if item.get_closest_marker("minutes")}
+    short = [item for item in items if item not in minutes]
+    sizes, left = [], len(items)
+    for i in range(workers):
+        sizes.append(left // (workers - i))
+        left -= sizes[-1]
+    shares: list[list] = [[] for _ in sizes]
+    for item in sorted(minutes, key=minutes.get, reverse=True):  # each to the share with the least work so far
+        open_shares = [s for s in range(workers) if len(shares[s]) < sizes[s]]
+        shares[min(open_shares, key=lambda s: sum(minutes[t] for t in shares[s]))].append(item)
+    for share, size in zip(shares, sizes):
+        room = size - len(share)
+        share.extend(short[:room])
+        del short[:room]
+    ordered = [item for share in shares for item in share]
+    assert sorted(ordered, key=id) == sorted(items, key=id), "the order must hold every test once"
+    items[:] = ordered
 
 
 @dataclass

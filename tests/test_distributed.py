@@ -71,6 +71,7 @@ def largest_relative_difference(
     return max(abs(a[k][s] - b[k][s]) / max(abs(v) for v in a[k].values()) for k in a for s in sorted(a[k])[:first])
 
 
+@pytest.mark.minutes(3)
 def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(finished_workspace, tiny_run):
     ws = finished_workspace
     set_train(ws, processes=2)

@@ -88,6 +88,7 @@ def test_no_claim_under_slurm_or_without_a_pool(monkeypatch, tmp_path):
 
 
 @pytest.mark.pipeline
+@pytest.mark.minutes(1)
 def test_deep_jobs_side_by_side_each_see_their_own_gpu(finished_workspace, tmp_path):
     ws = finished_workspace
     params = yaml.safe_load(ws.path("params.yaml").read_text())

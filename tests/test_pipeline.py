@@ -151,6 +151,7 @@ def rendered_at(workspace) -> str:
     )[1]
 
 
+@pytest.mark.minutes(6)
 def test_dvc_reruns_only_what_a_change_touches(finished_workspace, tiny_run):
     workspace = finished_workspace
     assert sorted(tiny_run.ran) == ALL_STAGES
@@ -406,6 +407,7 @@ def on_cluster(workspace, cluster, *args: str, check: bool = True):
     return done
 
 
+@pytest.mark.minutes(7)
 def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     workspace, finished_workspace, tiny_run, slurm, tmp_path
 ):
@@ -527,6 +529,7 @@ def test_a_slurm_run_keeps_going_past_a_failed_model_and_matches_a_dvc_run(
     slurm_training.signal_then_requeue_a_two_task_training_job(workspace, tmp_path, cluster)
 
 
+@pytest.mark.minutes(3)
 def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(workspace, tmp_path):
     """Two clones share SNAKEMAKE_OUTPUT_CACHE. The second restores every cached output without running
     its job, byte for byte, though the two datasets' jobs differ only by the dataset wildcard; a
@@ -642,6 +645,7 @@ def test_a_second_clone_restores_from_the_snakemake_cache_and_dvc_carries_it_on(
         assert pulled.path("reports/index.html").read_bytes() == ws.path("reports/index.html").read_bytes()
 
 
+@pytest.mark.minutes(1)
 def test_experiments_params_metrics_and_plots(finished_workspace):
     workspace = finished_workspace
     workspace.commit("baseline")

@@ -56,6 +56,7 @@ def assert_nothing_downstream_ran(workspace) -> None:
     assert not workspace.path(SAMPLES).exists(), "sampling ran on an unfinished model"
 
 
+@pytest.mark.minutes(1)
 def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
     long_ddpm(workspace)
     first = start(workspace, "dvc", "repro", "sample@digits-ddpm-0")
@@ -104,6 +105,7 @@ def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
     )
 
 
+@pytest.mark.minutes(1)
 def test_snakemake_killed_mid_training_reruns_incomplete_jobs(workspace):
     long_ddpm(workspace)
     target = "data/samples/digits/seed-0/ddpm/samples.npz"

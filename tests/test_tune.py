@@ -207,6 +207,7 @@ def operations(journal) -> list[dict]:
     return [op for op in map(json.loads, journal.read_text().splitlines()) if op["op_code"] != 0]
 
 
+@pytest.mark.minutes(1)
 def test_a_deep_model_is_tuned_by_validation_fid_and_pruned_by_the_training_loops_checks(workspace):
     ws = deep_tune_workspace(workspace, 6)
     featurenet = json.loads(ws.path("reports/tuning/digits/featurenet.json").read_text())
