@@ -35,7 +35,7 @@ def pytest_collection_modifyitems(config, items: list) -> None:
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers < 2:
         return
-    minutes = {item: item.get_closest_marker("minutes").args[0] for item in items if item.get_closest_marker("minutes")}
+    minutes = {item: mark.args[0] for item in items if (mark := item.get_closest_marker("minutes"))}
     short = [item for item in items if item not in minutes]
     sizes, left = [], len(items)
     for i in range(workers):

@@ -12,6 +12,7 @@ import time
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.storages.journal._storage import JournalOperation  # the journal's op codes; no public name
 
 from genbench.errors import DataError
 from genbench.tune import study
@@ -80,7 +81,7 @@ def test_a_study_killed_as_it_asks_for_a_trial_draws_that_trial_again(tmp_path, 
     whole = study.optimise(tmp_path / "whole.journal", "bowl", "maximize", SPACE, 8, 7, bowl)
     journal = tmp_path / "killed.journal"
     killed_at_the_fourth_call(monkeypatch, optuna.Trial, "__init__", journal)  # the trial is written, nothing else
-    created = [op for op in operations(journal) if op["op_code"] == 4]
+    created = [op for op in operations(journal) if op["op_code"] == JournalOperation.CREATE_TRIAL]
     assert len(created) == 4 and all("worker" in op.get("user_attrs", {}) for op in created), "each trial made marked"
     resumed = study.optimise(journal, "bowl", "maximize", SPACE, 8, 7, bowl)
     assert history(resumed) == history(whole)
@@ -204,7 +205,9 @@ def deep_tune_workspace(workspace, trials: int):
 
 def operations(journal) -> list[dict]:
     """The journal's operations but those creating a study (Optuna appends one each time a process opens it)."""
-    return [op for op in map(json.loads, journal.read_text().splitlines()) if op["op_code"] != 0]
+    return [
+        op for op in map(json.loads, journal.read_text().splitlines()) if op["op_code"] != JournalOperation.CREATE_STUDY
+    ]
 
 
 @pytest.mark.minutes(1)
