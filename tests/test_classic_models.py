@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -83,3 +85,24 @@ def test_missing_model_file_is_named(tmp_path):
         module_for("xgboost").load(tmp_path)
     with pytest.raises(DataError, match="model.skops: file not found"):
         module_for("logreg").load(tmp_path)
+
+
+def test_a_classic_model_saves_and_loads_without_importing_torch(tmp_path, toy_data):
+    """skops lists scikit-learn's estimators when imported, and that walk would import torch through
+    sklearn.externals; a classic stage needs none of it, and skops trusts the same types either way."""
+    np.savez(tmp_path / "toy.npz", x=toy_data[0], y=toy_data[1])
+    trusted = "import skops.io._trusted_types as t; print(t.SKLEARN_ESTIMATOR_TYPE_NAMES)\n"
+    by_genbench = (
+        "import sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from genbench.models import logreg, sklearn_format\n"
+        f"data, folder = np.load({str(tmp_path / 'toy.npz')!r}), Path({str(tmp_path)!r})\n"
+        "sklearn_format.save(logreg.build(logreg.Params(), 0).fit(data['x'], data['y']), folder)\n"
+        "restored = sklearn_format.load(folder)\n"
+        "assert (restored.predict(data['x']) == data['y']).mean() > 0.9\n"
+        "print(sorted(name for name in sys.modules if name == 'torch' or name.startswith('torch.')))\n"
+    )
+    run = lambda script: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)  # noqa: E731
+    torch_modules, genbench_trusts = run(by_genbench + trusted).stdout.splitlines()
+    assert torch_modules == "[]"
+    assert genbench_trusts == run(trusted).stdout.strip() and "sklearn.svm._classes.SVC" in genbench_trusts

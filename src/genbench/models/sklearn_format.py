@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import io
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,27 +16,55 @@ FILE_NAME = "model.skops"
 
 
 def save(estimator, model_dir: Path) -> None:
-    import skops.io
-
-    artifacts.write_bytes(model_dir / FILE_NAME, _renumber_object_ids(skops.io.dumps(estimator)))
+    skops_io = _import_skops_io()
+    artifacts.write_bytes(model_dir / FILE_NAME, _renumber_object_ids(skops_io.dumps(estimator)))
 
 
 def load(model_dir: Path):
-    import skops.io
-
+    skops_io = _import_skops_io()
     path = model_dir / FILE_NAME
     try:
         data = path.read_bytes()
-        untrusted = skops.io.get_untrusted_types(data=data)
+        untrusted = skops_io.get_untrusted_types(data=data)
         if untrusted:
             raise DataError(f"{path}: refusing to load untrusted types {', '.join(untrusted)}")
-        return skops.io.loads(data)
+        return skops_io.loads(data)
     except FileNotFoundError:
         raise DataError(f"{path}: file not found; run the train stage first") from None
     except DataError:
         raise
     except Exception as e:  # skops raises many types for a damaged archive
         raise DataError(f"{path}: not a readable skops model ({type(e).__name__}: {e})") from None
+
+
+_TORCH_SHIM = "sklearn.externals.array_api_compat.torch"
+
+
+class _RefuseTorchShim(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == _TORCH_SHIM or name.startswith(_TORCH_SHIM + "."):
+            raise ImportError(f"{name} is not needed to list scikit-learn's estimators")
+        return None
+
+
+def _import_skops_io():
+    """skops.io, without importing torch on the way.
+
+    At import, skops lists scikit-learn's estimators (sklearn.utils.all_estimators), whose
+    pkgutil.walk_packages imports every subpackage before filtering out sklearn.externals; one of
+    them imports torch, about a second of every classic stage that saves or loads a model. The walk
+    passes over a package that fails to import, and no estimator lives there, so that one is refused
+    while skops loads.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    refuse = _RefuseTorchShim()
+    sys.meta_path.insert(0, refuse)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(refuse)
+    return skops.io
 
 
 def _renumber_object_ids(archive: bytes) -> bytes:
