@@ -102,7 +102,11 @@ def test_a_classic_model_saves_and_loads_without_importing_torch(tmp_path, toy_d
         "assert (restored.predict(data['x']) == data['y']).mean() > 0.9\n"
         "print(sorted(name for name in sys.modules if name == 'torch' or name.startswith('torch.')))\n"
     )
-    run = lambda script: subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)  # noqa: E731
-    torch_modules, genbench_trusts = run(by_genbench + trusted).stdout.splitlines()
+    torch_modules, genbench_trusts = _python(by_genbench + trusted).splitlines()
     assert torch_modules == "[]"
-    assert genbench_trusts == run(trusted).stdout.strip() and "sklearn.svm._classes.SVC" in genbench_trusts
+    assert genbench_trusts == _python(trusted).strip() and "sklearn.svm._classes.SVC" in genbench_trusts
+
+
+def _python(script: str) -> str:
+    """What a fresh interpreter prints running `script`."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout

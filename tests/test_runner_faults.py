@@ -62,6 +62,9 @@ def test_dvc_repro_killed_mid_training_resumes_and_the_cache_heals(workspace):
     first = start(workspace, "dvc", "repro", "sample@digits-ddpm-0")
     while not workspace.path(CHECKPOINT).exists() and first.poll() is None:
         time.sleep(0.05)
+    assert first.poll() is None, f"the runner ended before training checkpointed:\n{first.stdout.read()}"
+    # Held mid-training, so that the second repro meets it unfinished however long DVC takes to start.
+    os.killpg(first.pid, signal.SIGSTOP)
 
     # A second repro in the same repository while the first runs: DVC's lock on the files refuses it at once.
     second = workspace.run("dvc", "repro", "sample@digits-ddpm-0", check=False, timeout=60)
