@@ -37,7 +37,7 @@ def register_toy(ws: Workspace) -> None:
     ws.path("params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-@pytest.mark.minutes(2)
+@pytest.mark.minutes(3)
 def test_a_model_registered_outside_src_runs_through_both_runners(workspace, tmp_path):
     dvc_yaml = workspace.path("dvc.yaml").read_text()
     register_toy(workspace)

@@ -56,9 +56,7 @@ def _import_skops_io():
     passes over a package that fails to import, and no estimator lives there, so that one is refused
     while skops loads.
     """
-    if "skops.io" in sys.modules:
-        return sys.modules["skops.io"]
-    refuse = _RefuseTorchShim()
+    refuse = _RefuseTorchShim()  # consulted only for modules not yet imported
     sys.meta_path.insert(0, refuse)
     try:
         import skops.io
