@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 import signal
 import subprocess
@@ -97,6 +99,34 @@ def test_interrupted_training_resumes_to_identical_weights(prepared, straight_we
     assert f"resuming from the checkpoint at step {checkpoint_step}" in resumed.stderr
     assert (interrupted / WEIGHTS).read_bytes() == straight_weights
     assert not (interrupted / CHECKPOINT).exists(), "a finished run leaves no checkpoint behind"
+
+
+def test_logs_cut_mid_write_by_a_kill_do_not_stop_the_resume(prepared, straight_weights, tmp_path):
+    """A kill while dvclive writes (it appends rows and rewrites its summary in place, after the checkpoint
+    they follow) leaves a partial row and an empty summary; the resumed run drops both and logs on."""
+    interrupted = fresh_copy(prepared, tmp_path, "cut-logs")
+    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
+    deadline = time.monotonic() + 120
+    while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    process.communicate()
+    assert process.returncode == 75, "the run ended before it could be stopped; raise its steps"
+    live = interrupted / CHECKPOINT.parent / "live"
+    curves = sorted(live.glob("plots/metrics/**/*.tsv"))
+    assert curves and (live / "metrics.json").exists()
+    with curves[0].open("a") as tsv:
+        tsv.write("17650")  # a row cut short: no tab, no newline
+    (live / "metrics.json").write_text("")
+
+    resumed = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0")
+    resumed.check_returncode()
+    assert (interrupted / WEIGHTS).read_bytes() == straight_weights
+    logs = interrupted / "reports/training/digits/seed-0/ddpm"
+    assert json.loads((logs / "metrics.json").read_text())["step"] == 400
+    for tsv in logs.glob("plots/metrics/**/*.tsv"):
+        steps = [int(row["step"]) for row in csv.DictReader(tsv.open(), delimiter="\t")]
+        assert steps == list(range(5, 401, 5)), tsv.name
 
 
 def test_checkpoint_of_other_params_is_not_resumed(prepared, tmp_path):

@@ -12,6 +12,7 @@ Across several ranks (distributed.py) every rank draws the same numbers.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import sys
 import time
@@ -266,15 +267,30 @@ def _resume(
 
 
 def _trim_logs(live_dir: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint we resume from, so resumed curves have no duplicates."""
+    """Drop log rows written after the checkpoint we resume from, so resumed curves have no duplicates.
+
+    dvclive appends its rows and rewrites its summary in place, and a step is logged before its checkpoint is
+    saved: a run killed mid-write leaves a partial last row or summary, both from after the checkpoint. The
+    partial row goes with the other later ones; the summary is written whole again at the next logged step."""
     for tsv in live_dir.glob("plots/metrics/**/*.tsv"):
-        lines = tsv.read_text().splitlines(keepends=True)
-        column = lines[0].rstrip("\n").split("\t").index("step") if lines else 0
+        lines = [line for line in tsv.read_text().splitlines(keepends=True) if line.endswith("\n")]
+        if not lines:
+            tsv.unlink()
+            continue
+        column = lines[0].rstrip("\n").split("\t").index("step")
         kept = lines[:1] + [line for line in lines[1:] if int(line.split("\t")[column]) <= step]
-        tsv.write_text("".join(kept))
+        artifacts.write_text(tsv, "".join(kept))
     metrics = live_dir / "metrics.json"
-    if metrics.exists() and step == 0:
+    if metrics.exists() and (step == 0 or not _whole_json(metrics)):
         metrics.unlink()
+
+
+def _whole_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        return False
+    return True
 
 
 def clear_scratch(scratch: Path) -> None:
