@@ -71,18 +71,24 @@ def straight_weights(prepared, tmp_path_factory) -> bytes:
     return (straight / WEIGHTS).read_bytes()
 
 
+def stopped_after_a_checkpoint(folder: Path, stop: signal.Signals) -> tuple[subprocess.Popen, bytes]:
+    """The DDPM's training started in `folder` and sent `stop` past its first checkpoint; the process and its stderr."""
+    process = genbench(folder, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
+    deadline = time.monotonic() + 120
+    while not (folder / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # past the checkpoint, mid-way to the next one
+    process.send_signal(stop)
+    _, err = process.communicate()
+    return process, err
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["killed", "terminated"])
 def test_interrupted_training_resumes_to_identical_weights(prepared, straight_weights, tmp_path, stop):
     """SIGKILL loses the steps since the last checkpoint; SIGTERM (what a scheduler sends) ends the step,
     saves the checkpoint at that step, says so and exits 75, "try again"."""
     interrupted = fresh_copy(prepared, tmp_path, "interrupted")
-    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
-    deadline = time.monotonic() + 120
-    while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.2)  # past the checkpoint, mid-way to the next one
-    process.send_signal(stop)
-    _, err = process.communicate()
+    process, err = stopped_after_a_checkpoint(interrupted, stop)
     assert process.returncode != 0, "the run ended before it could be stopped; raise its steps"
     assert not (interrupted / WEIGHTS).exists()
     checkpoint_step = torch.load(interrupted / CHECKPOINT, weights_only=True)["step"]
@@ -105,12 +111,7 @@ def test_logs_cut_mid_write_by_a_kill_do_not_stop_the_resume(prepared, straight_
     """A kill while dvclive writes (it appends rows and rewrites its summary in place, after the checkpoint
     they follow) leaves a partial row and an empty summary; the resumed run drops both and logs on."""
     interrupted = fresh_copy(prepared, tmp_path, "cut-logs")
-    process = genbench(interrupted, "train", "--dataset", "digits", "--model", "ddpm", "--seed", "0", background=True)
-    deadline = time.monotonic() + 120
-    while not (interrupted / CHECKPOINT).exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
-    process.communicate()
+    process, _ = stopped_after_a_checkpoint(interrupted, signal.SIGTERM)
     assert process.returncode == 75, "the run ended before it could be stopped; raise its steps"
     live = interrupted / CHECKPOINT.parent / "live"
     curves = sorted(live.glob("plots/metrics/**/*.tsv"))

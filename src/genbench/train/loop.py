@@ -12,7 +12,6 @@ Across several ranks (distributed.py) every rank draws the same numbers.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sys
 import time
@@ -287,8 +286,8 @@ def _trim_logs(live_dir: Path, step: int) -> None:
 
 def _whole_json(path: Path) -> bool:
     try:
-        json.loads(path.read_text())
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both
+        artifacts.read_json(path)
+    except GenbenchError:
         return False
     return True
 
