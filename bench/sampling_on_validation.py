@@ -1,10 +1,11 @@
 """Choose a generative model's sampling settings on the validation split, never on the test split.
 
 For each candidate, draws --n-samples images from a finished run's trained model for the classes of
-as many stratified validation images, and scores them against the validation split: FID against
-those images in the run's feature space, and CAS (the run's SVM fitted on the samples, scored on
-every validation image). The model is not retrained: sampling settings never change it. Prints one
-line per candidate and writes them to --out.
+as many stratified validation images (a model that follows prompts: for their captions), and scores
+them against the validation split: FID against those images in the run's feature space, CAS (the
+run's SVM fitted on the samples, scored on every validation image) and, for a model that follows
+prompts, its faithfulness to them (evaluate/faithfulness.py). The model is not retrained: sampling
+settings never change it. Prints one line per candidate and writes them to --out.
 
 Usage: python bench/sampling_on_validation.py RUN_FOLDER --dataset mnist --model ddpm
            --grid '{"guidance": [1.0, 2.0, 3.0]}' [--n-samples 2000] [--seed 0] [--out FILE]
@@ -27,7 +28,7 @@ from pydantic import ValidationError
 from genbench import device, paths, pipeline, randomness, records
 from genbench.data import splits
 from genbench.errors import GenbenchError
-from genbench.evaluate import cas, distances, features, protocol
+from genbench.evaluate import cas, distances, faithfulness, features, protocol
 from genbench.models import base, deep
 from genbench.validate import load_params
 
@@ -78,15 +79,23 @@ def main() -> None:
     real_features = features.extract(feature_net, x_val[chosen], on).numpy()
     modules, cfg = deep.load(m, paths.model_dir(d, m, s), on)
     labels = torch.from_numpy(y_val[chosen].astype(np.int64))
+    texts = None
+    if base.has(module, base.Capability.PROMPTS):
+        spec = module.caption_spec(cfg)
+        said = spec.said(spec.buckets(torch.from_numpy(x_val[chosen]), labels)).numpy()
+        texts = [spec.text(int(label), row) for label, row in zip(labels.tolist(), said.tolist())]
+
+    def draw(i: int, chunk: int, generator, sampling) -> torch.Tensor:
+        if texts:
+            return module.sample_prompts(modules, cfg, texts[i : i + chunk], generator, sampling)
+        return module.sample(modules, cfg, labels[i : i + chunk], generator, sampling)
+
     rows = []
     for setting, sampling in zip(candidates, samplings):
         generator = randomness.torch_generator(s, "samples")
         start = time.perf_counter()
         chunk = device.images_per_call(on, *x_val.shape[-2:])
-        drawn = [
-            module.sample(modules, cfg, labels[i : i + chunk], generator, sampling).float().cpu()
-            for i in range(0, len(labels), chunk)
-        ]
+        drawn = [draw(i, chunk, generator, sampling).float().cpu() for i in range(0, len(labels), chunk)]
         images = protocol.on_pixel_levels(torch.cat(drawn).numpy(), pixel_max)
         seconds = time.perf_counter() - start
         fid = distances.fid_numpy(real_features, features.extract(feature_net, images, on).numpy())
@@ -100,6 +109,20 @@ def main() -> None:
             "n_val": len(y_val),
             "sampling_seconds": seconds,
         }
+        if texts:  # how often the samples show what their prompts ask: the class, and all their words
+            real_classes = features.classify(feature_net, x_val[chosen], on)
+            shown = faithfulness.measure(
+                spec,
+                images,
+                labels.numpy(),
+                said,
+                features.classify(feature_net, images, on),
+                x_val[chosen],
+                labels.numpy(),
+                real_classes,
+                s,
+            )
+            row |= {f"val_faithful_{k}": v["rate"] for k, v in shown["seen"].items()}
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.out:

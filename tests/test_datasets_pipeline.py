@@ -21,7 +21,7 @@ SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
 OWN_CLASSES = ("circle", "<b>square", "triangle")  # folder names; the second must be shown as text
 DATASETS = ("tinymnist", "tinycifar", "shapes")
 SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
-GENERATIVE = ("vae", "gan", "ddpm")
+GENERATIVE = ("vae", "gan", "ddpm", "ldm")
 
 
 def draw_shapes(root, per_class: int = 40) -> None:
@@ -62,9 +62,12 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
     )
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm]")
+    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm]")
     # Fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
-    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200)):
+    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
+    workspace.edit("params.yaml", "    autoencoder_steps: 30\n", "    autoencoder_steps: 20\n")
     workspace.edit("params.yaml", "  trials: 3 ", "  trials: 0 ")  # tuning has tests of its own
     served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
     # CIFAR's archive is put in place by hand instead: it must be used as it is.
@@ -85,9 +88,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
-    # per dataset: download, preprocess, the references, a tune per model (5), 2 classifiers x (train, evaluate),
-    # 3 generative models x (train, sample, evaluate), 2 conditional ones' CAS; then the report
-    assert len(ran) == 3 * (3 + 5 + 2 * 2 + 3 * 3 + 2) + 1
+    # per dataset: download, preprocess, the references, a tune per model (6), 2 classifiers x (train, evaluate),
+    # 4 generative models x (train, sample, evaluate), 3 conditional ones' CAS; then the report
+    assert len(ran) == 3 * (3 + 6 + 2 * 2 + 4 * 3 + 3) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
@@ -114,8 +117,12 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
             for key in ("fid", "kid", "precision", "recall"):
                 assert np.isfinite(metrics[key]) and all(np.isfinite(metrics[f"{key}_interval"])), (dataset, model, key)
-            if model != "gan":
+            if model in ("vae", "ddpm"):
                 assert np.isfinite(metrics["likelihood"]["bits_per_dim"]) and metrics["likelihood"]["bits_per_dim"] > 0
+            if model == "ldm":  # drawn for the compared test images' captions, and scored on them
+                assert len(samples["prompts"]) == 40 and samples["said"].shape == (40, 2)
+                seen = metrics["faithfulness"]["seen"]
+                assert seen["class"]["n"] == 40 and 0 <= seen["all"]["rate"] <= seen["class"]["rate"] <= 1
     classifiers = ["xgboost", "featurenet"]
     page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
@@ -125,9 +132,28 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     }
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
     assert "<b>square" in page.text and "Your own images, from data/own/shapes" in page.text
+    report = workspace.path("reports/index.html").read_text()
+    assert all(f'<table class="faithfulness" data-dataset="{d}" data-model="ldm">' in report for d in DATASETS)
+
+    # Text to image from the command line: a grid of --n images, the same bytes again; bad prompts in one line.
+    out = workspace.path("seven.png")
+    command = ("genbench", "generate", "--dataset", "tinymnist", "--model", "ldm", "--seed", "0", "--n", "6")
+    workspace.run(*command, "--prompt", "a thick seven slanted left", "--out", str(out))
+    first = out.read_bytes()
+    with Image.open(out) as grid:
+        assert grid.mode == "L" and grid.size == (3 * (28 * 3 + 1) + 1, 2 * (28 * 3 + 1) + 1)  # 3 columns, 2 rows
+    workspace.run(*command, "--prompt", "a thick seven slanted left", "--out", str(out))
+    assert out.read_bytes() == first
+    for prompt, says in (
+        ("a purple seven", "'purple' not in the tokenizer's vocabulary"),
+        ("  ", "--prompt: empty"),
+        ("a thick seven slanted left " * 4, "the text encoder reads at most 20"),
+    ):
+        failed = workspace.run(*command, "--prompt", prompt, check=False)
+        assert failed.returncode == 2 and says in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
 
     # A model taken out of params leaves the report; nothing but the report reruns.
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [gan, ddpm]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm, ldm]", "generative: [gan, ddpm, ldm]")
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
     assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="vae"' not in report

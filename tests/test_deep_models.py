@@ -8,7 +8,7 @@ import pytest
 import torch
 from device_under_test import DEVICE
 
-from genbench.models import base, ddpm, deep
+from genbench.models import base, ddpm, deep, diffusion
 from genbench.train import loop
 from genbench.validate import whole_schema
 
@@ -19,16 +19,31 @@ TINY = whole_schema().model_validate(
             "vae": {"steps": 60, "batch_size": 16, "hidden": 8, "latent_dim": 4, "lr": 0.01},
             "gan": {"steps": 60, "batch_size": 16, "hidden": 8, "z_dim": 8},
             "ddpm": {"steps": 60, "batch_size": 16, "base_channels": 8, "timesteps": 20},
+            "ldm": {
+                "steps": 100,
+                "autoencoder_steps": 30,
+                "batch_size": 16,
+                "downsample": 2,
+                "autoencoder_channels": 8,
+                "base_channels": 8,
+                "text_width": 8,
+                "timesteps": 20,
+                "lr": 0.003,
+            },
         },
-        "sampling": {"ddpm": {"steps": 4}},
+        "sampling": {"ddpm": {"steps": 4}, "ldm": {"steps": 4}},
     }
 )
-MODELS = ["featurenet", "vae", "gan", "ddpm"]
+MODELS = ["featurenet", "vae", "gan", "ddpm", "ldm"]
 
 
 def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
+    """The model's untrained modules; a model whose config the training images fix sees random images."""
     module = base.module_of(model)
-    cfg = module.config(base.settings(TINY, model), shape, n_classes)
+    images = torch.rand(8 * n_classes, *shape, generator=torch.Generator().manual_seed(2))
+    labels = torch.arange(8 * n_classes) % n_classes
+    classes = [str(c) for c in range(n_classes)]
+    cfg = base.config_for(module, base.settings(TINY, model), images, labels, classes, "test")
     torch.manual_seed(0)
     return module, cfg, {name: m.to(DEVICE) for name, m in module.build(cfg).items()}
 
@@ -53,6 +68,10 @@ def test_shapes_and_dtypes(model, shape):
     if model == "ddpm":
         out = modules["unet"](x, torch.tensor([0, 5, 10, 19]).to(DEVICE), y.to(DEVICE))
         assert out.shape == x.shape
+    if model == "ldm":
+        mean, log_var = modules["autoencoder"].encode(x)
+        assert mean.shape == log_var.shape == (4, cfg["latent_channels"], shape[1] // 2, shape[2] // 2)
+        assert modules["autoencoder"].decode(mean).shape == x.shape
 
 
 def learnable_batch(shape=(1, 8, 8), n=64):
@@ -71,21 +90,24 @@ def test_loss_goes_down(model):
     recipe = module.recipe(modules, settings, loop.execution_on(DEVICE))
     x, y = learnable_batch()
     generator = torch.Generator().manual_seed(0)
-    key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse"}[model]
-    losses = [float(recipe.step(x, y, generator)[key]) for _ in range(settings.steps)]
+    key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse", "ldm": "mse"}[
+        model
+    ]
+    steps = (recipe.step(x, y, generator).get(key) for _ in range(settings.steps))
+    losses = [float(v) for v in steps if v is not None]  # ldm: the diffusion's steps, after the autoencoder's
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert all(math.isfinite(v) for v in losses)
     assert last < 0.9 * first, f"{model}: {first:.4f} -> {last:.4f}"
 
 
 def test_q_sample_matches_the_closed_form():
-    diffusion = ddpm.Diffusion("linear", 100)
+    linear = diffusion.Diffusion("linear", 100)
     betas = torch.linspace(1e-4 * 10, 0.02 * 10, 100, dtype=torch.float64)
     alpha_bar = torch.cumprod(1 - betas, 0)
     x0, noise, t = torch.rand(3, 1, 4, 4) * 2 - 1, torch.randn(3, 1, 4, 4), torch.tensor([0, 50, 99])
     expected = alpha_bar[t].sqrt().view(-1, 1, 1, 1) * x0 + (1 - alpha_bar[t]).sqrt().view(-1, 1, 1, 1) * noise
-    torch.testing.assert_close(diffusion.q_sample(x0, t, noise), expected.float(), rtol=1e-5, atol=1e-6)
-    cosine = ddpm.Diffusion("cosine", 1000)
+    torch.testing.assert_close(linear.q_sample(x0, t, noise), expected.float(), rtol=1e-5, atol=1e-6)
+    cosine = diffusion.Diffusion("cosine", 1000)
     assert cosine.alpha_bar[0] > 0.999 and cosine.alpha_bar[-1] < 1e-3, "cosine schedule runs from data to noise"
 
 

@@ -36,8 +36,9 @@ SMOOTH_GAN_LOSS = "non_saturating"
 DDPM_TOLERANCE = 1e-5
 # The GAN trains 100 of tiny.yaml's 300 steps here and the DDPM 100 of its 200: twenty logged steps are what
 # the comparison reads. The DDPM's one-process curve is the tiny run's first 100 steps (nothing in its step
-# depends on the total; the featurenet's one-cycle schedule does, and it keeps its steps).
-SHORTER_STEPS = {"gan": 100, "ddpm": 100}
+# depends on the total; the featurenet's one-cycle schedule does, and it keeps its steps). The ldm's 60 are
+# 30 of its autoencoder's and 30 of its diffusion's.
+SHORTER_STEPS = {"gan": 100, "ddpm": 100, "ldm": 60}
 
 
 def train(ws, model: str, *launcher: str, check: bool = True):
@@ -89,13 +90,16 @@ def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(f
     two_threads = Workspace(ws.root.parent / "two-threads")
     shutil.copytree(tiny_run.root, two_threads.root, symlinks=True)
     set_train(two_threads, threads=2)
-    for model in ("featurenet", "gan", "ddpm"):
+    for each in (ws, two_threads):  # the tiny run trains no ldm; its stages run here alone
+        set_section(each, ("models",), generative=["vae", "gan", "ddpm", "ldm"])
+    for model in ("featurenet", "gan", "ddpm", "ldm"):
         if model in SHORTER_STEPS:
             for each in (ws, two_threads):
                 set_section(each, ("generative", model), steps=SHORTER_STEPS[model])
-        if model == "gan":  # its one-process curve, with the smooth loss, trained here
+        if model == "gan":
             for each in (ws, two_threads):
                 set_section(each, ("generative", "gan"), loss=SMOOTH_GAN_LOSS)
+        if model in ("gan", "ldm"):  # its one-process curve trained here (the tiny run has no ldm)
             set_train(two_threads, threads=1)
             train(two_threads, model)
             one_process = curves(two_threads.root, model)

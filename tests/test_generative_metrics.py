@@ -10,7 +10,7 @@ import torch
 
 from genbench import artifacts, pipeline
 from genbench.evaluate import cas, comparison, distances, features, fidelity, intervals
-from genbench.models import base, ddpm, featurenet, vae
+from genbench.models import base, ddpm, diffusion, featurenet, vae
 from genbench.train import loop
 from genbench.validate import whole_schema
 
@@ -366,7 +366,7 @@ def test_ddpm_bound_with_a_perfect_network_is_the_prior_kl_plus_the_decoder_term
         torch.randint(0, pixel_max + 1, (6, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
     )
     x0 = (2 * images - 1).double()
-    betas = ddpm.make_betas(cfg["schedule"], cfg["timesteps"])
+    betas = diffusion.make_betas(cfg["schedule"], cfg["timesteps"])
     alpha_bar = torch.cumprod(1 - betas, 0)
     oracle = NoiseOracle(x0, alpha_bar)
     modules = {"ema": torch.optim.swa_utils.AveragedModel(oracle)}
@@ -396,7 +396,7 @@ def test_stratified_ddpm_bound_is_an_unbiased_estimate_of_the_whole_one():
     images = (
         torch.randint(0, pixel_max + 1, (1, 1, 4, 4), generator=torch.Generator().manual_seed(0)).float() / pixel_max
     ).repeat(n, 1, 1, 1)
-    alpha_bar = torch.cumprod(1 - ddpm.make_betas(cfg["schedule"], timesteps), 0)
+    alpha_bar = torch.cumprod(1 - diffusion.make_betas(cfg["schedule"], timesteps), 0)
     modules = {"ema": torch.optim.swa_utils.AveragedModel(OffsetOracle((2 * images - 1).double(), alpha_bar))}
     labels = torch.zeros(n, dtype=torch.long)
 

@@ -25,6 +25,7 @@ TOOLS = {
         "not a stage: copy outputs that link into Snakemake's cache into place, before `dvc commit`",
     ),
     "reach": ("genbench.reach", "not a stage: the stages of the DAG an edit to a file reruns, for both runners"),
+    "generate": ("genbench.generate", "not a stage: images for a text prompt from a trained model, as a PNG grid"),
 }
 PARAMS_CHECK = "genbench.params_check"  # loaded by name: see check_params
 
@@ -108,6 +109,13 @@ def _parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="write nothing; exit 1 naming the first difference if dvc.yaml is stale",
             )
+        if command == "generate":  # its arguments here: importing its module would make it every stage's source
+            tool.add_argument("--dataset", required=True, help="a name from params.yaml: datasets")
+            tool.add_argument("--model", required=True, help="a generative model that follows prompts (ldm)")
+            tool.add_argument("--seed", required=True, type=int, help="the training replicate; seeds the noise too")
+            tool.add_argument("--prompt", required=True, help="for example 'a thick seven slanted left'")
+            tool.add_argument("--n", type=int, default=16, help="images, 1 to 1024 (default: 16)")
+            tool.add_argument("--out", type=Path, help="the PNG (default: reports/generated/<dataset>-<model>.png)")
         if command == "reach":
             tool.add_argument(
                 "files", nargs="+", type=Path, help="files of the repository, such as src/genbench/train/loop.py"

@@ -117,6 +117,24 @@ class Likelihood(Record):
     bits_per_dim_interval: Interval | None
 
 
+class Rate(Record):
+    rate: float
+    rate_interval: Interval  # Wilson's
+    n: NonNegativeInt
+
+
+class Faithfulness(Record):
+    """How often samples show what their prompts ask (evaluate/faithfulness.py): per row "class", each
+    attribute's name and "all"; an attribute's rate counts the prompts that name it."""
+
+    attributes: list[str]
+    held_out_pairs: list[str]
+    seen: dict[str, Rate]
+    held_out: dict[str, Rate] | None
+    real_own_captions: dict[str, Rate]
+    real_other_captions: dict[str, Rate]
+
+
 class GenerativeMetrics(FeatureComparison):
     """reports/metrics/<dataset>/seed-<seed>/<generative model>.json"""
 
@@ -124,6 +142,7 @@ class GenerativeMetrics(FeatureComparison):
     memorisation: Memorisation
     classes: SampleClasses
     likelihood: Likelihood | None  # a model without the likelihood capability
+    faithfulness: Faithfulness | None = None  # a model that follows prompts
 
 
 class CasScore(Record):

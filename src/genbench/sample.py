@@ -1,7 +1,9 @@
 """sample@D-M: N images from a trained generative model, with their labels, and the figures it shows of itself.
 
 samples.npz holds the images and the labels they were drawn for (-1: none): for a conditional
-model, the classes of the test images they will be compared with (evaluate/protocol.py). views.npz
+model, the classes of the test images they will be compared with (evaluate/protocol.py). A model
+that follows prompts draws for those images' captions (data/captions.py), stored beside them with
+what each says of every attribute. views.npz
 holds the grids the model's views() returns (genbench/views.py), empty for a model without any.
 """
 
@@ -46,14 +48,19 @@ def run(
     n = params.evaluate.n_samples
     conditional = base.settings(params, model, module).is_conditional()
     labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
+    prompts = _prompts(params, arrays, module, cfg) if base.has(module, base.Capability.PROMPTS) else {}
 
     generator = randomness.torch_generator(seed, "samples")
     start = time.perf_counter()
     chunk = device.images_per_call(on, *arrays["x_test"].shape[-2:])
-    chunks = [
-        module.sample(modules, cfg, labels[i : i + chunk].clamp(min=0), generator, sampling).float().cpu()
-        for i in range(0, n, chunk)
-    ]
+
+    def draw(i: int) -> torch.Tensor:
+        if prompts:
+            texts = prompts["prompts"][i : i + chunk].tolist()
+            return module.sample_prompts(modules, cfg, texts, generator, sampling)
+        return module.sample(modules, cfg, labels[i : i + chunk].clamp(min=0), generator, sampling)
+
+    chunks = [draw(i).float().cpu() for i in range(0, n, chunk)]
     seconds = time.perf_counter() - start
     images = protocol.on_pixel_levels(torch.cat(chunks).numpy(), meta.pixel_max)
 
@@ -63,9 +70,20 @@ def run(
     context = views.Context(dataset, classes, on, randomness.torch_generator(seed, "views"), test_split)
     grids = module.views(modules, cfg, sampling, context) if base.has(module, base.Capability.VIEWS) else []
     with artifacts.atomic_directory(out_dir) as staging:
-        artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)})
+        artifacts.save_npz(staging / paths.SAMPLES, {"x": images, "y": labels.numpy().astype(np.int64)} | prompts)
         views.save(staging / paths.VIEWS, grids)
         artifacts.write_json(
             staging / paths.SAMPLE_INFO, {"n_samples": n, "conditional": conditional, "device": str(on)}
         )
     return {"seconds_per_1000": 1000 * seconds / n}
+
+
+def _prompts(params: Params, arrays: dict, module, cfg: dict) -> dict[str, np.ndarray]:
+    """For a model that follows prompts: the captions of the compared test images, in the order of the labels
+    (protocol.sample_labels), and what each says of every attribute (a bucket, or -1: not said)."""
+    spec = module.caption_spec(cfg)
+    x, y = protocol.test_subset(params, arrays)
+    said = spec.said(spec.buckets(torch.from_numpy(x), torch.from_numpy(y))).numpy()
+    n = params.evaluate.n_samples
+    texts = [spec.text(int(label), row) for label, row in zip(y.tolist(), said.tolist())]
+    return {"prompts": np.resize(np.array(texts), n), "said": np.resize(said, (n, said.shape[1])).astype(np.int64)}

@@ -2,7 +2,8 @@
 
 Fidelity and diversity (FID, KID, precision, recall, density, coverage; intra-class FID where the
 model is conditional) in featurenet space, each with a 95% bootstrap interval; how close the samples
-sit to the training images (memorisation); the featurenet's view of the samples' classes; a
+sit to the training images (memorisation); the featurenet's view of the samples' classes; for a
+model that follows prompts, how often its samples show what they were asked (faithfulness); a
 likelihood bound where the model has one, with its interval over test images. The classification
 accuracy score has a stage of its own (evaluate/cas.py), so the classifiers' settings never rerun this
 one.
@@ -21,7 +22,7 @@ from genbench import artifacts, device, gpus, paths, pipeline, randomness, recor
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
-from genbench.evaluate import comparison, features, intervals, memorisation, protocol
+from genbench.evaluate import comparison, faithfulness, features, intervals, memorisation, protocol
 from genbench.models import base, deep
 from genbench.models.base import Capability
 
@@ -84,6 +85,21 @@ def run(
 
     module = base.module_of(model)
     modules, cfg = deep.load(model, model_dir, on)
+    if base.has(module, Capability.PROMPTS):
+        spec = module.caption_spec(cfg)
+        said = artifacts.load_npz(samples_dir / paths.SAMPLES, ("said",))["said"]
+        _check_said(samples_dir / paths.SAMPLES, said, len(generated["x"]), len(spec.attributes))
+        metrics["faithfulness"] = faithfulness.measure(
+            spec,
+            generated["x"],
+            generated["y"],
+            said,
+            features.classify(net, generated["x"], on),
+            x_compared,
+            y_compared,
+            features.classify(net, x_compared, on),
+            seed,
+        )
     x_bound, y_bound = protocol.bound_subset(params, arrays)
     test_images, test_labels = torch.from_numpy(x_bound).to(on), torch.from_numpy(y_bound).to(on)
     generator = randomness.torch_generator(seed, "likelihood")
@@ -138,6 +154,14 @@ def _check_samples(samples_dir: Path, generated: dict, image_shape: tuple, n_cla
         raise DataError(f"{path}: samples have shape {x.shape}; expected (N, {', '.join(map(str, image_shape))})")
     artifacts.check_images(path, "x", x, image_shape)
     artifacts.check_labels(path, "y", y, len(x), n_classes)
+
+
+def _check_said(path: Path, said: np.ndarray, n: int, n_attributes: int) -> None:
+    """What each prompt says of every attribute: a third (0, 1, 2) or -1 for not said."""
+    if said.shape != (n, n_attributes) or not np.issubdtype(said.dtype, np.integer):
+        raise DataError(f"{path}: said has shape {said.shape}; expected ({n}, {n_attributes}) integers")
+    if said.size and (said.min() < -1 or said.max() > 2):
+        raise DataError(f"{path}: said has values outside -1..2")
 
 
 def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, on: torch.device) -> dict:

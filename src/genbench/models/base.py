@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from genbench.data.captions import CaptionSpec
     from genbench.views import Context, Grid
 
 
@@ -42,6 +43,8 @@ class Capability(enum.Enum):
     LIKELIHOOD = "likelihood"  # generative: a likelihood or bound on the test images
     SAMPLER_TIMINGS = "sampler_timings"  # generative: seconds per 1000 images of each of its samplers
     FIGURES = "figures"  # classic: figures of the fitted model (XGBoost's pixel importance)
+    FITS_DATA = "fits_data"  # deep: its config also holds what the training images fix (a tokenizer, thresholds)
+    PROMPTS = "prompts"  # generative: samples follow text prompts, the captions data/captions.py measures
 
 
 class ClassicModel(Protocol):
@@ -117,11 +120,28 @@ class HasFigures(Protocol):
     ) -> dict[str, np.ndarray]: ...  # {name: (H, W) values}
 
 
+class FitsData(Protocol):
+    def fit_config(
+        self, cfg: dict, settings: Section, images: torch.Tensor, labels: torch.Tensor, classes: list[str], dataset: str
+    ) -> dict: ...  # cfg and what the training images fix, all of it JSON
+
+
+class HasPrompts(Protocol):
+    def caption_spec(self, cfg: dict) -> CaptionSpec: ...  # what its captions say and how they are measured
+    def check_prompt(self, cfg: dict, text: str) -> None: ...  # a ConfigError naming what the model cannot take
+
+    def sample_prompts(
+        self, modules: dict[str, nn.Module], cfg: dict, texts: list[str], generator: torch.Generator, sampling: Section
+    ) -> torch.Tensor: ...  # images in [0, 1], one per prompt
+
+
 HOOKS = {
-    Capability.VIEWS: "views",
-    Capability.LIKELIHOOD: "likelihood",
-    Capability.SAMPLER_TIMINGS: "sampler_timings",
-    Capability.FIGURES: "figures",
+    Capability.VIEWS: ("views",),
+    Capability.LIKELIHOOD: ("likelihood",),
+    Capability.SAMPLER_TIMINGS: ("sampler_timings",),
+    Capability.FIGURES: ("figures",),
+    Capability.FITS_DATA: ("fit_config",),
+    Capability.PROMPTS: ("caption_spec", "check_prompt", "sample_prompts"),
 }
 REQUIRED = {
     Kind.CLASSIC: ("Params", "build", "max_train_samples", "save", "load"),
@@ -171,7 +191,7 @@ def contract_problem(module: ModuleType) -> str | None:
     kind = getattr(module, "KIND", None)
     if not isinstance(kind, Kind):
         return f"{module.__name__} declares no KIND (a models.base.Kind)"
-    needed = [*REQUIRED[kind], *(HOOKS[c] for c in getattr(module, "CAPABILITIES", ()))]
+    needed = [*REQUIRED[kind], *(hook for c in getattr(module, "CAPABILITIES", ()) for hook in HOOKS[c])]
     missing = [name for name in needed if not hasattr(module, name)]
     return (
         f"{module.__name__} lacks {', '.join(missing)}, which a {kind.value} model with its capabilities provides"
@@ -182,6 +202,14 @@ def contract_problem(module: ModuleType) -> str | None:
 
 def has(module: ModuleType, capability: Capability) -> bool:
     return capability in module.CAPABILITIES
+
+
+def config_for(module: ModuleType, settings: Section, images, labels, classes: list[str], dataset: str) -> dict:
+    """What build() needs of a deep model trained on `images` (N, C, H, W) and `labels`."""
+    cfg = module.config(settings, tuple(images.shape[1:]), len(classes))
+    if has(module, Capability.FITS_DATA):
+        cfg = module.fit_config(cfg, settings, images, labels, classes, dataset)
+    return cfg
 
 
 def training_section(name: str, kind: Kind) -> str:

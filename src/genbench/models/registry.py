@@ -19,6 +19,7 @@ MODELS: dict[str, Kind] = {
     "vae": Kind.GENERATIVE,
     "gan": Kind.GENERATIVE,
     "ddpm": Kind.GENERATIVE,
+    "ldm": Kind.GENERATIVE,
 }
 
 

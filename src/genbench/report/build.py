@@ -198,6 +198,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         "generative": generative,
         "generative_pairs": generative_pairs,
         "sample_classes": sample_classes,
+        "faithfulness": _faithfulness(seeds, generative_metrics),
         "max_entropy_bits": math.log2(max(len(classes), 1)),
         "samplers": samplers,
         "references": references,
@@ -206,6 +207,39 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
             f"{model}: {m['likelihood']['note']}" for model, m in first.items() if m.get("likelihood")
         ],
     }
+
+
+FAITHFULNESS_ROWS = {
+    "seen": "samples, seen prompts",
+    "held_out": "samples, held-out pairs",
+    "real_own_captions": "real test images, own captions",
+    "real_other_captions": "real test images, another caption of the class",
+}
+
+
+def _faithfulness(seeds: list[int], generative_metrics: dict[str, dict[int, dict]]) -> list[dict]:
+    """Per model that follows prompts: how often its samples show what was asked, by row of FAITHFULNESS_ROWS and
+    by column (the class, each attribute, all together), over the seeds."""
+    tables = []
+    for model, by_seed in generative_metrics.items():
+        first = by_seed[seeds[0]].get("faithfulness")
+        if not first:
+            continue
+        columns = ["class", *first["attributes"], "all"]
+        rows = []
+        for group, label in FAITHFULNESS_ROWS.items():
+            if not first[group]:
+                continue
+            cells = {c: _cell(seeds, by_seed, f"faithfulness.{group}.{c}.rate") for c in columns}
+            rows.append(
+                {
+                    "label": label,
+                    "texts": {c: cell.text("{:.1%}") if cell else None for c, cell in cells.items()},
+                    "n": {c: first[group][c]["n"] for c in columns},
+                }
+            )
+        tables.append({"model": model, "columns": columns, "rows": rows, "held_out_pairs": first["held_out_pairs"]})
+    return tables
 
 
 def _table(

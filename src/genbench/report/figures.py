@@ -17,6 +17,7 @@ SEQUENTIAL_CMAP = "cividis"
 DPI = 100
 IMAGE_PIXELS = 32  # screen pixels per image in a grid, at least
 LABEL_CHARACTERS = 14  # longer class names are cut on axes (the page lists them whole)
+ROW_LABEL_CHARACTERS = 40  # an image grid's rows may be prompts: "a thick seven slanted left (held out)"
 
 
 def _pyplot():
@@ -43,8 +44,8 @@ def _pyplot():
     return plt
 
 
-def _short(label: str) -> str:
-    return label if len(label) <= LABEL_CHARACTERS else label[: LABEL_CHARACTERS - 1] + "…"
+def _short(label: str, limit: int = LABEL_CHARACTERS) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def png(fig) -> bytes:
@@ -121,7 +122,8 @@ def image_grid(
         ax.imshow(mosaic.clip(0, 1), interpolation="nearest")
     ax.set_title(title)
     ax.set_yticks(
-        [r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))], [_short(label) for label in row_labels]
+        [r * (height + pad) + height / 2 - 0.5 for r in range(len(rows))],
+        [_short(label, ROW_LABEL_CHARACTERS) for label in row_labels],
     )
     if column_labels:
         ax.set_xticks([c * (width + pad) + width / 2 - 0.5 for c in range(len(column_labels))], column_labels)

@@ -76,7 +76,7 @@ def run(
         arrays, meta = search.training_and_validation(dataset, data_path, meta_path)
         judge = _Judge(params, tuned, arrays, meta.pixel_max, feature_dir, on)
         trainer = _Trainer(
-            params, tuned.module, f"tune {model} on {dataset}", arrays, len(meta.classes), judge, scratch, on
+            params, tuned.module, f"tune {model} on {dataset}", arrays, meta.classes, dataset, judge, scratch, on
         )
         name = study.study_name(
             model,
@@ -110,8 +110,8 @@ def run(
 class _Trainer:
     """Trains the model afresh with given settings by the shared loop, and scores it with the judge."""
 
-    def __init__(self, params, module, name: str, arrays: dict, n_classes: int, judge, scratch: Path, on):
-        self.params, self.module, self.name, self.n_classes = params, module, name, n_classes
+    def __init__(self, params, module, name: str, arrays: dict, classes: list[str], dataset: str, judge, scratch, on):
+        self.params, self.module, self.name, self.classes, self.dataset = params, module, name, classes, dataset
         # Its own folder: several workers may run the study's trials at once.
         worker = study.this_worker()
         self.judge, self.scratch = judge, scratch / f"{worker['host']}-{worker['pid']}"
@@ -124,7 +124,7 @@ class _Trainer:
         import optuna
 
         tune = self.params.tune
-        cfg = self.module.config(settings, tuple(self.images.shape[1:]), self.n_classes)
+        cfg = base.config_for(self.module, settings, self.images, self.labels, self.classes, self.dataset)
         every = max(1, settings.steps // (tune.checks + 1)) if trial and tune.checks else 0
         schedule = loop.LoopSettings(
             settings.steps, settings.batch_size, settings.steps, self.params.train.log_every, tune.seed, every

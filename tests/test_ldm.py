@@ -1,0 +1,78 @@
+"""The latent diffusion model's two phases in one training run: the autoencoder trains, then is frozen while
+the U-Net and the text encoder train on its scaled latents; a run stopped in either phase resumes to the
+same bytes (on the CPU, or GENBENCH_TEST_DEVICE)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+import torch
+from device_under_test import DEVICE
+from test_deep_models import TINY, build, learnable_batch
+
+from genbench.models import deep
+from genbench.train import loop
+from genbench.train.preemption import Preempted
+
+pytestmark = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread"
+)
+SETTINGS = TINY.generative.ldm.model_copy(update={"steps": 40, "autoencoder_steps": 16})
+SCHEDULE = loop.LoopSettings(steps=40, batch_size=16, checkpoint_every=8, log_every=4, seed=0)
+
+
+def ldm_run(signal_at_step: int | None = None):
+    """The ldm's recipe on 4-class bars; with `signal_at_step`, SIGTERM reaches the process during that step."""
+    module, cfg, modules = build("ldm", (1, 8, 8), n_classes=4)
+    recipe = module.recipe(modules, SETTINGS, loop.execution_on(DEVICE))
+    step, calls = recipe.step, []
+
+    def step_that_gets_a_signal(x, y, generator):
+        calls.append(1)
+        if len(calls) == signal_at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return step(x, y, generator)
+
+    recipe.step = step_that_gets_a_signal
+    return recipe, modules
+
+
+def test_the_autoencoder_trains_first_then_stays_frozen_while_the_diffusion_trains(tmp_path):
+    recipe, modules = ldm_run()
+    x, y = learnable_batch(n=32)
+    generator = torch.Generator().manual_seed(0)
+    untrained = {k: v.clone() for k, v in deep.state_of(modules).items()}
+    phases = [set(recipe.step(x, y, generator)) for _ in range(SETTINGS.autoencoder_steps)]
+    after_autoencoder = {k: v.clone() for k, v in deep.state_of(modules).items()}
+    phases += [set(recipe.step(x, y, generator)) for _ in range(SETTINGS.steps - SETTINGS.autoencoder_steps)]
+    after = deep.state_of(modules)
+    assert phases[0] == phases[15] == {"reconstruction", "kl"} and phases[16] == phases[-1] == {"mse"}
+
+    def changed(a: dict, b: dict, prefix: str) -> bool:
+        return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix) and k != "autoencoder.latent_scale")
+
+    assert changed(untrained, after_autoencoder, "autoencoder.") and not changed(untrained, after_autoencoder, "ema.")
+    assert not changed(after_autoencoder, after, "autoencoder."), "the autoencoder is frozen in the second phase"
+    assert changed(after_autoencoder, after, "denoiser.") and changed(after_autoencoder, after, "ema.")
+    scale = float(after["autoencoder.latent_scale"])
+    assert scale != 1.0 and after_autoencoder["autoencoder.latent_scale"] == 1.0
+    latents = modules["autoencoder"].encode(x)[0] * scale
+    assert 0.8 < float(latents.detach().std()) < 1.25, "the latents are scaled to about unit spread"
+
+
+@pytest.mark.parametrize("stopped_at", [5, 21], ids=["autoencoder-phase", "diffusion-phase"])
+def test_a_run_stopped_in_either_phase_resumes_to_the_same_bytes(tmp_path, stopped_at):
+    x, y = learnable_batch(n=32)
+    straight, straight_modules = ldm_run()
+    loop.run("ldm", straight, x, y, SCHEDULE, tmp_path / "straight", "t", loop.execution_on(DEVICE))
+
+    stopped, _ = ldm_run(signal_at_step=stopped_at)
+    with pytest.raises(Preempted, match=f"after step {stopped_at};"):
+        loop.run("ldm", stopped, x, y, SCHEDULE, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
+    resumed, resumed_modules = ldm_run()  # a fresh process: new modules, the checkpoint on disk
+    loop.run("ldm", resumed, x, y, SCHEDULE, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
+    a, b = deep.state_of(straight_modules), deep.state_of(resumed_modules)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
