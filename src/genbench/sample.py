@@ -3,8 +3,8 @@
 samples.npz holds the images and the labels they were drawn for (-1: none): for a conditional
 model, the classes of the test images they will be compared with (evaluate/protocol.py). A model
 that follows prompts draws for those images' captions (data/captions.py), stored beside them with
-what each says of every attribute. views.npz
-holds the grids the model's views() returns (genbench/views.py), empty for a model without any.
+what each says of every attribute. views.npz holds the grids the model's views() returns
+(genbench/views.py), empty for a model without any.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import torch
 
 from genbench.errors import ConfigError
 
+CHUNK = 4096  # images measured at once: a whole MNIST split's moments at once would take gigabytes
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -74,6 +75,11 @@ COLOUR = (
 )
 
 
+def measured(attribute: Attribute, images: torch.Tensor) -> torch.Tensor:
+    """The attribute of every image, CHUNK images at a time."""
+    return torch.cat([attribute.measure(images[i : i + CHUNK]) for i in range(0, len(images), CHUNK)])
+
+
 def attributes_of(channels: int) -> tuple[Attribute, ...]:
     return GREY if channels == 1 else COLOUR
 
@@ -111,7 +117,7 @@ class CaptionSpec:
         edges = torch.tensor(self.thresholds, dtype=torch.float32, device=images.device)  # (A, classes, 2)
         columns = []
         for a, attribute in enumerate(self.definitions()):
-            values = attribute.measure(images)
+            values = measured(attribute, images)
             low, high = edges[a, labels.long(), 0], edges[a, labels.long(), 1]
             columns.append((values > low).long() + (values > high).long())
         return torch.stack(columns, dim=1)
@@ -155,7 +161,7 @@ def fit(images: torch.Tensor, labels: torch.Tensor, classes: list[str], held_out
     definitions = attributes_of(images.shape[1])
     thresholds = []
     for attribute in definitions:
-        values = attribute.measure(images).cpu()
+        values = measured(attribute, images).cpu()
         per_class = []
         for c in range(len(classes)):
             mine = values[labels.cpu() == c]
