@@ -4,14 +4,13 @@ same bytes (on the CPU, or GENBENCH_TEST_DEVICE)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 
 import pytest
 import torch
 from device_under_test import DEVICE
 from test_deep_models import TINY, build, learnable_batch
+from test_preemption_and_precision import sigterm_during
 
 from genbench.models import deep
 from genbench.train import loop
@@ -28,15 +27,7 @@ def ldm_run(signal_at_step: int | None = None):
     """The ldm's recipe on 4-class bars; with `signal_at_step`, SIGTERM reaches the process during that step."""
     module, cfg, modules = build("ldm", (1, 8, 8), n_classes=4)
     recipe = module.recipe(modules, SETTINGS, loop.execution_on(DEVICE))
-    step, calls = recipe.step, []
-
-    def step_that_gets_a_signal(x, y, generator):
-        calls.append(1)
-        if len(calls) == signal_at_step:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return step(x, y, generator)
-
-    recipe.step = step_that_gets_a_signal
+    sigterm_during(recipe, signal_at_step)
     return recipe, modules
 
 

@@ -28,6 +28,12 @@ def vae_run(precision_name: str, signal_at_step: int | None = None):
     module, cfg, modules = build("vae", (1, 8, 8))
     execution = loop.execution_on(DEVICE, precision_name)
     recipe = module.recipe(modules, TINY.generative.vae, execution)
+    return recipe, execution, sigterm_during(recipe, signal_at_step)
+
+
+def sigterm_during(recipe, signal_at_step: int | None) -> list:
+    """Makes SIGTERM reach the process during the recipe's step `signal_at_step` (None: never); the list returned
+    grows by one per step taken."""
     step, calls = recipe.step, []
 
     def step_that_gets_a_signal(x, y, generator):
@@ -37,7 +43,7 @@ def vae_run(precision_name: str, signal_at_step: int | None = None):
         return step(x, y, generator)
 
     recipe.step = step_that_gets_a_signal
-    return recipe, execution, calls
+    return calls
 
 
 def test_sigterm_stops_after_the_step_with_a_checkpoint_of_that_step(tmp_path):

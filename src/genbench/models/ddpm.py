@@ -18,7 +18,6 @@ DDIM over sampling.ddpm.steps). Images are scaled to [-1, 1] inside this module.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Literal
 
 import torch
@@ -29,7 +28,14 @@ from torch.optim.swa_utils import AveragedModel
 
 from genbench.device import images_per_call
 from genbench.models.base import Capability, Execution, Kind, Recipe
-from genbench.models.diffusion import Diffusion, ResBlock, SelfAttention, timestep_embedding, warmup_ema
+from genbench.models.diffusion import (
+    Diffusion,
+    ResBlock,
+    SelfAttention,
+    timed_sampler,
+    timestep_embedding,
+    warmup_ema,
+)
 from genbench.schema import GenerativeParams, PositiveFloat, Section
 from genbench.views import Context, Grid
 
@@ -356,20 +362,12 @@ def sampler_timings(
     )  # warm-up
     samplers = {}
     for sampler, steps in (("ddim", sampling.steps), ("ancestral", cfg["timesteps"])):
-        timed = min(steps, timed_steps)
-        start = time.perf_counter()
-        sample(
-            modules,
-            cfg,
-            labels,
-            torch.Generator().manual_seed(seed),
-            sampling.model_copy(update={"sampler": sampler}),
-            first_steps=timed,
-        )
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) * steps / timed
-        samplers[sampler] = {"steps": steps, "timed_steps": timed, "seconds_per_1000": 1000 * seconds / len(labels)}
+        settings = sampling.model_copy(update={"sampler": sampler})
+
+        def draw(first_steps: int, settings: Sampling = settings) -> torch.Tensor:
+            return sample(modules, cfg, labels, torch.Generator().manual_seed(seed), settings, first_steps=first_steps)
+
+        samplers[sampler] = timed_sampler(draw, steps, timed_steps, len(labels), device)
     return {"n_images": len(labels), "device": str(device), "samplers": samplers}
 
 

@@ -6,6 +6,8 @@ weights with a warmed-up decay (see ddpm.py's module doc for why).
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -124,3 +126,18 @@ def warmup_ema(decay: float):
         torch._foreach_add_(averaged, torch._foreach_mul(current, 1 - kept))
 
     return average
+
+
+# ---------------------------------------------------------------- timing
+
+
+def timed_sampler(draw: Callable[[int], object], steps: int, timed_steps: int, n_images: int, device) -> dict:
+    """Seconds per 1000 images of a sampler whose every step is one network call on the same batch: `draw(k)`
+    runs its first k steps, timed over at most `timed_steps` of them and scaled to all `steps`."""
+    timed = min(steps, timed_steps)
+    start = time.perf_counter()
+    draw(timed)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) * steps / timed
+    return {"steps": steps, "timed_steps": timed, "seconds_per_1000": 1000 * seconds / n_images}

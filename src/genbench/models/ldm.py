@@ -21,7 +21,6 @@ the two-phase training step, prompt sampling (DDIM with classifier-free guidance
 from __future__ import annotations
 
 import math
-import time
 from typing import Annotated, Literal
 
 import numpy as np
@@ -34,7 +33,14 @@ from torch.optim.swa_utils import AveragedModel
 from genbench.data import captions
 from genbench.errors import ConfigError
 from genbench.models.base import Capability, Execution, Kind, Recipe
-from genbench.models.diffusion import Diffusion, ResBlock, SelfAttention, timestep_embedding, warmup_ema
+from genbench.models.diffusion import (
+    Diffusion,
+    ResBlock,
+    SelfAttention,
+    timed_sampler,
+    timestep_embedding,
+    warmup_ema,
+)
 from genbench.models.tokenizer import Prompts, train
 from genbench.schema import GenerativeParams, PositiveFloat, Section
 from genbench.views import Context, Grid
@@ -718,18 +724,12 @@ def sampler_timings(
     """Seconds per 1000 images of DDIM at sampling.steps, the decoder included, timed over its first `timed_steps`
     steps and scaled (every step is one network call on the same batch)."""
     device = next(modules["ema"].parameters()).device
-    texts = ["a " + caption_spec(cfg).class_words[int(label)] for label in labels.tolist()]
+    spec = caption_spec(cfg)
+    texts = [spec.text(int(label), [-1] * len(spec.attributes)) for label in labels.tolist()]
     sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps=1)  # warm-up
-    timed = min(sampling.steps, timed_steps)
-    start = time.perf_counter()
-    sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps=timed)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) * sampling.steps / timed
-    return {
-        "n_images": len(labels),
-        "device": str(device),
-        "samplers": {
-            "ddim": {"steps": sampling.steps, "timed_steps": timed, "seconds_per_1000": 1000 * seconds / len(labels)}
-        },
-    }
+
+    def draw(first_steps: int) -> torch.Tensor:
+        return sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps)
+
+    ddim_timing = timed_sampler(draw, sampling.steps, timed_steps, len(labels), device)
+    return {"n_images": len(labels), "device": str(device), "samplers": {"ddim": ddim_timing}}
