@@ -39,21 +39,25 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
     # The whole pipeline. Per dataset: a download, a preprocess, the references (floor and ceiling) and a
-    # tune per model (3 classic, the featurenet, 3 generative). Per dataset and seed: a train and an evaluate
-    # per classifier (3 classic + featurenet); a train, a sample and an evaluate per generative model (3); a
-    # classification accuracy score per conditional one (models.cas: the GAN and the DDPM). Then one report.
-    n_classifiers, n_generative, n_conditional = 4, 3, 2
+    # tune per model (3 classic, the featurenet, the generative ones: 4 in params.yaml, 3 in tiny.yaml). Per
+    # dataset and seed: a train and an evaluate per classifier (3 classic + featurenet); a train, a sample and
+    # an evaluate per generative model; a classification accuracy score per conditional one (models.cas).
+    # Then one report.
+    n_classifiers = 4
+    n_generative, n_conditional = (4, 3) if params in ("default", "two datasets") else (3, 2)
     per_seed_jobs = 2 * n_classifiers + 3 * n_generative + n_conditional
     assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 1
     # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the
-    # 19 stages per seed that read the data, the references and the report. Per seed: each classic model's
+    # stages per seed that read the data (each classifier's train and evaluate, each generative model's
+    # train, sample and evaluate, each CAS), the references and the report. Per seed: each classic model's
     # train -> evaluate and both into the report (9); the featurenet's train -> its evaluation and the
     # report, its evaluation -> report (3); per generative model, train -> sample, evaluate and report,
-    # sample -> evaluate and report, evaluate -> report (18); sample -> CAS and CAS -> report per conditional
-    # one (4). The feature space (the featurenet of seed 0) -> every seed's 3 generative evaluations and the
+    # sample -> evaluate and report, evaluate -> report (6); sample -> CAS and CAS -> report per conditional
+    # one. The feature space (the featurenet of seed 0) -> every seed's generative evaluations and the
     # references; references -> report. Each tune: preprocess -> tune -> report, and tune -> each seed's train;
     # the feature space -> each generative model's tune.
-    per_seed = 19 + 9 + 3 + 18 + 2 * n_conditional + n_generative + n_classifiers + n_generative
+    reads_data = 2 * n_classifiers + 3 * n_generative + n_conditional
+    per_seed = reads_data + 9 + 3 + 6 * n_generative + 2 * n_conditional + n_generative + n_classifiers + n_generative
     tunes = 2 * n_classifiers + 3 * n_generative
     assert len(dvc["edges"]) == n_datasets * (2 + 2 + tunes + n_seeds * per_seed + 1 + 1)
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (params == "two datasets")

@@ -151,7 +151,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     ):
         failed = workspace.run(*command, "--prompt", prompt, check=False)
         assert failed.returncode == 2 and says in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
-    failed = workspace.run(*command[:4], "gan", *command[5:], "--prompt", "a seven", check=False)
+    failed = workspace.run(*command[:5], "gan", *command[6:], "--prompt", "a seven", check=False)
     assert (
         failed.returncode == 2
         and "--model 'gan': not a generative model of params.yaml that follows prompts (ldm)" in (failed.stderr)

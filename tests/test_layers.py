@@ -33,7 +33,7 @@ LAYERS = {
     "data": ("data",),
     "models": ("models",),
     "train": ("train",),
-    "evaluate": ("evaluate", "sample"),
+    "evaluate": ("evaluate", "sample", "generate"),
     "tune": ("tune",),
     "report": ("report",),
     "workflow": ("validate", "params_check", "code_deps", "dag", "snakemake_rules", "reach", "adopt"),

@@ -142,7 +142,8 @@ def plausible_documents(draw) -> dict:
     subset = lambda names: st.lists(st.sampled_from(names), unique=True, max_size=len(names))  # noqa: E731
     timesteps, n_samples, seed = draw(small(2, 40)), draw(small(10, 40)), draw(small(0, 2**32 - 1))
     generative, gan_conditional = draw(subset(list(GENERATIVE_MODELS))), draw(st.booleans())
-    conditional = [m for m in generative if m == "ddpm" or (m == "gan" and gan_conditional)]  # the VAE never is
+    conditional = [m for m in generative if m in ("ddpm", "ldm") or (m == "gan" and gan_conditional)]  # not the VAE
+    ldm_steps = draw(small(2, 10))
     return {
         "seeds": [seed],
         "datasets": ["digits"],
@@ -214,12 +215,37 @@ def plausible_documents(draw) -> dict:
                 "ema_decay": draw(unit(0.0, 0.999)),
                 "p_uncond": draw(unit(0.0, 1.0)),
             },
+            "ldm": {
+                "steps": ldm_steps,
+                "autoencoder_steps": draw(small(1, ldm_steps - 1)),
+                "batch_size": draw(small(1, 32)),
+                "downsample": draw(st.sampled_from([1, 2, 4, 8])),
+                "latent_channels": draw(small(1, 4)),
+                "autoencoder_channels": 8,
+                "kl_weight": draw(unit(0.0, 1.0)),
+                "base_channels": draw(st.sampled_from([8, 16])),
+                "channel_multipliers": draw(st.lists(small(1, 2), min_size=1, max_size=3)),
+                "text_width": draw(st.sampled_from([8, 16])),
+                "text_layers": draw(small(1, 2)),
+                "max_tokens": draw(small(6, 24)),
+                "vocab_size": draw(small(16, 128)),
+                "schedule": draw(st.sampled_from(["linear", "cosine"])),
+                "timesteps": timesteps,
+                "p_uncond": draw(unit(0.0, 1.0)),
+                "p_drop_word": draw(unit(0.0, 1.0)),
+                "held_out": draw(st.sampled_from([{}, {"digits": [["7", "thick"], ["2", "slanted left"]]}])),
+            },
         },
         "sampling": {
             "vae": {"temperature": draw(unit(0.01, 3.0))},
             "gan": {"truncation": draw(st.one_of(st.none(), unit(0.05, 3.0)))},
             "ddpm": {
                 "sampler": draw(st.sampled_from(["ddim", "ancestral"])),
+                "steps": draw(small(1, 2 * timesteps)),
+                "eta": draw(unit(0.0, 1.0)),
+                "guidance": draw(unit(0.0, 5.0)),
+            },
+            "ldm": {
                 "steps": draw(small(1, 2 * timesteps)),
                 "eta": draw(unit(0.0, 1.0)),
                 "guidance": draw(unit(0.0, 5.0)),

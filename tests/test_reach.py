@@ -1,6 +1,6 @@
 """An edit reruns only the stages it can change: `genbench reach` on both runners' graphs, and the runners themselves.
 
-On the default DAG (64 stages): registering a model or editing the params check reruns nothing; code
+On the default DAG (81 stages): registering a model or editing the params check reruns nothing; code
 only training runs reruns only the deep models' training; a model's module reruns that model's stages
 (and, for a classifier the classification accuracy score fits, the stages that fit it).
 """
@@ -25,7 +25,12 @@ TRAINING_ONLY = [
     "src/genbench/train/deep.py",
 ]
 SEEDS = (0, 1, 2)
-GENERATIVE_TUNES = [f"tune_generative@digits-{m}" for m in ("vae", "gan", "ddpm")]
+DEFAULT_GENERATIVE = ("vae", "gan", "ddpm", "ldm")  # params.yaml's
+TINY_GENERATIVE = ("vae", "gan", "ddpm")  # tests/params/tiny.yaml's
+
+
+def generative_tunes(models: tuple[str, ...]) -> list[str]:
+    return [f"tune_generative@digits-{m}" for m in models]
 
 
 def reach(workspace, runner: str, *files: str) -> dict[str, list[str]]:
@@ -75,10 +80,8 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
         assert found[file] == [], file
     deep_training = sorted(
         [f"train_featurenet@digits-{s}" for s in SEEDS]
-        + stages_of("vae", ("train_generative",))
-        + stages_of("gan", ("train_generative",))
-        + stages_of("ddpm", ("train_generative",))
-        + ["tune_featurenet@digits", *GENERATIVE_TUNES]  # a tune trains its trials by the same loop
+        + [stage for model in DEFAULT_GENERATIVE for stage in stages_of(model, ("train_generative",))]
+        + ["tune_featurenet@digits", *generative_tunes(DEFAULT_GENERATIVE)]  # a tune trains its trials by the loop
     )
     for file in TRAINING_ONLY:
         assert found[file] == deep_training, file
@@ -88,7 +91,7 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
     assert found["src/genbench/models/logreg.py"] == sorted(
         [*stages_of("logreg", ("evaluate", "train")), "tune@digits-logreg"]
     )
-    cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm") for s in SEEDS]
+    cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm", "ldm") for s in SEEDS]
     assert found["src/genbench/models/svm.py"] == sorted(
         [
             *stages_of("svm", ("evaluate", "train")),
@@ -116,9 +119,9 @@ def test_registering_a_model_reruns_nothing_a_training_edit_reruns_training_only
     assert changed == sorted(
         [
             "train_featurenet@digits-0",
-            *(f"train_generative@digits-{m}-0" for m in ("vae", "gan", "ddpm")),
+            *(f"train_generative@digits-{m}-0" for m in TINY_GENERATIVE),
             "tune_featurenet@digits",
-            *GENERATIVE_TUNES,
+            *generative_tunes(TINY_GENERATIVE),
         ]
     )
     assert reach(workspace, "dvc", "src/genbench/train/loop.py") == {"src/genbench/train/loop.py": changed}

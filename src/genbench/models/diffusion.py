@@ -1,6 +1,6 @@
 """What the pixel-space and the latent diffusion models share: the U-Net's residual and self-attention
-blocks, its time embedding, the noise schedules and all the noise math (`Diffusion`), and the EMA of the
-weights with a warmed-up decay (see ddpm.py's module doc for why).
+blocks, its time embedding, the noise schedules and all the noise math (`Diffusion`), the EMA of the
+weights with a warmed-up decay (see ddpm.py's module doc for why), and the timing of a sampler.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ the two-phase training step, prompt sampling (DDIM with classifier-free guidance
   small transformer encoder trained with the U-Net, no downloaded weights. Captions whose
   (class, word) pair is held out lose that word in training; each attribute word is also dropped
   with probability p_drop_word, so shorter prompts ("a seven") are in the training distribution.
-- Latent U-Net: ddpm's residual blocks and noise math, a cross-attention layer after every
-  residual block (queries from the latent grid, keys and values from the prompt's tokens).
+- Latent U-Net: the residual blocks and noise math it shares with ddpm (models/diffusion.py), and a
+  cross-attention layer after every residual block (queries from the latent grid, keys and values
+  from the prompt's tokens).
 - Classifier-free guidance: the prompt is replaced by the empty one ([BOS] alone) with
   probability p_uncond; sampling mixes eps_uncond + guidance * (eps_cond - eps_uncond).
 """
@@ -47,7 +48,15 @@ from genbench.views import Context, Grid
 
 KIND = Kind.GENERATIVE
 CAPABILITIES = frozenset({Capability.FITS_DATA, Capability.PROMPTS, Capability.VIEWS, Capability.SAMPLER_TIMINGS})
-GROUPS = 8  # group norms of 8 channels: every width is a multiple of 8
+GROUPS = 8  # group norms in 8 groups: every width is a multiple of 8
+
+
+def groups_for(channels: int) -> int:
+    """Norm groups of two channels at least: a latent grid may be 1x1 (8x8 images at downsample 8), where a
+    group of one channel would hold one value, which a group norm cannot normalise in training."""
+    return GROUPS if channels >= 2 * GROUPS else channels // 2
+
+
 ATTENTION_FRAMES = 5
 
 
@@ -115,10 +124,10 @@ class ConvBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.layers = nn.Sequential(
-            nn.GroupNorm(GROUPS, channels),
+            nn.GroupNorm(groups_for(channels), channels),
             nn.SiLU(),
             nn.Conv2d(channels, channels, 3, padding=1),
-            nn.GroupNorm(GROUPS, channels),
+            nn.GroupNorm(groups_for(channels), channels),
             nn.SiLU(),
             nn.Conv2d(channels, channels, 3, padding=1),
         )
@@ -134,12 +143,17 @@ class Autoencoder(nn.Module):
         encoder = [nn.Conv2d(channels, width, 3, padding=1)]
         for _ in range(levels):
             encoder += [ConvBlock(width), nn.Conv2d(width, width, 3, stride=2, padding=1)]
-        encoder += [ConvBlock(width), nn.GroupNorm(GROUPS, width), nn.SiLU(), nn.Conv2d(width, 2 * latent_channels, 1)]
+        encoder += [
+            ConvBlock(width),
+            nn.GroupNorm(groups_for(width), width),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * latent_channels, 1),
+        ]
         decoder = [nn.Conv2d(latent_channels, width, 3, padding=1), ConvBlock(width)]
         for _ in range(levels):
             decoder += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1)]
             decoder += [ConvBlock(width)]
-        decoder += [nn.GroupNorm(GROUPS, width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1)]
+        decoder += [nn.GroupNorm(groups_for(width), width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1)]
         self.encoder, self.decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
         self.register_buffer("latent_scale", torch.ones(()))  # set when the diffusion starts; saved with the weights
 
@@ -187,7 +201,7 @@ class CrossAttention(nn.Module):
     def __init__(self, channels: int, context_width: int, heads: int = 4):
         super().__init__()
         self.heads = heads
-        self.norm = nn.GroupNorm(GROUPS, channels)
+        self.norm = nn.GroupNorm(groups_for(channels), channels)
         self.query = nn.Linear(channels, channels)
         self.key_value = nn.Linear(context_width, 2 * channels)
         self.out = nn.Linear(channels, channels)
@@ -230,7 +244,7 @@ class LatentUNet(nn.Module):
         self.down, skip_widths, c = nn.ModuleList(), [base], base
         for level, width in enumerate(widths):
             for _ in range(blocks):
-                self.down.append(ResBlock(c, width, emb_dim, GROUPS))
+                self.down.append(ResBlock(c, width, emb_dim, groups_for(min(c, width))))
                 self.down.append(CrossAttention(width, context_width))
                 c = width
                 skip_widths.append(c)
@@ -239,19 +253,21 @@ class LatentUNet(nn.Module):
                 skip_widths.append(c)
         self.mid = nn.ModuleList(
             [
-                ResBlock(c, c, emb_dim, GROUPS),
-                SelfAttention(c, GROUPS),
+                ResBlock(c, c, emb_dim, groups_for(c)),
+                SelfAttention(c, groups_for(c)),
                 CrossAttention(c, context_width),
-                ResBlock(c, c, emb_dim, GROUPS),
+                ResBlock(c, c, emb_dim, groups_for(c)),
             ]
         )
         self.up = nn.ModuleList()
         for width in reversed(widths):
             for _ in range(blocks + 1):
-                self.up.append(ResBlock(c + skip_widths.pop(), width, emb_dim, GROUPS))
+                self.up.append(ResBlock(c + skip_widths.pop(), width, emb_dim, groups_for(width)))
                 self.up.append(CrossAttention(width, context_width))
                 c = width
-        self.conv_out = nn.Sequential(nn.GroupNorm(GROUPS, c), nn.SiLU(), nn.Conv2d(c, latent_channels, 3, padding=1))
+        self.conv_out = nn.Sequential(
+            nn.GroupNorm(groups_for(c), c), nn.SiLU(), nn.Conv2d(c, latent_channels, 3, padding=1)
+        )
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, context: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.base))
@@ -467,7 +483,8 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
         autoencoder.eval()
         if progress.done == params.autoencoder_steps:  # the first diffusion step: scale the latents to unit spread
             with torch.no_grad():
-                autoencoder.latent_scale.fill_(1 / autoencoder.encode(x.to(device))[0].float().std())
+                spread = float(autoencoder.encode(x.to(device))[0].float().std())  # NaN for a single value
+            autoencoder.latent_scale.fill_(1 / spread if spread > 1e-6 else 1.0)
         denoiser.train()
         n = len(x)
         t = torch.randint(params.timesteps, (n,), generator=generator)
