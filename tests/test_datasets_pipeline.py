@@ -44,7 +44,7 @@ def draw_shapes(root, per_class: int = 40) -> None:
             image.save(root / cls / f"{i:03d}.png")
 
 
-@pytest.mark.minutes(7)
+@pytest.mark.minutes(9)
 def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(workspace):
     mnist_files = mnist_like_files()
     cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
