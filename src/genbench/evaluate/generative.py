@@ -81,7 +81,8 @@ def run(
     metrics["memorisation"] = memorisation.measure(
         fake, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
     )
-    metrics["classes"] = _class_statistics(net, generated["x"], generated["y"], len(classes), on)
+    predicted = features.classify(net, generated["x"], on)  # the samples' classes, as the featurenet sees them
+    metrics["classes"] = _class_statistics(predicted, generated["y"], len(classes))
 
     module = base.module_of(model)
     modules, cfg = deep.load(model, model_dir, on)
@@ -94,7 +95,7 @@ def run(
             generated["x"],
             generated["y"],
             said,
-            features.classify(net, generated["x"], on),
+            predicted,
             x_compared,
             y_compared,
             features.classify(net, x_compared, on),
@@ -164,10 +165,9 @@ def _check_said(path: Path, said: np.ndarray, n: int, n_attributes: int) -> None
         raise DataError(f"{path}: said has values outside -1..2")
 
 
-def _class_statistics(net, images: np.ndarray, labels: np.ndarray, n_classes: int, on: torch.device) -> dict:
+def _class_statistics(predicted: np.ndarray, labels: np.ndarray, n_classes: int) -> dict:
     """The featurenet's classes for the samples: how evenly they spread over the classes, and for
     conditional models how often they show the class they were drawn for."""
-    predicted = features.classify(net, images, on)
     counts = np.bincount(predicted, minlength=n_classes)
     shares = counts / counts.sum()
     entropy = float(-sum(p * math.log2(p) for p in shares if p > 0)) + 0.0  # + 0.0: no "-0.0"

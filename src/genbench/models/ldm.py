@@ -44,7 +44,7 @@ from genbench.models.diffusion import (
 )
 from genbench.models.tokenizer import Prompts, train
 from genbench.schema import GenerativeParams, PositiveFloat, Section
-from genbench.views import Context, Grid
+from genbench.views import Context, Grid, one_per_class
 
 KIND = Kind.GENERATIVE
 CAPABILITIES = frozenset({Capability.FITS_DATA, Capability.PROMPTS, Capability.VIEWS, Capability.SAMPLER_TIMINGS})
@@ -221,15 +221,6 @@ class CrossAttention(nn.Module):
         return x + self.out(attended).transpose(1, 2).reshape(b, c, h, w)
 
 
-class Downsample(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x)
-
-
 class LatentUNet(nn.Module):
     """ddpm's U-Net shape on the latent grid, conditioned on the prompt by cross-attention only. It upsamples to
     the size of the skip it joins, so odd latent sides (7 for 28x28 images) work."""
@@ -249,7 +240,7 @@ class LatentUNet(nn.Module):
                 c = width
                 skip_widths.append(c)
             if level < len(widths) - 1:
-                self.down.append(Downsample(c))
+                self.down.append(nn.Conv2d(c, c, 3, stride=2, padding=1))  # halves each side
                 skip_widths.append(c)
         self.mid = nn.ModuleList(
             [
@@ -670,7 +661,7 @@ def _attention_grid(modules, cfg, sampling: Sampling, context: Context) -> Grid:
     ids = denoiser.prompts.ids([text]).to(context.device)
     start = latent_noise(cfg, 1, context.generator, context.device)
     h, w = start.shape[-2:]
-    layers = [m for m in denoiser.unet.cross_attentions()]
+    layers = denoiser.unet.cross_attentions()
     frames = sorted({round(k) for k in np.linspace(1, sampling.steps, ATTENTION_FRAMES)})
     kept_images, kept_maps = [], []
 
@@ -717,8 +708,6 @@ def _reconstructions(modules, context: Context) -> Grid:
         errors.append(((decode(autoencoder, autoencoder.encode(x)[0] * autoencoder.latent_scale) - x) ** 2).flatten(1))
     per_image = torch.cat(errors).mean(1).double().cpu()
     half = 1.96 * per_image.std().item() / math.sqrt(len(per_image)) if len(per_image) > 1 else float("nan")
-    from genbench.views import one_per_class
-
     chosen = torch.from_numpy(one_per_class(x_test, y_test, len(context.classes))).to(context.device)
     rebuilt = decode(autoencoder, autoencoder.encode(chosen)[0] * autoencoder.latent_scale)
     mse = per_image.mean().item()
