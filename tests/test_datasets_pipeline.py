@@ -5,6 +5,7 @@ DVC more the longer dvc.lock grows."""
 
 from __future__ import annotations
 
+import csv
 import json
 
 import browser
@@ -25,8 +26,10 @@ GENERATIVE = ("vae", "gan", "ddpm", "ldm")
 
 
 def draw_shapes(root, per_class: int = 40) -> None:
-    """Three classes of one bright shape each on a dark ground, at two sizes (12 and 20 pixels) and jittered."""
+    """Three classes of one bright shape each on a dark ground, at two sizes (12 and 20 pixels) and jittered,
+    with a captions.csv that says each image's colour, shape and size."""
     rng = np.random.default_rng(0)
+    rows = [("file", "caption")]
     for label, cls in enumerate(OWN_CLASSES):
         (root / cls).mkdir(parents=True)
         for i in range(per_class):
@@ -42,6 +45,10 @@ def draw_shapes(root, per_class: int = 40) -> None:
             else:
                 pen.polygon([(a[0], b[1]), (b[0], b[1]), ((a[0] + b[0]) // 2, a[1])], fill=colour)
             image.save(root / cls / f"{i:03d}.png")
+            words = (("yellow", "circle"), ("cyan", "square"), ("magenta", "triangle"))[label]
+            rows.append((f"{cls}/{i:03d}.png", f"a {'small' if side == 12 else 'large'} {' '.join(words)}"))
+    with (root / "captions.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
 
 
 @pytest.mark.minutes(9)
@@ -120,7 +127,13 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
             if model in ("vae", "ddpm"):
                 assert np.isfinite(metrics["likelihood"]["bits_per_dim"]) and metrics["likelihood"]["bits_per_dim"] > 0
             if model == "ldm":  # drawn for the compared test images' captions, and scored on them
-                assert len(samples["prompts"]) == 40 and samples["said"].shape == (40, 2)
+                assert len(samples["prompts"]) == 40
+                if dataset == "shapes":  # captions.csv's captions, of which the class is checked
+                    test_captions = np.load(workspace.path("data/processed/shapes/data.npz"))["captions_test"]
+                    assert set(samples["prompts"]) <= set(test_captions) and samples["said"].shape == (40, 0)
+                    assert metrics["faithfulness"]["captions"] == "given"
+                else:
+                    assert samples["said"].shape == (40, 2) and metrics["faithfulness"]["captions"] == "measured"
                 seen = metrics["faithfulness"]["seen"]
                 assert seen["class"]["n"] == 40 and 0 <= seen["all"]["rate"] <= seen["class"]["rate"] <= 1
     classifiers = ["xgboost", "featurenet"]

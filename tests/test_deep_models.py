@@ -43,7 +43,7 @@ def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
     images = torch.rand(8 * n_classes, *shape, generator=torch.Generator().manual_seed(2))
     labels = torch.arange(8 * n_classes) % n_classes
     classes = [str(c) for c in range(n_classes)]
-    cfg = base.config_for(module, base.settings(TINY, model), images, labels, classes, "test")
+    cfg = base.config_for(module, base.settings(TINY, model), images, labels, classes, "test", None)
     torch.manual_seed(0)
     return module, cfg, {name: m.to(DEVICE) for name, m in module.build(cfg).items()}
 

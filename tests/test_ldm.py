@@ -12,7 +12,9 @@ from device_under_test import DEVICE
 from test_deep_models import TINY, build, learnable_batch
 from test_preemption_and_precision import sigterm_during
 
-from genbench.models import deep
+from genbench.errors import ConfigError
+from genbench.models import base, deep
+from genbench.models.tokenizer import PromptError
 from genbench.train import loop
 from genbench.train.preemption import Preempted
 
@@ -67,3 +69,47 @@ def test_a_run_stopped_in_either_phase_resumes_to_the_same_bytes(tmp_path, stopp
     loop.run("ldm", resumed, x, y, SCHEDULE, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
     a, b = deep.state_of(straight_modules), deep.state_of(resumed_modules)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_datasets_own_captions_are_what_the_text_encoder_reads():
+    module = base.module_of("ldm")
+    x, y = learnable_batch(n=32)
+    given = [f"bar {int(label)} shade {i % 3}" for i, label in enumerate(y.tolist())]
+    settings = SETTINGS.model_copy(update={"p_drop_word": 0.5, "p_uncond": 0.2, "held_out": {}})
+    cfg = base.config_for(module, settings, x, y, ["a", "b", "c", "d"], "mine", given)
+    spec = module.caption_spec(cfg)
+    assert spec.given and spec.attributes == [] and cfg["given_captions"] == sorted(set(given))
+    labels = base.training_labels(module, cfg, y, given)
+    assert labels.shape == (32, 2) and [cfg["given_captions"][r] for r in labels[:, 1].tolist()] == given
+
+    torch.manual_seed(0)
+    modules = {name: m.to(DEVICE) for name, m in module.build(cfg).items()}
+    recipe = module.recipe(modules, settings, loop.execution_on(DEVICE))
+    read = []
+    modules["denoiser"].text.register_forward_pre_hook(lambda _, inputs: read.append(inputs[0].cpu()))
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(settings.autoencoder_steps + 3):
+        recipe.step(x, labels.to(DEVICE), generator)
+    prompts = modules["denoiser"].prompts
+    own, alone, empty = prompts.ids(given), prompts.ids([spec.text(c, []) for c in y.tolist()]), prompts.null(32)
+    kinds = [
+        [("own" if torch.equal(r, o) else "class" if torch.equal(r, a) else "empty" if torch.equal(r, e) else "?")]
+        for ids in read
+        for r, o, a, e in zip(ids, own, alone, empty)
+    ]
+    counts = {kind: sum(k == [kind] for k in kinds) for kind in ("own", "class", "empty", "?")}
+    assert counts["?"] == 0 and min(counts["own"], counts["class"], counts["empty"]) > 0, counts
+
+    module.check_prompt(cfg, "a shade 2")
+    with pytest.raises(PromptError, match=r"'thick' not in the tokenizer's vocabulary"):
+        module.check_prompt(cfg, "a thick bar")
+    with pytest.raises(ConfigError, match=r"held_out.mine: mine brings its own captions, so no word of them can be"):
+        base.config_for(
+            module,
+            SETTINGS.model_copy(update={"held_out": {"mine": [["a", "thick"]]}}),
+            x,
+            y,
+            ["a", "b", "c", "d"],
+            "mine",
+            given,
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from genbench.data import idx, own, preprocess
+from genbench.data import idx, own, preprocess, splits
 from genbench.errors import ConfigError
 from genbench.validate import load_params
 
@@ -174,3 +175,79 @@ def test_the_download_stage_says_it_in_one_line_with_exit_code_2(in_tmp):
     assert done.returncode == 2 and "Traceback" not in done.stderr and done.stderr.count("\n") == 1
     assert done.stderr.startswith("genbench: error: data/own/shapes/red/05.png: cannot be read as an image")
     assert not (in_tmp / "data/raw/shapes").exists()
+
+
+def captions_csv(root, rows):
+    with (root / own.CAPTIONS_CSV).open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+
+
+def test_a_folders_captions_travel_with_their_images_through_the_splits(in_tmp):
+    root = in_tmp / "data/own/shapes"
+    shapes_folder(root)
+    captions_csv(
+        root,
+        [("file", "caption")]
+        + [
+            (f"{cls}/{i:02d}.png", f"a {cls} square,  number {i}")
+            for cls in ("red", "blue")
+            for i in range(N_PER_CLASS)
+        ],
+    )
+    params = params_for(in_tmp, "path: data/own/shapes, channels: 3")
+    raw = in_tmp / "data/raw/shapes"
+    own.ingest(params, "shapes", raw)
+    data = in_tmp / "data/processed/shapes/data.npz"
+    preprocess.run(params, "shapes", raw, data, in_tmp / "data/processed/shapes/meta.json")
+    arrays = splits.load(data)
+    texts = {split: splits.captions(data, split) for split in splits.SPLIT_NAMES}
+    for split, captions in texts.items():
+        red = arrays[f"x_{split}"][:, 0, 0, 0] == 1
+        assert len(captions) == len(red) > 0
+        assert [c.startswith("a red square") for c in captions] == red.tolist(), "each caption stays with its image"
+    everyone = sorted(c for captions in texts.values() for c in captions)
+    assert everyone == sorted(f"a {cls} square, number {i}" for cls in ("red", "blue") for i in range(N_PER_CLASS))
+
+    (root / own.CAPTIONS_CSV).unlink()  # without the file the captions are measured: none are carried
+    own.ingest(params, "shapes", raw)
+    preprocess.run(params, "shapes", raw, data, in_tmp / "data/processed/shapes/meta.json")
+    assert not (raw / own.CAPTIONS).exists() and splits.captions(data, "train") is None
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        ([("image", "text")], r"captions.csv: the first line must be the header file,caption"),
+        ([("file", "caption"), ("red/99.png", "a red one")], r"line 2: 'red/99.png' is not an image in a class folder"),
+        (
+            [("file", "caption"), ("red/00.png", "a red one"), ("red/00.png", "again")],
+            r"line 3: 'red/00.png' has a caption already",
+        ),
+        ([("file", "caption"), ("red/00.png", "  ")], r"line 2: the caption of 'red/00.png' is empty"),
+        ([("file", "caption"), ("red/00.png", "a", "b")], r"line 2 has 3 fields; expected file,caption"),
+        ([("file", "caption"), ("red/00.png", "a red one")], r"no caption for blue/00.png and 24 more; every image"),
+    ],
+)
+def test_captions_that_cannot_be_used_are_named_before_anything_is_written(in_tmp, rows, says):
+    root = in_tmp / "data/own/shapes"
+    shapes_folder(root)
+    captions_csv(root, rows)
+    params = params_for(in_tmp, "path: data/own/shapes, channels: 3")
+    with pytest.raises(ConfigError, match=says):
+        own.ingest(params, "shapes", in_tmp / "raw")
+    assert not (in_tmp / "raw").exists()
+
+
+def test_an_npz_brings_its_captions_as_an_array_of_strings(in_tmp):
+    x = np.zeros((2 * N_PER_CLASS, 8, 8), dtype=np.uint8)
+    y = np.repeat([0, 1], N_PER_CLASS)
+    path = in_tmp / "data/own/shapes.npz"
+    path.parent.mkdir(parents=True)
+    texts = np.array([f"picture {i}" for i in range(len(y))])
+    np.savez(path, x=x, y=y, captions=texts)
+    params = params_for(in_tmp, "path: data/own/shapes.npz, channels: 1")
+    own.ingest(params, "shapes", in_tmp / "raw")
+    assert own.ingested_captions(in_tmp / "raw") == texts.tolist()
+    np.savez(path, x=x, y=y, captions=texts[:-1])
+    with pytest.raises(ConfigError, match=r"shapes.npz: captions of shape \(25,\) and dtype <U10; expected 26 strings"):
+        own.ingest(params, "shapes", in_tmp / "raw")

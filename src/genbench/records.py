@@ -127,12 +127,13 @@ class Faithfulness(Record):
     """How often samples show what their prompts ask (evaluate/faithfulness.py): per row "class", each
     attribute's name and "all"; an attribute's rate counts the prompts that name it."""
 
+    captions: Literal["measured", "given"]  # given: the dataset's own (data/own.py), only the class is checked
     attributes: list[str]
     held_out_pairs: list[str]
     seen: dict[str, Rate]
     held_out: dict[str, Rate] | None
     real_own_captions: dict[str, Rate]
-    real_other_captions: dict[str, Rate]
+    real_other_captions: dict[str, Rate] | None
 
 
 class GenerativeMetrics(FeatureComparison):

@@ -18,6 +18,7 @@ import torch
 from genbench import artifacts, device, gpus, paths, randomness, records, views
 from genbench.config import Params
 from genbench.data import splits
+from genbench.errors import DataError
 from genbench.evaluate import protocol
 from genbench.models import base, deep
 
@@ -48,7 +49,7 @@ def run(
     n = params.evaluate.n_samples
     conditional = base.settings(params, model, module).is_conditional()
     labels = torch.from_numpy(protocol.sample_labels(params, arrays, conditional))
-    prompts = _prompts(params, arrays, module, cfg) if base.has(module, base.Capability.PROMPTS) else {}
+    prompts = _prompts(params, arrays, data_path, module, cfg) if base.has(module, base.Capability.PROMPTS) else {}
 
     generator = randomness.torch_generator(seed, "samples")
     start = time.perf_counter()
@@ -78,12 +79,20 @@ def run(
     return {"seconds_per_1000": 1000 * seconds / n}
 
 
-def _prompts(params: Params, arrays: dict, module, cfg: dict) -> dict[str, np.ndarray]:
+def _prompts(params: Params, arrays: dict, data_path: Path, module, cfg: dict) -> dict[str, np.ndarray]:
     """For a model that follows prompts: the captions of the compared test images, in the order of the labels
-    (protocol.sample_labels), and what each says of every attribute (a bucket, or -1: not said)."""
+    (protocol.sample_labels), and what each says of every attribute (a bucket, or -1: not said). A dataset that
+    brought its own captions has them, and no attribute measured."""
     spec = module.caption_spec(cfg)
-    x, y = protocol.test_subset(params, arrays)
+    chosen = protocol.test_choice(params, arrays)
+    x, y = arrays["x_test"][chosen], arrays["y_test"][chosen]
     said = spec.said(spec.buckets(torch.from_numpy(x), torch.from_numpy(y))).numpy()
+    test_captions = splits.captions(data_path, "test")
+    if spec.given and test_captions is None:
+        raise DataError(f"{data_path}: no captions, but the model trained on the dataset's own; train it again")
+    if spec.given:
+        texts = [test_captions[i] for i in chosen.tolist()]
+    else:
+        texts = [spec.text(int(label), row) for label, row in zip(y.tolist(), said.tolist())]
     n = params.evaluate.n_samples
-    texts = [spec.text(int(label), row) for label, row in zip(y.tolist(), said.tolist())]
     return {"prompts": np.resize(np.array(texts), n), "said": np.resize(said, (n, said.shape[1])).astype(np.int64)}

@@ -8,7 +8,9 @@ colour images by brightness and hue.
 
 A caption spec (`CaptionSpec`) holds what the words mean: the class words, the attributes' names and
 their per-class thresholds, and the (class, word) pairs held out of the training captions, which the
-compositional test asks for. It is plain JSON, stored in a model's config.
+compositional test asks for. It is plain JSON, stored in a model's config. A dataset of your own that
+brings its captions (data/own.py) gets a spec of class words alone, `given`: its words are its own,
+so nothing but the class can be measured of them.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ class CaptionSpec:
     attributes: list[str]  # names, in caption order of the channel kind's attributes
     thresholds: list[list[list[float]]]  # [attribute][class] -> [low/middle edge, middle/high edge]
     held_out: list[list[int]]  # [class, attribute, bucket]: words never said of that class in training
+    given: bool = False  # the dataset brought its own captions; no attribute is measured
 
     def to_json(self) -> dict:
         return {
@@ -102,11 +105,12 @@ class CaptionSpec:
             "attributes": self.attributes,
             "thresholds": self.thresholds,
             "held_out": self.held_out,
+            "given": self.given,
         }
 
     @classmethod
     def from_json(cls, raw: dict) -> CaptionSpec:
-        return cls(raw["class_words"], raw["attributes"], raw["thresholds"], raw["held_out"])
+        return cls(raw["class_words"], raw["attributes"], raw["thresholds"], raw["held_out"], raw["given"])
 
     def definitions(self) -> tuple[Attribute, ...]:
         known = {a.name: a for a in (*GREY, *COLOUR)}
@@ -114,6 +118,8 @@ class CaptionSpec:
 
     def buckets(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """(N, attributes) of 0, 1, 2: the third of its class each image's attribute falls in."""
+        if not self.attributes:
+            return torch.zeros((len(images), 0), dtype=torch.long, device=images.device)
         edges = torch.tensor(self.thresholds, dtype=torch.float32, device=images.device)  # (A, classes, 2)
         columns = []
         for a, attribute in enumerate(self.definitions()):
@@ -124,6 +130,8 @@ class CaptionSpec:
 
     def said(self, buckets: torch.Tensor) -> torch.Tensor:
         """(N, attributes): the bucket where its word is said, -1 where the caption leaves it out."""
+        if not self.attributes:
+            return buckets
         unsaid = torch.tensor(
             [[word is None for word in a.words] for a in self.definitions()], device=buckets.device
         )  # (A, 3)
@@ -178,3 +186,8 @@ def fit(images: torch.Tensor, labels: torch.Tensor, classes: list[str], held_out
             raise ConfigError(f"word {word!r} is not an attribute word of these images ({', '.join(words)})")
         pairs.append([classes.index(class_name), *found[0]])
     return CaptionSpec([class_word(c) for c in classes], [a.name for a in definitions], thresholds, pairs)
+
+
+def given(classes: list[str]) -> CaptionSpec:
+    """The spec of a dataset that brought its own captions: its class words, no measured attribute."""
+    return CaptionSpec([class_word(c) for c in classes], [], [], [], given=True)

@@ -4,12 +4,17 @@ params.yaml declares it under own_datasets and names it in datasets. Every image
 converted to the declared channels and brought to the declared size (or checked to share one),
 then written in the format of the registry's bundled digits: one uint8 IDX file of images and one
 of labels, which preprocess splits like any dataset without an official test split, and
-classes.json with the class names and the image shape. Anything that cannot be used is refused
-with one line naming the file before anything is written; an unchanged input rewrites nothing.
+classes.json with the class names and the image shape. A folder may bring captions.csv beside its
+class folders (columns file, caption; file as a path inside the folder), an .npz an array
+`captions`: one caption per image, written as captions.json in the images' order, which text-to-image
+models train on instead of the captions measured on the images (data/captions.py). Anything that
+cannot be used is refused with one line naming the file before anything is written; an unchanged
+input rewrites nothing.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import zlib
 from pathlib import Path
@@ -23,6 +28,9 @@ from genbench.data.sources import Source, Split
 from genbench.errors import ConfigError, DataError
 
 IMAGES, LABELS, CLASSES = "images-idx3-ubyte.gz", "labels-idx1-ubyte.gz", "classes.json"
+CAPTIONS = "captions.json"
+CAPTIONS_CSV = "captions.csv"
+MAX_CAPTION = 1000  # characters: a caption, not a document
 PIXEL_MAX = 255
 GREY_WEIGHTS = np.array([299, 587, 114]) / 1000  # ITU-R 601-2 luma, as Pillow's convert("L")
 
@@ -31,8 +39,9 @@ def ingest(params: Params, name: str, raw_dir: Path) -> None:
     entry = params.own_datasets[name]
     root = own_layout.location(name, entry.path)
     if root.suffix == ".npz":
-        images, labels, classes = _read_npz(root, name, entry)
+        images, labels, classes, texts = _read_npz(root, name, entry)
     else:
+        texts = _read_captions_csv(root)
         images, labels, classes = _read_folder(root, name, entry)
     counts = {cls: int((labels == i).sum()) for i, cls in enumerate(classes)}
     own_layout.check_counts(name, root, counts, params.data.test_fraction, params.data.val_fraction)
@@ -48,6 +57,8 @@ def ingest(params: Params, name: str, raw_dir: Path) -> None:
         LABELS: idx.encode(labels),
         CLASSES: (json.dumps(description, indent=2, ensure_ascii=False) + "\n").encode(),
     }
+    if texts is not None:
+        files[CAPTIONS] = (json.dumps(texts, indent=0, ensure_ascii=False) + "\n").encode()
     artifacts.write_directory(raw_dir, files)
 
 
@@ -86,6 +97,54 @@ def ingested_source(name: str, raw_dir: Path) -> Source:
         raise DataError(f"{path}: file not found; run the download stage first") from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise DataError(f"{path}: not the description the download stage writes ({e}); run it again") from None
+
+
+def ingested_captions(raw_dir: Path) -> list[str] | None:
+    """The captions an ingested dataset brought, one per image in the IDX files' order; None if it brought none."""
+    path = raw_dir / CAPTIONS
+    if not path.exists():
+        return None
+    try:
+        texts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: not the captions the download stage writes ({e}); run it again") from None
+    if not isinstance(texts, list) or not all(isinstance(text, str) for text in texts):
+        raise DataError(f"{path}: not a list of captions; run the download stage again")
+    return texts
+
+
+def _read_captions_csv(root: Path) -> list[str] | None:
+    """The folder's captions.csv, one caption per image in class_folders' order; None without the file."""
+    path = root / CAPTIONS_CSV
+    if not path.is_file():
+        return None
+    images = [file for files in own_layout.class_folders(root).values() for file in files]
+    by_name = {file.relative_to(root).as_posix(): None for file in images}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as opened:
+            rows = list(csv.reader(opened))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"{path}: cannot be read as UTF-8 CSV ({e})") from None
+    if not rows or [cell.strip() for cell in rows[0]] != ["file", "caption"]:
+        raise ConfigError(f"{path}: the first line must be the header file,caption")
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 2:
+            raise ConfigError(f"{path}: line {line} has {len(row)} fields; expected file,caption (quote commas)")
+        name, text = row[0].strip(), " ".join(row[1].split())
+        if name not in by_name:
+            raise ConfigError(f"{path}: line {line}: {name!r} is not an image in a class folder of {root}")
+        if by_name[name] is not None:
+            raise ConfigError(f"{path}: line {line}: {name!r} has a caption already")
+        if not text or len(text) > MAX_CAPTION:
+            raise ConfigError(f"{path}: line {line}: the caption of {name!r} is empty or over {MAX_CAPTION} characters")
+        by_name[name] = text
+    missing = [name for name, text in by_name.items() if text is None]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ConfigError(f"{path}: no caption for {missing[0]}{more}; every image needs one")
+    return list(by_name.values())
 
 
 def _read_folder(root: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -133,7 +192,7 @@ def _fit(image, entry: OwnDataset, name: str, file: Path):
     return canvas
 
 
-def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.ndarray, list[str], list[str] | None]:
     from PIL import Image
 
     try:
@@ -142,7 +201,8 @@ def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.
             raise ConfigError(
                 f"{path}: holds {', '.join(keys) or 'nothing'}; an own dataset's .npz needs x (images) and y (labels)"
             )
-        arrays = artifacts.load_npz(path, ("x", "y", *(("classes",) if "classes" in keys else ())))
+        optional = tuple(key for key in ("classes", "captions") if key in keys)
+        arrays = artifacts.load_npz(path, ("x", "y", *optional))
     except DataError as e:
         raise ConfigError(str(e)) from None
     x, y = arrays["x"], arrays["y"]
@@ -176,4 +236,17 @@ def _read_npz(path: Path, name: str, entry: OwnDataset) -> tuple[np.ndarray, np.
         pixels = np.stack([np.asarray(f, dtype=np.uint8) for f in fitted]).reshape(
             len(fitted), *entry.size, entry.channels
         )
-    return pixels, y.astype(np.uint8), classes
+    return pixels, y.astype(np.uint8), classes, _npz_captions(path, arrays, len(x))
+
+
+def _npz_captions(path: Path, arrays: dict, n: int) -> list[str] | None:
+    if "captions" not in arrays:
+        return None
+    texts = arrays["captions"]
+    if texts.shape != (n,) or texts.dtype.kind != "U":
+        raise ConfigError(f"{path}: captions of shape {texts.shape} and dtype {texts.dtype}; expected {n} strings")
+    cleaned = [" ".join(str(text).split()) for text in texts]
+    bad = next((i for i, text in enumerate(cleaned) if not text or len(text) > MAX_CAPTION), None)
+    if bad is not None:
+        raise ConfigError(f"{path}: the caption of image {bad} is empty or over {MAX_CAPTION} characters")
+    return cleaned

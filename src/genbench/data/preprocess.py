@@ -1,4 +1,5 @@
-"""preprocess@D: seeded stratified splits, scaling to [0, 1], npz plus JSON metadata."""
+"""preprocess@D: seeded stratified splits, scaling to [0, 1], npz plus JSON metadata; captions a dataset of your
+own brought are split with its images."""
 
 from __future__ import annotations
 
@@ -21,33 +22,48 @@ def stage(params: Params, io) -> None:
 def run(params: Params, dataset: str, raw_dir: Path, data_path: Path, meta_path: Path) -> None:
     from sklearn.model_selection import train_test_split
 
-    source = own.ingested_source(dataset, raw_dir) if dataset in params.own_datasets else SOURCES[dataset]
+    own_dataset = dataset in params.own_datasets
+    source = own.ingested_source(dataset, raw_dir) if own_dataset else SOURCES[dataset]
     located = raw_paths(source, raw_dir)
     raw = read_raw(source, located)
+    texts = own.ingested_captions(raw_dir) if own_dataset else None
     if "all" in raw:
         x, y = raw["all"]
+        columns = (x, y) if texts is None else (x, y, _captions_of(texts, y, raw_dir))
         with _explained("data.test_fraction"):
-            x_train, x_test, y_train, y_test = train_test_split(
-                x, y, test_size=params.data.test_fraction, stratify=y, random_state=params.data.seed
+            parts = train_test_split(
+                *columns, test_size=params.data.test_fraction, stratify=y, random_state=params.data.seed
             )
+        train, test = parts[0::2], parts[1::2]
     else:
-        (x_train, y_train), (x_test, y_test) = raw["train"], raw["test"]
+        train, test = raw["train"], raw["test"]
     if params.data.val_fraction > 0:
         with _explained("data.val_fraction"):
-            x_train, x_val, y_train, y_val = train_test_split(
-                x_train, y_train, test_size=params.data.val_fraction, stratify=y_train, random_state=params.data.seed
+            parts = train_test_split(
+                *train, test_size=params.data.val_fraction, stratify=train[1], random_state=params.data.seed
             )
+        train, val = parts[0::2], parts[1::2]
     else:
-        x_val, y_val = x_train[:0], y_train[:0]
+        val = tuple(column[:0] for column in train)
 
-    splits = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (x_test, y_test)}
+    splits = {"train": train, "val": val, "test": test}
     arrays = {}
-    for name, (images, labels) in splits.items():
+    for name, (images, labels, *captions) in splits.items():
         arrays[f"x_{name}"] = _scale(images, source)
         arrays[f"y_{name}"] = labels.astype(np.int64)
+        if captions:
+            arrays[f"captions_{name}"] = captions[0]
     metadata = _metadata(source, located, splits, params)
     artifacts.save_npz(data_path, arrays)
     artifacts.write_json(meta_path, metadata)
+
+
+def _captions_of(texts: list[str], labels: np.ndarray, raw_dir: Path) -> np.ndarray:
+    if len(texts) != len(labels):
+        raise DataError(
+            f"{raw_dir / own.CAPTIONS}: {len(texts)} captions for {len(labels)} images; run the download again"
+        )
+    return np.array(texts, dtype=str)
 
 
 @contextlib.contextmanager
@@ -123,9 +139,9 @@ def _metadata(source: Source, located: dict[str, Path], splits: dict, params: Pa
         "classes": list(source.class_names),
         "counts": {
             name: {cls: int((labels == i).sum()) for i, cls in enumerate(source.class_names)}
-            for name, (_, labels) in splits.items()
+            for name, (_, labels, *_) in splits.items()
         },
-        "sizes": {name: int(len(labels)) for name, (_, labels) in splits.items()},
+        "sizes": {name: int(len(labels)) for name, (_, labels, *_) in splits.items()},
         "raw_sha256": {path.name: artifacts.sha256_of(path) for path in located.values()},
         "seed": params.data.seed,
         "test_fraction": params.data.test_fraction if "all" in source.splits else None,

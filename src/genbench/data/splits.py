@@ -35,3 +35,17 @@ def load(data_path: Path, splits: tuple[str, ...] = SPLIT_NAMES, n_classes: int 
         if y.size and (y.min() < 0 or (n_classes is not None and y.max() >= n_classes)):
             raise DataError(f"{data_path}: split {split} has labels outside 0..{(n_classes or 1) - 1}")
     return {key: arrays[key] for split in splits for key in (f"x_{split}", f"y_{split}")}
+
+
+def captions(data_path: Path, split: str) -> list[str] | None:
+    """The split's captions where the dataset brought its own (data/own.py), one per image; None otherwise."""
+    key = f"captions_{split}"
+    if key not in artifacts.npz_keys(data_path):
+        return None
+    arrays = artifacts.load_npz(data_path, (key, f"y_{split}"))
+    texts, labels = arrays[key], arrays[f"y_{split}"]
+    if texts.shape != labels.shape or texts.dtype.kind != "U":
+        raise DataError(
+            f"{data_path}: {key} of shape {texts.shape} and dtype {texts.dtype}; expected {len(labels)} strings"
+        )
+    return texts.tolist()

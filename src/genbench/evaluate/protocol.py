@@ -54,8 +54,13 @@ def subset(n_total: int, n: int, seed: int, labels: np.ndarray | None = None) ->
 
 def test_subset(params: Params, arrays: dict) -> tuple[np.ndarray, np.ndarray]:
     """The test images (and labels) every generated set of the dataset is compared with."""
-    chosen = subset(len(arrays["x_test"]), eval_size(params, arrays), params.data.seed, arrays["y_test"])
+    chosen = test_choice(params, arrays)
     return arrays["x_test"][chosen], arrays["y_test"][chosen]
+
+
+def test_choice(params: Params, arrays: dict) -> np.ndarray:
+    """The indices of test_subset's images in the test split."""
+    return subset(len(arrays["x_test"]), eval_size(params, arrays), params.data.seed, arrays["y_test"])
 
 
 def sample_labels(params: Params, arrays: dict, conditional: bool) -> np.ndarray:

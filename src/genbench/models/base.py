@@ -122,13 +122,21 @@ class HasFigures(Protocol):
 
 class FitsData(Protocol):
     def fit_config(
-        self, cfg: dict, settings: Section, images: torch.Tensor, labels: torch.Tensor, classes: list[str], dataset: str
-    ) -> dict: ...  # cfg and what the training images fix, all of it JSON
+        self,
+        cfg: dict,
+        settings: Section,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: list[str],
+        dataset: str,
+        captions: list[str] | None,
+    ) -> dict: ...  # cfg and what the training images (and the captions a dataset brought) fix, all of it JSON
 
 
 class HasPrompts(Protocol):
     def caption_spec(self, cfg: dict) -> CaptionSpec: ...  # what its captions say and how they are measured
     def check_prompt(self, cfg: dict, text: str) -> None: ...  # a ConfigError naming what the model cannot take
+    def caption_rows(self, cfg: dict, captions: list[str]) -> torch.Tensor: ...  # each given caption's row in cfg
 
     def sample_prompts(
         self, modules: dict[str, nn.Module], cfg: dict, texts: list[str], generator: torch.Generator, sampling: Section
@@ -141,7 +149,7 @@ HOOKS = {
     Capability.SAMPLER_TIMINGS: ("sampler_timings",),
     Capability.FIGURES: ("figures",),
     Capability.FITS_DATA: ("fit_config",),
-    Capability.PROMPTS: ("caption_spec", "check_prompt", "sample_prompts"),
+    Capability.PROMPTS: ("caption_spec", "check_prompt", "caption_rows", "sample_prompts"),
 }
 REQUIRED = {
     Kind.CLASSIC: ("Params", "build", "max_train_samples", "save", "load"),
@@ -204,12 +212,25 @@ def has(module: ModuleType, capability: Capability) -> bool:
     return capability in module.CAPABILITIES
 
 
-def config_for(module: ModuleType, settings: Section, images, labels, classes: list[str], dataset: str) -> dict:
-    """What build() needs of a deep model trained on `images` (N, C, H, W) and `labels`."""
+def config_for(
+    module: ModuleType, settings: Section, images, labels, classes: list[str], dataset: str, captions: list[str] | None
+) -> dict:
+    """What build() needs of a deep model trained on `images` (N, C, H, W), `labels` and, where the dataset brought
+    its own, `captions`."""
     cfg = module.config(settings, tuple(images.shape[1:]), len(classes))
     if has(module, Capability.FITS_DATA):
-        cfg = module.fit_config(cfg, settings, images, labels, classes, dataset)
+        cfg = module.fit_config(cfg, settings, images, labels, classes, dataset, captions)
     return cfg
+
+
+def training_labels(module: ModuleType, cfg: dict, labels: torch.Tensor, captions: list[str] | None) -> torch.Tensor:
+    """What the training loop draws with each image: its label, and for a model that follows prompts on a dataset
+    that brought captions, the row of its caption too, as (N, 2)."""
+    if captions is None or not has(module, Capability.PROMPTS):
+        return labels
+    import torch
+
+    return torch.stack([labels, module.caption_rows(cfg, captions).to(labels.device)], dim=1)
 
 
 def training_section(name: str, kind: Kind) -> str:

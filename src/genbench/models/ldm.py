@@ -12,6 +12,8 @@ the two-phase training step, prompt sampling (DDIM with classifier-free guidance
   small transformer encoder trained with the U-Net, no downloaded weights. Captions whose
   (class, word) pair is held out lose that word in training; each attribute word is also dropped
   with probability p_drop_word, so shorter prompts ("a seven") are in the training distribution.
+  A dataset of your own that brings captions trains on them instead, each replaced by its class
+  alone ("a circle") with probability p_drop_word.
 - Latent U-Net: the residual blocks and noise math it shares with ddpm (models/diffusion.py), and a
   cross-attention layer after every residual block (queries from the latent grid, keys and values
   from the prompt's tokens).
@@ -88,7 +90,12 @@ class Params(GenerativeParams):
     timesteps: int = Field(1000, ge=2, le=10_000, description="diffusion steps T")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="the U-Net's EMA decay once warmed up (as ddpm's)")
     p_uncond: float = Field(0.1, ge=0, le=1, description="prompt dropout for classifier-free guidance")
-    p_drop_word: float = Field(0.1, ge=0, le=1, description="each attribute word is left out with this probability")
+    p_drop_word: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="each attribute word is dropped with this probability (a dataset's own caption: all but its class)",
+    )
     held_out: dict[str, list[Annotated[list[str], Field(min_length=2, max_length=2)]]] = Field(
         default_factory=dict,
         description="by dataset: [class, word] pairs never said together in training (the compositional test)",
@@ -297,6 +304,7 @@ class Denoiser(nn.Module):
         super().__init__()
         # What the captions mean and how prompts become tokens: plain data, not weights.
         self.spec = captions.CaptionSpec.from_json(cfg["captions"])
+        self.given_captions = cfg["given_captions"]
         self.prompts = prompts_of(cfg)
         self.text = TextEncoder(
             cfg["vocab_size"], cfg["text_width"], cfg["text_layers"], cfg["max_tokens"], cfg["pad_id"]
@@ -342,23 +350,37 @@ def config(params: Params, shape: tuple[int, int, int], n_classes: int) -> dict:
 
 
 def fit_config(
-    cfg: dict, params: Params, images: torch.Tensor, labels: torch.Tensor, classes: list[str], dataset: str
+    cfg: dict,
+    params: Params,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    classes: list[str],
+    dataset: str,
+    given: list[str] | None,
 ) -> dict:
-    """What the training images fix: the caption spec (the attributes' thresholds, the held-out pairs) and the
-    tokenizer trained on the training captions."""
+    """What the training images fix: the caption spec (the attributes' thresholds, the held-out pairs), the
+    captions a dataset brought, and the tokenizer trained on the training captions."""
     key = f"params.yaml: generative.ldm.held_out.{dataset}"
+    held_out = [list(pair) for pair in params.held_out.get(dataset, [])]
+    if given is not None and held_out:
+        raise ConfigError(f"{key}: {dataset} brings its own captions, so no word of them can be held out; remove it")
     try:
-        spec = captions.fit(images, labels, classes, [list(pair) for pair in params.held_out.get(dataset, [])])
+        spec = captions.fit(images, labels, classes, held_out) if given is None else captions.given(classes)
     except ConfigError as e:
         raise ConfigError(f"{key}: {e}") from None
     texts = training_texts(spec)
-    said = training_said(spec, images, labels)
-    per_image = [texts[i] for i in caption_index(labels.cpu(), said.cpu()).tolist()]
+    if given is None:
+        said = training_said(spec, images, labels)
+        per_image = [texts[i] for i in caption_index(labels.cpu(), said.cpu()).tolist()]
+        table = []
+    else:
+        per_image = [*given, *texts]  # the class alone is a prompt too
+        table = sorted(set(given))
     tokenizer_json = train(per_image, params.vocab_size)
-    words = Prompts.words_of(texts)
+    words = Prompts.words_of([*texts, *table])
     prompts = Prompts(tokenizer_json, words, params.max_tokens)
-    length = {text: 1 + len(prompts.tokenizer.encode(text).ids) for text in texts}  # with [BOS]
-    longest = max(texts, key=length.get)
+    length = {text: 1 + len(prompts.tokenizer.encode(text).ids) for text in [*texts, *table]}  # with [BOS]
+    longest = max(length, key=length.get)
     if length[longest] > params.max_tokens:
         raise ConfigError(
             f"params.yaml: generative.ldm.max_tokens: {params.max_tokens} cannot hold the caption {longest!r} "
@@ -366,11 +388,18 @@ def fit_config(
         )
     return cfg | {
         "captions": spec.to_json(),
+        "given_captions": table,
         "tokenizer": tokenizer_json,
         "words": words,
         "vocab_size": prompts.tokenizer.get_vocab_size(),
         "pad_id": prompts.pad,
     }
+
+
+def caption_rows(cfg: dict, given: list[str]) -> torch.Tensor:
+    """Each of a dataset's own captions as its row in the config's table of them."""
+    row = {text: i for i, text in enumerate(cfg["given_captions"])}
+    return torch.tensor([row[text] for text in given], dtype=torch.long)
 
 
 def caption_index(labels: torch.Tensor, said: torch.Tensor) -> torch.Tensor:
@@ -443,6 +472,7 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
     diffusion = Diffusion(params.schedule, params.timesteps).to(device)
     spec, prompts = denoiser.spec, denoiser.prompts
     table = prompts.ids(training_texts(spec)).to(device)
+    given_table = prompts.ids(denoiser.given_captions).to(device)
     null = prompts.null(1).to(device)
     n_attributes = len(spec.attributes)
     optimizers = {
@@ -481,10 +511,16 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
         t = torch.randint(params.timesteps, (n,), generator=generator)
         noise = torch.randn(latent_shape(x), generator=generator)
         drop_prompt = torch.rand(n, generator=generator) < params.p_uncond
-        drop_word = torch.rand(n, n_attributes, generator=generator) < params.p_drop_word
+        own_captions = y.ndim == 2  # a dataset's own captions: y holds each image's class and its caption's row
+        drop_word = torch.rand(n, 1 if own_captions else n_attributes, generator=generator) < params.p_drop_word
         x, y, t, noise, drop_prompt, drop_word = run.share(x, y, t, noise, drop_prompt, drop_word)
-        said = torch.where(drop_word, -1, training_said(spec, x, y))
-        ids = torch.where(drop_prompt[:, None], null, table[caption_index(y, said)])
+        if own_captions:
+            y, rows = y[:, 0], y[:, 1]
+            ids = torch.where(drop_word, table[y], given_table[rows])  # the class alone, or the caption
+        else:
+            said = torch.where(drop_word, -1, training_said(spec, x, y))
+            ids = table[caption_index(y, said)]
+        ids = torch.where(drop_prompt[:, None], null, ids)
         with torch.no_grad():
             latents = autoencoder.encode(x)[0].float() * autoencoder.latent_scale
         with run.autocast():
@@ -606,9 +642,12 @@ def check_prompt(cfg: dict, text: str) -> None:
 # ---------------------------------------------------------------- views and timings
 
 
-def view_prompts(spec: captions.CaptionSpec, n: int) -> list[str]:
+def view_prompts(denoiser: Denoiser, n: int) -> list[str]:
     """Prompts for the figures: each held-out pair first, then classes in turn with their attributes' words
-    cycling through low and high."""
+    cycling through low and high; for a dataset that brought its captions, n of them spread over their table."""
+    spec, given = denoiser.spec, denoiser.given_captions
+    if given:
+        return [given[i] for i in np.linspace(0, len(given) - 1, min(n, len(given))).round().astype(int).tolist()]
     texts = []
     for c, a, b in spec.held_out:
         said = [-1] * len(spec.attributes)
@@ -632,7 +671,7 @@ def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context:
 def _prompt_grid(modules, cfg, sampling: Sampling, context: Context, columns: int = 6) -> Grid:
     """Prompts (rows) by start noise (columns): each column shares its noise, so the prompt alone changes down it."""
     denoiser, autoencoder, diffusion = _parts(modules, cfg)
-    texts = view_prompts(denoiser.spec, 6)
+    texts = view_prompts(denoiser, 6)
     ids = denoiser.prompts.ids(texts).to(context.device)
     grid = []
     for _ in range(columns):
@@ -656,7 +695,7 @@ def _attention_grid(modules, cfg, sampling: Sampling, context: Context) -> Grid:
     """Where each token of one prompt is attended to over the latent grid, during sampling: the conditional
     half's attention weights, averaged over heads and the cross-attention layers at the latent's own size."""
     denoiser, autoencoder, diffusion = _parts(modules, cfg)
-    text = view_prompts(denoiser.spec, 1 + len(denoiser.spec.held_out))[-1]
+    text = view_prompts(denoiser, 1 + len(denoiser.spec.held_out))[-1]
     tokens = denoiser.prompts.tokens(text)
     ids = denoiser.prompts.ids([text]).to(context.device)
     start = latent_noise(cfg, 1, context.generator, context.device)

@@ -238,7 +238,15 @@ def _faithfulness(seeds: list[int], generative_metrics: dict[str, dict[int, dict
                     "n": {c: first[group][c]["n"] for c in columns},
                 }
             )
-        tables.append({"model": model, "columns": columns, "rows": rows, "held_out_pairs": first["held_out_pairs"]})
+        tables.append(
+            {
+                "model": model,
+                "columns": columns,
+                "rows": rows,
+                "held_out_pairs": first["held_out_pairs"],
+                "captions": first["captions"],
+            }
+        )
     return tables
 
 

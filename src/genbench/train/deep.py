@@ -69,8 +69,10 @@ def run(
     # The datasets are small: keep them on the device, in the layout its convolutions run fastest in.
     images = torch.from_numpy(arrays["x_train"]).to(on).contiguous(memory_format=device.memory_format(on))
     labels = torch.from_numpy(arrays["y_train"]).to(on)
+    captions = splits.captions(data_path, "train")
 
-    cfg = base.config_for(module, settings, images, labels, classes, dataset)
+    cfg = base.config_for(module, settings, images, labels, classes, dataset, captions)
+    labels = base.training_labels(module, cfg, labels, captions)
     run_id = loop.fingerprint(
         canonical_json(settings),
         str(seed),

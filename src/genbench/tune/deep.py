@@ -27,6 +27,7 @@ import torch
 
 from genbench import artifacts, device, paths, pipeline, randomness
 from genbench.config import Params
+from genbench.data import splits
 from genbench.evaluate import distances, features, protocol
 from genbench.models import base, deep
 from genbench.train import deep as training
@@ -75,8 +76,18 @@ def run(
         on = device.prepare(params.train.device, params.train.threads)
         arrays, meta = search.training_and_validation(dataset, data_path, meta_path)
         judge = _Judge(params, tuned, arrays, meta.pixel_max, feature_dir, on)
+        captions = splits.captions(data_path, "train")
         trainer = _Trainer(
-            params, tuned.module, f"tune {model} on {dataset}", arrays, meta.classes, dataset, judge, scratch, on
+            params,
+            tuned.module,
+            f"tune {model} on {dataset}",
+            arrays,
+            captions,
+            meta.classes,
+            dataset,
+            judge,
+            scratch,
+            on,
         )
         name = study.study_name(
             model,
@@ -110,8 +121,11 @@ def run(
 class _Trainer:
     """Trains the model afresh with given settings by the shared loop, and scores it with the judge."""
 
-    def __init__(self, params, module, name: str, arrays: dict, classes: list[str], dataset: str, judge, scratch, on):
+    def __init__(
+        self, params, module, name: str, arrays: dict, captions, classes: list[str], dataset: str, judge, scratch, on
+    ):
         self.params, self.module, self.name, self.classes, self.dataset = params, module, name, classes, dataset
+        self.captions = captions
         # Its own folder: several workers may run the study's trials at once.
         worker = study.this_worker()
         self.judge, self.scratch = judge, scratch / f"{worker['host']}-{worker['pid']}"
@@ -124,7 +138,10 @@ class _Trainer:
         import optuna
 
         tune = self.params.tune
-        cfg = base.config_for(self.module, settings, self.images, self.labels, self.classes, self.dataset)
+        cfg = base.config_for(
+            self.module, settings, self.images, self.labels, self.classes, self.dataset, self.captions
+        )
+        labels = base.training_labels(self.module, cfg, self.labels, self.captions)
         every = max(1, settings.steps // (tune.checks + 1)) if trial and tune.checks else 0
         schedule = loop.LoopSettings(
             settings.steps, settings.batch_size, settings.steps, self.params.train.log_every, tune.seed, every
@@ -143,7 +160,7 @@ class _Trainer:
                 settings,
                 cfg,
                 self.images,
-                self.labels,
+                labels,
                 schedule,
                 self.execution,
                 self.scratch,
