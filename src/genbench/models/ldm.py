@@ -229,14 +229,16 @@ class CrossAttention(nn.Module):
 
 
 class LatentUNet(nn.Module):
-    """ddpm's U-Net shape on the latent grid, conditioned on the prompt by cross-attention only. It upsamples to
-    the size of the skip it joins, so odd latent sides (7 for 28x28 images) work."""
+    """ddpm's U-Net shape on the latent grid, conditioned on the prompt by cross-attention over its tokens and by
+    its pooled vector (the [BOS] position's output) added to the time embedding, as Imagen and SDXL add theirs.
+    It upsamples to the size of the skip it joins, so odd latent sides (7 for 28x28 images) work."""
 
     def __init__(self, latent_channels: int, base: int, multipliers: list[int], blocks: int, context_width: int):
         super().__init__()
         emb_dim = 4 * base
         self.base = base
         self.time_mlp = nn.Sequential(nn.Linear(base, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        self.pooled_text = nn.Linear(context_width, emb_dim)
         self.conv_in = nn.Conv2d(latent_channels, base, 3, padding=1)
         widths = [base * m for m in multipliers]
         self.down, skip_widths, c = nn.ModuleList(), [base], base
@@ -268,7 +270,7 @@ class LatentUNet(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, t: torch.Tensor, context: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        emb = self.time_mlp(timestep_embedding(t, self.base))
+        emb = self.time_mlp(timestep_embedding(t, self.base)) + self.pooled_text(context[:, 0])
         h = self.conv_in(z)
         skips = [h]
         for layer in self.down:
