@@ -4,6 +4,7 @@ same bytes (on the CPU, or GENBENCH_TEST_DEVICE)."""
 
 from __future__ import annotations
 
+import math
 import threading
 
 import pytest
@@ -113,3 +114,26 @@ def test_a_datasets_own_captions_are_what_the_text_encoder_reads():
             "mine",
             given,
         )
+
+
+@pytest.mark.parametrize("name", ["fp16", "bf16", "fp32"])
+def test_each_precision_trains_both_phases(name):
+    module, cfg, modules = build("ldm", (1, 8, 8), n_classes=4)
+    execution = loop.execution_on(DEVICE, name)
+    recipe = module.recipe(modules, SETTINGS, execution)
+    x, y = learnable_batch(n=32)
+    generator = torch.Generator().manual_seed(0)
+    losses = []
+    for step in range(SETTINGS.steps):
+        if step == SETTINGS.autoencoder_steps:
+            before_diffusion = {k: v.clone() for k, v in deep.state_of(modules).items()}
+        losses.append({key: float(value) for key, value in recipe.step(x, y, generator).items()})
+        execution.precision.update()
+    reconstruction = [entry["reconstruction"] for entry in losses[: SETTINGS.autoencoder_steps]]
+    mse = [entry["mse"] for entry in losses[SETTINGS.autoencoder_steps :]]
+    assert all(math.isfinite(value) for value in reconstruction + mse), name
+    assert sum(reconstruction[-4:]) < 0.8 * sum(reconstruction[:4]), "the autoencoder learns"
+    after = deep.state_of(modules)
+    assert all(torch.isfinite(value.float()).all() for value in after.values())
+    assert any(not torch.equal(before_diffusion[k], after[k]) for k in after if k.startswith("denoiser."))
+    assert (execution.precision.scaler is not None) == (name == "fp16")
