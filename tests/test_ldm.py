@@ -132,7 +132,7 @@ def test_each_precision_trains_both_phases(name):
     reconstruction = [entry["reconstruction"] for entry in losses[: SETTINGS.autoencoder_steps]]
     mse = [entry["mse"] for entry in losses[SETTINGS.autoencoder_steps :]]
     assert all(math.isfinite(value) for value in reconstruction + mse), name
-    assert sum(reconstruction[-4:]) < 0.8 * sum(reconstruction[:4]), "the autoencoder learns"
+    assert sum(reconstruction[-4:]) < 0.9 * sum(reconstruction[:4]), "the autoencoder learns"
     after = deep.state_of(modules)
     assert all(torch.isfinite(value.float()).all() for value in after.values())
     assert any(not torch.equal(before_diffusion[k], after[k]) for k in after if k.startswith("denoiser."))
