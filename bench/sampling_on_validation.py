@@ -83,7 +83,11 @@ def main() -> None:
     if base.has(module, base.Capability.PROMPTS):
         spec = module.caption_spec(cfg)
         said = spec.said(spec.buckets(torch.from_numpy(x_val[chosen]), labels)).numpy()
-        texts = [spec.text(int(label), row) for label, row in zip(labels.tolist(), said.tolist())]
+        if spec.given:  # the captions the dataset brought
+            own = splits.captions(paths.processed_data(d), "val")
+            texts = [own[i] for i in chosen.tolist()]
+        else:
+            texts = [spec.text(int(label), row) for label, row in zip(labels.tolist(), said.tolist())]
 
     def draw(i: int, chunk: int, generator, sampling) -> torch.Tensor:
         if texts:
