@@ -122,7 +122,17 @@ class _Trainer:
     """Trains the model afresh with given settings by the shared loop, and scores it with the judge."""
 
     def __init__(
-        self, params, module, name: str, arrays: dict, captions, classes: list[str], dataset: str, judge, scratch, on
+        self,
+        params,
+        module,
+        name: str,
+        arrays: dict,
+        captions: list[str] | None,
+        classes: list[str],
+        dataset: str,
+        judge,
+        scratch,
+        on,
     ):
         self.params, self.module, self.name, self.classes, self.dataset = params, module, name, classes, dataset
         self.captions = captions
