@@ -26,7 +26,7 @@ import torch
 from pydantic import ValidationError
 
 from genbench import device, paths, pipeline, randomness, records
-from genbench.data import splits
+from genbench.data import captions, splits
 from genbench.errors import GenbenchError
 from genbench.evaluate import cas, distances, faithfulness, features, protocol
 from genbench.models import base, deep
@@ -82,12 +82,11 @@ def main() -> None:
     texts = None
     if base.has(module, base.Capability.PROMPTS):
         spec = module.caption_spec(cfg)
-        said = spec.said(spec.buckets(torch.from_numpy(x_val[chosen]), labels)).numpy()
-        if spec.given:  # the captions the dataset brought
-            own = splits.captions(paths.processed_data(d), "val")
-            texts = [own[i] for i in chosen.tolist()]
-        else:
-            texts = [spec.text(int(label), row) for label, row in zip(labels.tolist(), said.tolist())]
+        own = splits.captions(paths.processed_data(d), "val")
+        texts, said = captions.prompts_for(
+            spec, torch.from_numpy(x_val[chosen]), labels, [own[i] for i in chosen.tolist()] if spec.given else None
+        )
+        said = said.numpy()
 
     def draw(i: int, chunk: int, generator, sampling) -> torch.Tensor:
         if texts:

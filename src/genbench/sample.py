@@ -17,7 +17,7 @@ import torch
 
 from genbench import artifacts, device, gpus, paths, randomness, records, views
 from genbench.config import Params
-from genbench.data import splits
+from genbench.data import captions, splits
 from genbench.errors import DataError
 from genbench.evaluate import protocol
 from genbench.models import base, deep
@@ -85,14 +85,15 @@ def _prompts(params: Params, arrays: dict, data_path: Path, module, cfg: dict) -
     brought its own captions has them, and no attribute measured."""
     spec = module.caption_spec(cfg)
     chosen = protocol.test_choice(params, arrays)
-    x, y = arrays["x_test"][chosen], arrays["y_test"][chosen]
-    said = spec.said(spec.buckets(torch.from_numpy(x), torch.from_numpy(y))).numpy()
-    test_captions = splits.captions(data_path, "test")
-    if spec.given and test_captions is None:
+    own = splits.captions(data_path, "test")
+    if spec.given and own is None:
         raise DataError(f"{data_path}: no captions, but the model trained on the dataset's own; train it again")
-    if spec.given:
-        texts = [test_captions[i] for i in chosen.tolist()]
-    else:
-        texts = [spec.text(int(label), row) for label, row in zip(y.tolist(), said.tolist())]
+    texts, said = captions.prompts_for(
+        spec,
+        torch.from_numpy(arrays["x_test"][chosen]),
+        torch.from_numpy(arrays["y_test"][chosen]),
+        [own[i] for i in chosen.tolist()] if spec.given else None,
+    )
+    said = said.numpy()
     n = params.evaluate.n_samples
     return {"prompts": np.resize(np.array(texts), n), "said": np.resize(said, (n, said.shape[1])).astype(np.int64)}

@@ -191,3 +191,16 @@ def fit(images: torch.Tensor, labels: torch.Tensor, classes: list[str], held_out
 def given(classes: list[str]) -> CaptionSpec:
     """The spec of a dataset that brought its own captions: its class words, no measured attribute."""
     return CaptionSpec([class_word(c) for c in classes], [], [], [], given=True)
+
+
+def prompts_for(
+    spec: CaptionSpec, images: torch.Tensor, labels: torch.Tensor, own: list[str] | None
+) -> tuple[list[str], torch.Tensor]:
+    """Each image's caption as a prompt, and what it says of each attribute (a bucket, or -1: not said): the
+    dataset's own caption (`own`, one per image) for a spec that is `given`, else its class and measured words."""
+    said = spec.said(spec.buckets(images, labels))
+    if spec.given:
+        if own is None:
+            raise ValueError("a given spec needs the images' own captions")
+        return list(own), said
+    return [spec.text(int(label), row) for label, row in zip(labels.tolist(), said.tolist())], said
