@@ -22,7 +22,7 @@ SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
 OWN_CLASSES = ("circle", "<b>square", "triangle")  # folder names; the second must be shown as text
 DATASETS = ("tinymnist", "tinycifar", "shapes")
 SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
-GENERATIVE = ("vae", "gan", "ddpm", "ldm")
+GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf")
 
 
 def draw_shapes(root, per_class: int = 40) -> None:
@@ -69,10 +69,10 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
     )
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost]")
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm]")
-    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm, cnf]")
+    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm, cnf]")
     # Fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
-    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100)):
+    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100), ("cnf", 100)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
     workspace.edit("params.yaml", "    autoencoder_steps: 30\n", "    autoencoder_steps: 20\n")
     workspace.edit("params.yaml", "  trials: 3 ", "  trials: 0 ")  # tuning has tests of its own
@@ -95,9 +95,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro()
-    # per dataset: download, preprocess, the references, a tune per model (6), 2 classifiers x (train, evaluate),
-    # 4 generative models x (train, sample, evaluate), 3 conditional ones' CAS; then the report
-    assert len(ran) == 3 * (3 + 6 + 2 * 2 + 4 * 3 + 3) + 1
+    # per dataset: download, preprocess, the references, a tune per model (7), 2 classifiers x (train, evaluate),
+    # 5 generative models x (train, sample, evaluate), 4 conditional ones' CAS; then the report
+    assert len(ran) == 3 * (3 + 7 + 2 * 2 + 5 * 3 + 4) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
@@ -124,8 +124,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
             for key in ("fid", "kid", "precision", "recall"):
                 assert np.isfinite(metrics[key]) and all(np.isfinite(metrics[f"{key}_interval"])), (dataset, model, key)
-            if model in ("vae", "ddpm"):
+            if model in ("vae", "ddpm", "cnf"):
                 assert np.isfinite(metrics["likelihood"]["bits_per_dim"]) and metrics["likelihood"]["bits_per_dim"] > 0
+                assert (metrics["likelihood"]["kind"] == "exact") == (model == "cnf")
             if model == "ldm":  # drawn for the compared test images' captions, and scored on them
                 assert len(samples["prompts"]) == 40
                 if dataset == "shapes":  # captions.csv's captions, of which the class is checked

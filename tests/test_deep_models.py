@@ -30,11 +30,12 @@ TINY = whole_schema().model_validate(
                 "timesteps": 20,
                 "lr": 0.003,
             },
+            "cnf": {"steps": 60, "batch_size": 16, "hidden": 32, "solver_steps": 2, "lr": 0.01},
         },
-        "sampling": {"ddpm": {"steps": 4}, "ldm": {"steps": 4}},
+        "sampling": {"ddpm": {"steps": 4}, "ldm": {"steps": 4}, "cnf": {"solver": "rk4", "solver_steps": 2}},
     }
 )
-MODELS = ["featurenet", "vae", "gan", "ddpm", "ldm"]
+MODELS = ["featurenet", "vae", "gan", "ddpm", "ldm", "cnf"]
 
 
 def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
@@ -43,7 +44,7 @@ def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
     images = torch.rand(8 * n_classes, *shape, generator=torch.Generator().manual_seed(2))
     labels = torch.arange(8 * n_classes) % n_classes
     classes = [str(c) for c in range(n_classes)]
-    cfg = base.config_for(module, base.settings(TINY, model), images, labels, classes, "test", None)
+    cfg = base.config_for(module, base.settings(TINY, model), images, labels, classes, "test", None, 255)
     torch.manual_seed(0)
     return module, cfg, {name: m.to(DEVICE) for name, m in module.build(cfg).items()}
 
@@ -90,9 +91,14 @@ def test_loss_goes_down(model):
     recipe = module.recipe(modules, settings, loop.execution_on(DEVICE))
     x, y = learnable_batch()
     generator = torch.Generator().manual_seed(0)
-    key = {"featurenet": "cross_entropy", "vae": "negative_elbo", "gan": "discriminator", "ddpm": "mse", "ldm": "mse"}[
-        model
-    ]
+    key = {
+        "featurenet": "cross_entropy",
+        "vae": "negative_elbo",
+        "gan": "discriminator",
+        "ddpm": "mse",
+        "ldm": "mse",
+        "cnf": "bits_per_dim",
+    }[model]
     steps = (recipe.step(x, y, generator).get(key) for _ in range(settings.steps))
     losses = [float(v) for v in steps if v is not None]  # ldm: the diffusion's steps, after the autoencoder's
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10

@@ -39,7 +39,8 @@ DIFFUSION, DIFFUSION_TOLERANCE = ("ddpm", "ldm"), 1e-5
 # the comparison reads. The DDPM's one-process curve is the tiny run's first 100 steps (nothing in its step
 # depends on the total; the featurenet's one-cycle schedule does, and it keeps its steps). The ldm's 60 are
 # 30 of its autoencoder's and 30 of its diffusion's.
-SHORTER_STEPS = {"gan": 100, "ddpm": 100, "ldm": 60}
+SHORTER_STEPS = {"gan": 100, "ddpm": 100, "ldm": 60, "cnf": 40}
+TRAINED_HERE = ("gan", "ldm", "cnf")  # the tiny run trains no ldm or cnf, and the GAN here has another loss
 
 
 def train(ws, model: str, *launcher: str, check: bool = True):
@@ -91,16 +92,16 @@ def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(f
     two_threads = Workspace(ws.root.parent / "two-threads")
     shutil.copytree(tiny_run.root, two_threads.root, symlinks=True)
     set_train(two_threads, threads=2)
-    for each in (ws, two_threads):  # the tiny run trains no ldm; its stages run here alone
-        set_section(each, ("models",), generative=["vae", "gan", "ddpm", "ldm"])
-    for model in ("featurenet", "gan", "ddpm", "ldm"):
+    for each in (ws, two_threads):  # the tiny run trains no ldm or cnf; their stages run here alone
+        set_section(each, ("models",), generative=["vae", "gan", "ddpm", "ldm", "cnf"])
+    for model in ("featurenet", "gan", "ddpm", "ldm", "cnf"):
         if model in SHORTER_STEPS:
             for each in (ws, two_threads):
                 set_section(each, ("generative", model), steps=SHORTER_STEPS[model])
         if model == "gan":
             for each in (ws, two_threads):
                 set_section(each, ("generative", "gan"), loss=SMOOTH_GAN_LOSS)
-        if model in ("gan", "ldm"):  # its one-process curve trained here (the tiny run has no ldm)
+        if model in TRAINED_HERE:  # its one-process curve trained here
             set_train(two_threads, threads=1)
             train(two_threads, model)
             one_process = curves(two_threads.root, model)

@@ -77,7 +77,7 @@ def test_a_datasets_own_captions_are_what_the_text_encoder_reads():
     x, y = learnable_batch(n=32)
     given = [f"bar {int(label)} shade {i % 3}" for i, label in enumerate(y.tolist())]
     settings = SETTINGS.model_copy(update={"p_drop_word": 0.5, "p_uncond": 0.2, "held_out": {}})
-    cfg = base.config_for(module, settings, x, y, ["a", "b", "c", "d"], "mine", given)
+    cfg = base.config_for(module, settings, x, y, ["a", "b", "c", "d"], "mine", given, 255)
     spec = module.caption_spec(cfg)
     assert spec.given and spec.attributes == [] and cfg["given_captions"] == sorted(set(given))
     labels = base.training_labels(module, cfg, y, given)
@@ -113,6 +113,7 @@ def test_a_datasets_own_captions_are_what_the_text_encoder_reads():
             ["a", "b", "c", "d"],
             "mine",
             given,
+            255,
         )
 
 

@@ -142,7 +142,7 @@ def plausible_documents(draw) -> dict:
     subset = lambda names: st.lists(st.sampled_from(names), unique=True, max_size=len(names))  # noqa: E731
     timesteps, n_samples, seed = draw(small(2, 40)), draw(small(10, 40)), draw(small(0, 2**32 - 1))
     generative, gan_conditional = draw(subset(list(GENERATIVE_MODELS))), draw(st.booleans())
-    conditional = [m for m in generative if m in ("ddpm", "ldm") or (m == "gan" and gan_conditional)]  # not the VAE
+    conditional = [m for m in generative if m in ("ddpm", "ldm", "cnf") or (m == "gan" and gan_conditional)]  # no VAE
     ldm_steps = draw(small(2, 10))
     return {
         "seeds": [seed],
@@ -235,6 +235,18 @@ def plausible_documents(draw) -> dict:
                 "p_drop_word": draw(unit(0.0, 1.0)),
                 "held_out": draw(st.sampled_from([{}, {"digits": [["7", "thick"], ["2", "slanted left"]]}])),
             },
+            "cnf": {
+                "steps": draw(small(1, 10)),
+                "batch_size": draw(small(1, 32)),
+                "hidden": draw(small(4, 32)),
+                "layers": draw(small(1, 3)),
+                "class_channels": draw(small(1, 8)),
+                "kinetic_weight": draw(unit(0.0, 1.0)),
+                "jacobian_weight": draw(unit(0.0, 1.0)),
+                "solver": draw(st.sampled_from(["rk4", "midpoint", "euler"])),
+                "solver_steps": draw(small(1, 4)),
+                "adjoint": draw(st.booleans()),
+            },
         },
         "sampling": {
             "vae": {"temperature": draw(unit(0.01, 3.0))},
@@ -249,6 +261,11 @@ def plausible_documents(draw) -> dict:
                 "steps": draw(small(1, 2 * timesteps)),
                 "eta": draw(unit(0.0, 1.0)),
                 "guidance": draw(unit(0.0, 5.0)),
+            },
+            "cnf": {
+                "temperature": draw(unit(0.01, 3.0)),
+                "solver": draw(st.sampled_from(["dopri5", "rk4", "midpoint", "euler"])),
+                "solver_steps": draw(small(1, 4)),
             },
         },
         "tune": {

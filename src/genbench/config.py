@@ -93,6 +93,12 @@ class EvaluateParams(Section):
         le=1_000_000,
         description="timesteps per image behind the DDPM bound, one per stratum; null: every one",
     )
+    cnf_tolerance: float = Field(
+        1e-5, gt=0, le=1, description="the CNF's likelihood: its adaptive solver's atol and rtol"
+    )
+    cnf_trace: Literal["hutchinson", "exact"] = Field(
+        "hutchinson", description="the CNF's likelihood: Hutchinson's trace (one probe per image) or the exact one"
+    )
     timing_samples: int = Field(20, ge=1, le=100_000, description="images drawn to time each sampler of a model")
     timing_steps: int = Field(
         50, ge=1, le=1_000_000, description="network calls each sampler is timed over, scaled to its whole run"

@@ -110,7 +110,7 @@ class SampleClasses(Record):
 
 
 class Likelihood(Record):
-    kind: str
+    kind: Literal["exact", "vlb", "iwae"]  # the report calls the last two bounds
     note: str
     n_images: int = Field(ge=1)
     bits_per_dim: float

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from genbench.errors import ConfigError
+from genbench.errors import ConfigError, GenbenchError
 from genbench.schema import GenerativeParams, Section
 
 if TYPE_CHECKING:
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
     from genbench.data.captions import CaptionSpec
     from genbench.views import Context, Grid
+
+
+class StepFailed(GenbenchError):
+    """A model's computation that cannot go on (an ODE solve that failed); the training loop names the step."""
 
 
 class Kind(enum.Enum):
@@ -130,7 +134,8 @@ class FitsData(Protocol):
         classes: list[str],
         dataset: str,
         captions: list[str] | None,
-    ) -> dict: ...  # cfg and what the training images (and the captions a dataset brought) fix, all of it JSON
+        pixel_max: int,
+    ) -> dict: ...  # cfg and what the training images (their levels, the captions a dataset brought) fix, as JSON
 
 
 class HasPrompts(Protocol):
@@ -183,6 +188,8 @@ class Recipe:
     step: Callable[..., dict[str, Any]]
     # Anything else with state_dict()/load_state_dict() to checkpoint: EMA weights, LR schedules.
     extra_state: dict[str, Any] = field(default_factory=dict)
+    # Keys of step()'s dict that are not losses but counts (an ODE solve's function evaluations): logged apart.
+    diagnostics: tuple[str, ...] = ()
 
 
 def module_of(name: str) -> ModuleType:
@@ -213,13 +220,20 @@ def has(module: ModuleType, capability: Capability) -> bool:
 
 
 def config_for(
-    module: ModuleType, settings: Section, images, labels, classes: list[str], dataset: str, captions: list[str] | None
+    module: ModuleType,
+    settings: Section,
+    images,
+    labels,
+    classes: list[str],
+    dataset: str,
+    captions: list[str] | None,
+    pixel_max: int,
 ) -> dict:
-    """What build() needs of a deep model trained on `images` (N, C, H, W), `labels` and, where the dataset brought
-    its own, `captions`."""
+    """What build() needs of a deep model trained on `images` (N, C, H, W) on pixel_max + 1 levels, `labels` and,
+    where the dataset brought its own, `captions`."""
     cfg = module.config(settings, tuple(images.shape[1:]), len(classes))
     if has(module, Capability.FITS_DATA):
-        cfg = module.fit_config(cfg, settings, images, labels, classes, dataset, captions)
+        cfg = module.fit_config(cfg, settings, images, labels, classes, dataset, captions, pixel_max)
     return cfg
 
 

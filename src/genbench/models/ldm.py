@@ -359,6 +359,7 @@ def fit_config(
     classes: list[str],
     dataset: str,
     given: list[str] | None,
+    pixel_max: int,
 ) -> dict:
     """What the training images fix: the caption spec (the attributes' thresholds, the held-out pairs), the
     captions a dataset brought, and the tokenizer trained on the training captions."""

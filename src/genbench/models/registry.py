@@ -20,6 +20,7 @@ MODELS: dict[str, Kind] = {
     "gan": Kind.GENERATIVE,
     "ddpm": Kind.GENERATIVE,
     "ldm": Kind.GENERATIVE,
+    "cnf": Kind.GENERATIVE,
 }
 
 

@@ -266,10 +266,21 @@ def _table(
             "model": model,
             "cells": row,
             "marks": {c.key: marks[c.key].get(model) for c in columns},
-            "texts": {c.key: (row[c.key].text(c.format) if row[c.key] else None) for c in columns},
+            "texts": {c.key: _text(c, row[c.key], metrics[model]) for c in columns},
         }
         for model, row in cells.items()
     ]
+
+
+def _text(column: metric_table.Metric, cell: results.Cell | None, by_seed: dict[int, dict]) -> str | None:
+    """A cell's figure, followed by what it is where the column names that (an exact likelihood or a bound)."""
+    if cell is None:
+        return None
+    text = cell.text(column.format)
+    if column.tag_key is None:
+        return text
+    kinds = sorted({column.tag(_lookup(metrics, column.tag_key)) for metrics in by_seed.values()})
+    return f"{text} {', '.join(kinds)}"
 
 
 def _cell(seeds: list, by_seed: dict, key: str) -> results.Cell | None:

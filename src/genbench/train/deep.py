@@ -64,14 +64,15 @@ def run(
     on = device.resolve(params.train.device, world.local_rank if world.size > 1 else None)
     device.configure_torch(on, params.train.threads)
     execution = loop.Execution(on, precision.Precision(precision.resolve(params.train.precision, on), on), world)
-    classes = records.read(meta_path, records.DatasetMeta).classes
+    meta = records.read(meta_path, records.DatasetMeta)
+    classes = meta.classes
     arrays = splits.load(data_path, ("train",), n_classes=len(classes))
     # The datasets are small: keep them on the device, in the layout its convolutions run fastest in.
     images = torch.from_numpy(arrays["x_train"]).to(on).contiguous(memory_format=device.memory_format(on))
     labels = torch.from_numpy(arrays["y_train"]).to(on)
     captions = splits.captions(data_path, "train")
 
-    cfg = base.config_for(module, settings, images, labels, classes, dataset, captions)
+    cfg = base.config_for(module, settings, images, labels, classes, dataset, captions, meta.pixel_max)
     labels = base.training_labels(module, cfg, labels, captions)
     run_id = loop.fingerprint(
         canonical_json(settings),

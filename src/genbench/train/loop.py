@@ -24,7 +24,7 @@ from torch import nn
 
 from genbench import artifacts
 from genbench.errors import GenbenchError
-from genbench.models.base import Recipe
+from genbench.models.base import Recipe, StepFailed
 from genbench.train import distributed, precision, preemption
 from genbench.train.distributed import World
 from genbench.train.precision import Precision
@@ -33,7 +33,7 @@ CHECKPOINT = "checkpoint.pt"
 
 
 class TrainingDiverged(GenbenchError):
-    """A loss became NaN or infinite."""
+    """A loss became NaN or infinite, or a step could not be computed (an ODE solve that failed)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,7 @@ def run(
         live = _live_logger(live_dir, resume=bool(start_step))
 
     n = len(labels)
+    diagnostic_sums = dict.fromkeys(recipe.diagnostics, 0.0)
     started, images_seen = time.perf_counter(), 0
     window_start, window_images = started, 0
     with (
@@ -155,7 +156,13 @@ def run(
     ):
         for step in range(start_step, settings.steps):
             index = torch.randint(n, (settings.batch_size,), generator=generator).to(images.device)
-            losses = recipe.step(images[index], labels[index], generator)
+            try:
+                losses = recipe.step(images[index], labels[index], generator)
+            except StepFailed as e:
+                raise TrainingDiverged(
+                    f"{name}: {e} at step {step + 1}; the checkpoint before it is kept: lower the learning rate "
+                    f"or raise the regularisation"
+                ) from None
             execution.precision.update()
             means, stop = distributed.agree(
                 [float(v) for v in losses.values()], stop_requests.received is not None, world
@@ -166,6 +173,8 @@ def run(
                     raise TrainingDiverged(
                         f"{name}: {key} loss is {value} at step {step + 1}; lower the learning rate or check the data"
                     )
+            for key in diagnostic_sums:
+                diagnostic_sums[key] += values[key]
             images_seen += settings.batch_size
             window_images += settings.batch_size
             done = step + 1
@@ -175,7 +184,7 @@ def run(
                 window_start, window_images = now, 0
                 live.step = done
                 for key, value in values.items():
-                    live.log_metric(f"loss/{key}", value)
+                    live.log_metric(f"{'diagnostics' if key in diagnostic_sums else 'loss'}/{key}", value)
                 live.next_step()
                 progress.set_postfix({**{k: f"{v:.4f}" for k, v in values.items()}, "img/s": f"{rate:.0f}"})
             progress.update(1)
@@ -197,12 +206,13 @@ def run(
     if live:
         live.end()
     seconds = time.perf_counter() - started
+    steps_run = max(settings.steps - start_step, 1)
     return {
         "train_seconds": seconds,
         "images_per_second": images_seen / max(seconds, 1e-9),
         "resumed_from_step": start_step,
         "segments": segments,
-    }
+    } | ({"per_step": {key: total / steps_run for key, total in diagnostic_sums.items()}} if diagnostic_sums else {})
 
 
 def _segment_of(execution: Execution) -> dict:

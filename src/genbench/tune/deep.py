@@ -149,7 +149,14 @@ class _Trainer:
 
         tune = self.params.tune
         cfg = base.config_for(
-            self.module, settings, self.images, self.labels, self.classes, self.dataset, self.captions
+            self.module,
+            settings,
+            self.images,
+            self.labels,
+            self.classes,
+            self.dataset,
+            self.captions,
+            self.judge.pixel_max,
         )
         labels = base.training_labels(self.module, cfg, self.labels, self.captions)
         every = max(1, settings.steps // (tune.checks + 1)) if trial and tune.checks else 0
