@@ -1,7 +1,9 @@
-"""A generative model's classification accuracy score against its training time: the checkpoints a
-finished run's training wrote on its way (copied aside while it ran) and its final weights, each put
-through the run's own sample and CAS code, with the run's params (--n-samples: fewer samples, to
-save time; the train-on-real ceiling is then given at that number too).
+"""A generative model's classification accuracy score, and its likelihood where it has one, against its
+training time: the checkpoints a finished run's training wrote on its way (copied aside while it ran) and
+its final weights, each put through the run's own sample, CAS and likelihood code, with the run's params
+(--n-samples: fewer samples, to save time; the train-on-real ceiling is then given at that number too).
+The likelihood is taken on the evaluate stage's test images (evaluate.bound_images), in bits per dimension
+with the t-interval over them.
 
 Training minutes of a checkpoint at step k: the train stage's seconds times k / steps.
 Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ...
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -19,9 +22,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from genbench import paths, randomness, sample
+from genbench import device, paths, randomness, records, sample
 from genbench.data import splits
-from genbench.evaluate import cas
+from genbench.evaluate import cas, intervals, protocol
 from genbench.models import base, deep
 from genbench.models.classic import stratified_cap
 from genbench.validate import load_params
@@ -64,6 +67,7 @@ def main() -> None:
             sample.run(params, d, m, s, model_dir, paths.processed_data(d), paths.processed_meta(d), samples_dir)
             cas.run(params, m, s, paths.processed_data(d), paths.processed_meta(d), samples_dir, out)
             svm = json.loads(out.read_text())["scores"]["svm"]
+            likelihood = bits_per_dim(params, d, m, s, model_dir)
         result["points"].append(
             {
                 "step": step,
@@ -71,6 +75,7 @@ def main() -> None:
                 "cas_svm": svm["accuracy"],
                 "cas_svm_interval": svm["accuracy_interval"],
             }
+            | likelihood
         )
         print(json.dumps(result["points"][-1]), flush=True)
     arrays = splits.load(paths.processed_data(d), ("train", "test"))
@@ -87,6 +92,31 @@ def main() -> None:
     print(f"train-on-real ceiling at {params.evaluate.n_samples} images: {result['train_on_real_svm']:.4f}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def bits_per_dim(params, dataset: str, model: str, seed: int, model_dir: Path) -> dict:
+    """The model's likelihood hook on the evaluate stage's test images, as its evaluate stage calls it; {} for a
+    model without one."""
+    module = base.module_of(model)
+    if not base.has(module, base.Capability.LIKELIHOOD):
+        return {}
+    on = device.prepare(params.train.device, params.train.threads)
+    meta = records.read(paths.processed_meta(dataset), records.DatasetMeta)
+    x, y = protocol.bound_subset(params, splits.load(paths.processed_data(dataset), ("test",)))
+    modules, cfg = deep.load(model, model_dir, on)
+    generator = randomness.torch_generator(seed, "likelihood")
+    images, labels = torch.from_numpy(x).to(on), torch.from_numpy(y).to(on)
+    found = module.likelihood(modules, cfg, images, labels, generator, meta.pixel_max, params.evaluate)
+    if found is None:
+        return {}
+    per_image = intervals.mean_interval(
+        torch.as_tensor(found["nats"]).double().cpu().numpy() / (x[0].size * math.log(2))
+    )
+    return {
+        "likelihood": found["kind"],
+        "bits_per_dim": per_image["mean"],
+        "bits_per_dim_interval": [per_image["low"], per_image["high"]],
+    }
 
 
 if __name__ == "__main__":
