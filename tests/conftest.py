@@ -105,9 +105,9 @@ class Workspace:
         self.run("git", "add", "-A")
         self.run("git", "commit", "-q", "--allow-empty", "-m", message)
 
-    def dvc_repro(self) -> list[str]:
+    def dvc_repro(self, timeout: float = 600) -> list[str]:
         """Run `dvc repro`; return the names of the stages it executed."""
-        out = self.run("dvc", "repro").stdout
+        out = self.run("dvc", "repro", timeout=timeout).stdout
         return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage '")]
 
     def executed(self) -> list[dict]:

@@ -146,7 +146,8 @@ def test_a_failed_solve_stops_training_naming_the_step_and_the_checkpoint_before
         return real_step(x, y, generator)
 
     recipe.step = stiffened
-    with pytest.raises(loop.TrainingDiverged, match=r"^cnf on test: the ODE solve failed \(.+\) at step 13; the chec"):
+    stopped = r"^cnf on test: the ODE solve failed \(.+\) at step 13; the checkpoint of step 10 is kept: "
+    with pytest.raises(loop.TrainingDiverged, match=stopped):
         loop.run("cnf on test", recipe, x, y, SCHEDULE, tmp_path, "t", loop.execution_on(DEVICE))
     assert torch.load(tmp_path / loop.CHECKPOINT, weights_only=True)["step"] == 10
 

@@ -39,12 +39,12 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
         assert job == snakemake["jobs"][command], command
     assert dvc["edges"] == snakemake["edges"]
     # The whole pipeline. Per dataset: a download, a preprocess, the references (floor and ceiling) and a
-    # tune per model (3 classic, the featurenet, the generative ones: 4 in params.yaml, 3 in tiny.yaml). Per
+    # tune per model (3 classic, the featurenet, the generative ones: 5 in params.yaml, 3 in tiny.yaml). Per
     # dataset and seed: a train and an evaluate per classifier (3 classic + featurenet); a train, a sample and
     # an evaluate per generative model; a classification accuracy score per conditional one (models.cas).
     # Then one report.
     n_classifiers = 4
-    n_generative, n_conditional = (4, 3) if params in ("default", "two datasets") else (3, 2)
+    n_generative, n_conditional = (5, 4) if params in ("default", "two datasets") else (3, 2)
     per_seed_jobs = 2 * n_classifiers + 3 * n_generative + n_conditional
     assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 1
     # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the

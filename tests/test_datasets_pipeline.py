@@ -94,7 +94,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
 
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
-        ran = workspace.dvc_repro()
+        ran = workspace.dvc_repro(timeout=1200)  # 100 stages: 400 to 600 s on 2 cores beside other tests
     # per dataset: download, preprocess, the references, a tune per model (7), 2 classifiers x (train, evaluate),
     # 5 generative models x (train, sample, evaluate), 4 conditional ones' CAS; then the report
     assert len(ran) == 3 * (3 + 7 + 2 * 2 + 5 * 3 + 4) + 1
@@ -172,7 +172,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     )
 
     # A model taken out of params leaves the report; nothing but the report reruns.
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm, ldm]", "generative: [gan, ddpm, ldm]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm, ldm, cnf]", "generative: [gan, ddpm, ldm, cnf]")
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
     assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="vae"' not in report

@@ -41,7 +41,7 @@ TRAJECTORY_FRAMES = 8
 class Params(GenerativeParams):
     """generative.cnf"""
 
-    steps: int = Field(1000, ge=1, le=10_000_000, description="optimiser steps")
+    steps: int = Field(1500, ge=1, le=10_000_000, description="optimiser steps")
     lr: PositiveFloat = Field(1e-3, description="learning rate (Adam)")
     hidden: int = Field(256, ge=4, le=8192, description="width of the dynamics' hidden layers")
     layers: int = Field(2, ge=1, le=16, description="hidden layers of the dynamics")
@@ -50,7 +50,7 @@ class Params(GenerativeParams):
     kinetic_weight: float = Field(0.01, ge=0, description="RNODE's kinetic energy penalty, per dimension")
     jacobian_weight: float = Field(0.01, ge=0, description="RNODE's Jacobian Frobenius penalty, per dimension")
     solver: Solver = Field("rk4", description="the training solve: a fixed-step method, or dopri5 (adaptive)")
-    solver_steps: int = Field(8, ge=1, le=10_000, description="steps of a fixed-step solver over t in [0, 1]")
+    solver_steps: int = Field(4, ge=1, le=10_000, description="steps of a fixed-step solver over t in [0, 1]")
     tolerance: PositiveFloat = Field(1e-4, le=1, description="an adaptive solver's atol and rtol")
     adjoint: bool = Field(False, description="backpropagate by the adjoint ODE (memory flat in the steps) or directly")
 
@@ -60,7 +60,7 @@ class Sampling(Section):
 
     temperature: float = Field(1.0, gt=0, le=10, description="scale of the prior's spread; below 1 trades diversity")
     solver: Solver = Field("dopri5", description="the backward solve from noise to image")
-    solver_steps: int = Field(8, ge=1, le=10_000, description="steps of a fixed-step solver")
+    solver_steps: int = Field(4, ge=1, le=10_000, description="steps of a fixed-step solver")
     tolerance: PositiveFloat = Field(1e-5, le=1, description="an adaptive solver's atol and rtol")
 
 

@@ -159,9 +159,10 @@ def run(
             try:
                 losses = recipe.step(images[index], labels[index], generator)
             except StepFailed as e:
+                saved = max(start_step, step // settings.checkpoint_every * settings.checkpoint_every)
+                kept = f"the checkpoint of step {saved} is kept" if saved else "no checkpoint was written before it"
                 raise TrainingDiverged(
-                    f"{name}: {e} at step {step + 1}; the checkpoint before it is kept: lower the learning rate "
-                    f"or raise the regularisation"
+                    f"{name}: {e} at step {step + 1}; {kept}: lower the learning rate or raise the regularisation"
                 ) from None
             execution.precision.update()
             means, stop = distributed.agree(
