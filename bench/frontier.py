@@ -1,9 +1,10 @@
-"""A generative model's classification accuracy score, and its likelihood where it has one, against its
-training time: the checkpoints a finished run's training wrote on its way (copied aside while it ran) and
-its final weights, each put through the run's own sample, CAS and likelihood code, with the run's params
-(--n-samples: fewer samples, to save time; the train-on-real ceiling is then given at that number too).
-The likelihood is taken on the evaluate stage's test images (evaluate.bound_images), in bits per dimension
-with the t-interval over them.
+"""A generative model's classification accuracy score and FID, its likelihood where it has one, and its test
+accuracy where it also classifies, against its training time: the checkpoints a finished run's training wrote
+on its way (copied aside while it ran) and its final weights, each put through the run's own sample, CAS and
+likelihood code, with the run's params (--n-samples: fewer samples, to save time; the train-on-real ceiling is
+then given at that number too). FID compares the first samples with the evaluate stage's test images in the
+run's feature space. The likelihood is taken on the evaluate stage's test images (evaluate.bound_images), in
+bits per dimension with the t-interval over them.
 
 Training minutes of a checkpoint at step k: the train stage's seconds times k / steps.
 Usage: python bench/frontier.py RUN_FOLDER --dataset mnist --model gan --checkpoints a.pt b.pt ...
@@ -22,9 +23,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from genbench import device, paths, randomness, records, sample
+from genbench import artifacts, device, paths, pipeline, randomness, records, sample
 from genbench.data import splits
-from genbench.evaluate import cas, intervals, protocol
+from genbench.evaluate import cas, distances, features, generative, intervals, protocol
 from genbench.models import base, deep
 from genbench.models.classic import stratified_cap
 from genbench.validate import load_params
@@ -68,14 +69,18 @@ def main() -> None:
             cas.run(params, m, s, paths.processed_data(d), paths.processed_meta(d), samples_dir, out)
             svm = json.loads(out.read_text())["scores"]["svm"]
             likelihood = bits_per_dim(params, d, m, s, model_dir)
+            fid = fid_against_test(params, d, samples_dir)
+            accuracy = classifier_accuracy(params, d, m, model_dir)
         result["points"].append(
             {
                 "step": step,
                 "training_minutes": train_seconds * step / steps / 60,
                 "cas_svm": svm["accuracy"],
                 "cas_svm_interval": svm["accuracy_interval"],
+                "fid": fid,
             }
             | likelihood
+            | accuracy
         )
         print(json.dumps(result["points"][-1]), flush=True)
     arrays = splits.load(paths.processed_data(d), ("train", "test"))
@@ -92,6 +97,33 @@ def main() -> None:
     print(f"train-on-real ceiling at {params.evaluate.n_samples} images: {result['train_on_real_svm']:.4f}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def fid_against_test(params, dataset: str, samples_dir: Path) -> float:
+    """FID of the first samples against the evaluate stage's compared test images, in the run's feature space (no
+    interval: the evaluate stage's bootstrap is the figure to quote)."""
+    on = device.prepare(params.train.device, params.train.threads)
+    net = deep.load(
+        pipeline.FEATURE_SPACE, paths.model_dir(dataset, pipeline.FEATURE_SPACE, params.evaluate.feature_seed), on
+    )[0]["net"]
+    x, _ = protocol.test_subset(params, splits.load(paths.processed_data(dataset), ("val", "test")))
+    generated = artifacts.load_npz(samples_dir / paths.SAMPLES, ("x",))["x"][: len(x)]
+    return distances.fid_numpy(features.extract(net, x, on).numpy(), features.extract(net, generated, on).numpy())
+
+
+def classifier_accuracy(params, dataset: str, model: str, model_dir: Path) -> dict:
+    """A model that also classifies: its accuracy on the whole test split, with the Wilson interval; {} otherwise."""
+    module = base.module_of(model)
+    if not base.has(module, base.Capability.CLASSIFIES):
+        return {}
+    on = device.prepare(params.train.device, params.train.threads)
+    arrays = splits.load(paths.processed_data(dataset), ("test",))
+    modules, cfg = deep.load(model, model_dir, on)
+    correct = int((generative.classified(module, modules, cfg, arrays["x_test"], on) == arrays["y_test"]).sum())
+    return {
+        "accuracy": correct / len(arrays["y_test"]),
+        "accuracy_interval": intervals.wilson(correct, len(arrays["y_test"])),
+    }
 
 
 def bits_per_dim(params, dataset: str, model: str, seed: int, model_dir: Path) -> dict:

@@ -10,12 +10,11 @@ import pytest
 import torch
 from device_under_test import DEVICE
 from test_deep_models import TINY, build, learnable_batch
-from test_preemption_and_precision import sigterm_during
+from test_preemption_and_precision import assert_a_stopped_run_resumes_to_the_same_bytes, model_recipe
 
 from genbench.errors import DataError
-from genbench.models import cnf, deep
+from genbench.models import cnf
 from genbench.train import loop
-from genbench.train.preemption import Preempted
 
 TIGHT = cnf.solve_settings("dopri5", 1, 1e-8)
 
@@ -107,34 +106,18 @@ def test_a_dequantised_image_comes_back_to_its_levels(levels):
 SCHEDULE = loop.LoopSettings(steps=20, batch_size=16, checkpoint_every=5, log_every=5, seed=0)
 
 
-def cnf_recipe(signal_at_step: int | None = None, **settings):
-    module, cfg, modules = build("cnf", (1, 8, 8), n_classes=4)
-    recipe = module.recipe(modules, TINY.generative.cnf.model_copy(update=settings), loop.execution_on(DEVICE))
-    sigterm_during(recipe, signal_at_step)
-    return recipe, modules
-
-
 @pytest.mark.skipif(
     threading.current_thread() is not threading.main_thread(), reason="signal handlers need the main thread"
 )
 def test_a_stopped_run_resumes_to_the_same_bytes(tmp_path):
-    x, y = learnable_batch(n=32)
-    straight, straight_modules = cnf_recipe()
-    loop.run("cnf", straight, x, y, SCHEDULE, tmp_path / "straight", "t", loop.execution_on(DEVICE))
-    stopped, _ = cnf_recipe(signal_at_step=7)
-    with pytest.raises(Preempted, match="after step 7;"):
-        loop.run("cnf", stopped, x, y, SCHEDULE, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
-    resumed, resumed_modules = cnf_recipe()
-    loop.run("cnf", resumed, x, y, SCHEDULE, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
-    a, b = deep.state_of(straight_modules), deep.state_of(resumed_modules)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert_a_stopped_run_resumes_to_the_same_bytes("cnf", SCHEDULE, tmp_path, stop_after=7)
 
 
 def test_a_failed_solve_stops_training_naming_the_step_and_the_checkpoint_before_it_resumes(tmp_path, capsys):
     """Dynamics made stiff at step 13 (their weights scaled up, as a learning rate far too high leaves them): the
     adaptive solver gives up, the loop names the step, and the checkpoint of step 10 is the one a rerun takes."""
     x, y = learnable_batch(n=32)
-    recipe, modules = cnf_recipe(solver="dopri5", tolerance=1e-4)
+    recipe, modules = model_recipe("cnf", solver="dopri5", tolerance=1e-4)
     real_step, calls = recipe.step, []
 
     def stiffened(x, y, generator):
@@ -151,7 +134,7 @@ def test_a_failed_solve_stops_training_naming_the_step_and_the_checkpoint_before
         loop.run("cnf on test", recipe, x, y, SCHEDULE, tmp_path, "t", loop.execution_on(DEVICE))
     assert torch.load(tmp_path / loop.CHECKPOINT, weights_only=True)["step"] == 10
 
-    resumed, _ = cnf_recipe(solver="dopri5", tolerance=1e-4)
+    resumed, _ = model_recipe("cnf", solver="dopri5", tolerance=1e-4)
     capsys.readouterr()
     loop.run("cnf on test", resumed, x, y, SCHEDULE, tmp_path, "t", loop.execution_on(DEVICE))
     assert "cnf on test: resuming from the checkpoint at step 10" in capsys.readouterr().err

@@ -106,7 +106,8 @@ def test_default_params_file_is_valid():
         ),
         (
             "tune: {space: {resnet: {lr: {low: 0.1, high: 2}}}}",
-            "tune.space.resnet: not a registered model (xgboost, svm, logreg, featurenet, vae, gan, ddpm, ldm, cnf)",
+            "tune.space.resnet: not a registered model (xgboost, svm, logreg, featurenet, vae, gan, ddpm, ldm, cnf, "
+            "ebm)",
         ),
         (
             "tune: {space: {gan: {conditional: {choices: [true, false]}}}}",
@@ -197,11 +198,11 @@ def test_stage_stops_with_one_line_and_exit_code_2(tmp_path, edit, key):
         (
             ["evaluate", "--dataset", "digits", "--model", "resnet", "--seed", "0"],
             "--model 'resnet': not one of params.yaml's models for this stage (xgboost, svm, logreg, featurenet, "
-            "vae, gan, ddpm, ldm, cnf)",
+            "vae, gan, ddpm, ldm, cnf, ebm)",
         ),
         (
             ["sample", "--dataset", "digits", "--model", "svm", "--seed", "0"],
-            "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm, ldm, cnf)",
+            "--model 'svm': not one of params.yaml's models for this stage (vae, gan, ddpm, ldm, cnf, ebm)",
         ),
         (
             ["train", "--dataset", "digits", "--model", "svm", "--seed", "7"],

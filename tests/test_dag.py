@@ -44,7 +44,7 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
     # an evaluate per generative model; a classification accuracy score per conditional one (models.cas).
     # Then one report.
     n_classifiers = 4
-    n_generative, n_conditional = (5, 4) if params in ("default", "two datasets") else (3, 2)
+    n_generative, n_conditional = (6, 5) if params in ("default", "two datasets") else (3, 2)
     per_seed_jobs = 2 * n_classifiers + 3 * n_generative + n_conditional
     assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 1
     # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the

@@ -22,7 +22,7 @@ SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
 OWN_CLASSES = ("circle", "<b>square", "triangle")  # folder names; the second must be shown as text
 DATASETS = ("tinymnist", "tinycifar", "shapes")
 SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
-GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf")
+GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf", "ebm")
 
 
 def draw_shapes(root, per_class: int = 40) -> None:
@@ -69,10 +69,10 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
     )
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost]")
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm, cnf]")
-    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm, cnf]")
+    workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm, cnf, ebm]")
+    workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm, cnf, ebm]")
     # Fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
-    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100), ("cnf", 100)):
+    for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100), ("cnf", 100), ("ebm", 100)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
     workspace.edit("params.yaml", "    autoencoder_steps: 30\n", "    autoencoder_steps: 20\n")
     workspace.edit("params.yaml", "  trials: 3 ", "  trials: 0 ")  # tuning has tests of its own
@@ -95,9 +95,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     with FileServer(served) as server:
         workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
         ran = workspace.dvc_repro(timeout=1200)  # 100 stages: 400 to 600 s on 2 cores beside other tests
-    # per dataset: download, preprocess, the references, a tune per model (7), 2 classifiers x (train, evaluate),
-    # 5 generative models x (train, sample, evaluate), 4 conditional ones' CAS; then the report
-    assert len(ran) == 3 * (3 + 7 + 2 * 2 + 5 * 3 + 4) + 1
+    # per dataset: download, preprocess, the references, a tune per model (8), 2 classifiers x (train, evaluate),
+    # 6 generative models x (train, sample, evaluate), 5 conditional ones' CAS; then the report
+    assert len(ran) == 3 * (3 + 8 + 2 * 2 + 6 * 3 + 5) + 1
     assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
 
     mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
@@ -111,6 +111,7 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     assert shapes_meta["image_shape"] == [3, 16, 16] and shapes_meta["classes"] == sorted(OWN_CLASSES)
     assert shapes_meta["sizes"] == {"train": 86, "val": 10, "test": 24}
 
+    test_sizes = {"tinymnist": 40, "tinycifar": 20, "shapes": 24}  # the sizes asserted above
     for dataset in DATASETS:
         for model in ("xgboost", "featurenet"):
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
@@ -137,7 +138,14 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
                     assert samples["said"].shape == (40, 2) and metrics["faithfulness"]["captions"] == "measured"
                 seen = metrics["faithfulness"]["seen"]
                 assert seen["class"]["n"] == 40 and 0 <= seen["all"]["rate"] <= seen["class"]["rate"] <= 1
-    classifiers = ["xgboost", "featurenet"]
+            if model == "ebm":  # its logits classify the whole test split
+                classified = metrics["classifier"]
+                n_test = test_sizes[dataset]
+                assert sum(map(sum, classified["confusion_matrix"])) == len(classified["correct"]) == n_test
+                assert classified["accuracy"] == sum(classified["correct"]) / test_sizes[dataset]
+            else:
+                assert metrics.get("classifier") is None
+    classifiers = ["xgboost", "featurenet", "ebm"]
     page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
     assert page.models_by_table == {
@@ -172,7 +180,9 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     )
 
     # A model taken out of params leaves the report; nothing but the report reruns.
-    workspace.edit("params.yaml", "generative: [vae, gan, ddpm, ldm, cnf]", "generative: [gan, ddpm, ldm, cnf]")
+    workspace.edit(
+        "params.yaml", "generative: [vae, gan, ddpm, ldm, cnf, ebm]", "generative: [gan, ddpm, ldm, cnf, ebm]"
+    )
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
     assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="vae"' not in report

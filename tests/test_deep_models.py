@@ -31,11 +31,17 @@ TINY = whole_schema().model_validate(
                 "lr": 0.003,
             },
             "cnf": {"steps": 60, "batch_size": 16, "hidden": 32, "solver_steps": 2, "lr": 0.01},
+            "ebm": {"steps": 60, "batch_size": 16, "width": 8, "hidden": 32, "langevin_steps": 5},
         },
-        "sampling": {"ddpm": {"steps": 4}, "ldm": {"steps": 4}, "cnf": {"solver": "rk4", "solver_steps": 2}},
+        "sampling": {
+            "ddpm": {"steps": 4},
+            "ldm": {"steps": 4},
+            "cnf": {"solver": "rk4", "solver_steps": 2},
+            "ebm": {"steps": 5},
+        },
     }
 )
-MODELS = ["featurenet", "vae", "gan", "ddpm", "ldm", "cnf"]
+MODELS = ["featurenet", "vae", "gan", "ddpm", "ldm", "cnf", "ebm"]
 
 
 def build(model: str, shape: tuple[int, int, int], n_classes: int = 10):
@@ -73,6 +79,8 @@ def test_shapes_and_dtypes(model, shape):
         mean, log_var = modules["autoencoder"].encode(x)
         assert mean.shape == log_var.shape == (4, cfg["latent_channels"], shape[1] // 2, shape[2] // 2)
         assert modules["autoencoder"].decode(mean).shape == x.shape
+    if model == "ebm":
+        assert module.classify(modules, cfg, x).shape == (4, 10)
 
 
 def learnable_batch(shape=(1, 8, 8), n=64):
@@ -98,6 +106,7 @@ def test_loss_goes_down(model):
         "ddpm": "mse",
         "ldm": "mse",
         "cnf": "bits_per_dim",
+        "ebm": "cross_entropy",
     }[model]
     steps = (recipe.step(x, y, generator).get(key) for _ in range(settings.steps))
     losses = [float(v) for v in steps if v is not None]  # ldm: the diffusion's steps, after the autoencoder's

@@ -40,8 +40,8 @@ AT_ROUNDING_LEVEL, ROUNDING_TOLERANCE = ("ddpm", "ldm", "cnf"), 1e-5
 # the comparison reads. The DDPM's one-process curve is the tiny run's first 100 steps (nothing in its step
 # depends on the total; the featurenet's one-cycle schedule does, and it keeps its steps). The ldm's 60 are
 # 30 of its autoencoder's and 30 of its diffusion's.
-SHORTER_STEPS = {"gan": 100, "ddpm": 100, "ldm": 60, "cnf": 40}
-TRAINED_HERE = ("gan", "ldm", "cnf")  # the tiny run trains no ldm or cnf, and the GAN here has another loss
+SHORTER_STEPS = {"gan": 100, "ddpm": 100, "ldm": 60, "cnf": 40, "ebm": 40}
+TRAINED_HERE = ("gan", "ldm", "cnf", "ebm")  # the tiny run trains no ldm, cnf or ebm; the GAN here has another loss
 
 
 def train(ws, model: str, *launcher: str, check: bool = True):
@@ -93,9 +93,9 @@ def test_two_ranks_follow_one_process_and_either_launcher_gives_the_same_bytes(f
     two_threads = Workspace(ws.root.parent / "two-threads")
     shutil.copytree(tiny_run.root, two_threads.root, symlinks=True)
     set_train(two_threads, threads=2)
-    for each in (ws, two_threads):  # the tiny run trains no ldm or cnf; their stages run here alone
-        set_section(each, ("models",), generative=["vae", "gan", "ddpm", "ldm", "cnf"])
-    for model in ("featurenet", "gan", "ddpm", "ldm", "cnf"):
+    for each in (ws, two_threads):  # the tiny run trains no ldm, cnf or ebm; their stages run here alone
+        set_section(each, ("models",), generative=["vae", "gan", "ddpm", "ldm", "cnf", "ebm"])
+    for model in ("featurenet", "gan", "ddpm", "ldm", "cnf", "ebm"):
         if model in SHORTER_STEPS:
             for each in (ws, two_threads):
                 set_section(each, ("generative", model), steps=SHORTER_STEPS[model])

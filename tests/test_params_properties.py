@@ -142,7 +142,7 @@ def plausible_documents(draw) -> dict:
     subset = lambda names: st.lists(st.sampled_from(names), unique=True, max_size=len(names))  # noqa: E731
     timesteps, n_samples, seed = draw(small(2, 40)), draw(small(10, 40)), draw(small(0, 2**32 - 1))
     generative, gan_conditional = draw(subset(list(GENERATIVE_MODELS))), draw(st.booleans())
-    conditional = [m for m in generative if m in ("ddpm", "ldm", "cnf") or (m == "gan" and gan_conditional)]  # no VAE
+    conditional = [m for m in generative if m in ("ddpm", "ldm", "cnf", "ebm") or (m == "gan" and gan_conditional)]
     ldm_steps = draw(small(2, 10))
     return {
         "seeds": [seed],
@@ -247,6 +247,20 @@ def plausible_documents(draw) -> dict:
                 "solver_steps": draw(small(1, 4)),
                 "adjoint": draw(st.booleans()),
             },
+            "ebm": {
+                "steps": draw(small(1, 10)),
+                "batch_size": draw(small(1, 32)),
+                "width": draw(st.sampled_from([4, 8])),
+                "hidden": draw(small(4, 32)),
+                "langevin_steps": draw(small(1, 5)),
+                "step_size": draw(unit(0.01, 2.0)),
+                "noise": draw(unit(0.0, 0.1)),
+                "buffer_size": draw(small(1, 200)),
+                "reinit": draw(unit(0.0, 1.0)),
+                "data_noise": draw(unit(0.0, 0.1)),
+                "energy_weight": draw(unit(0.0, 1.0)),
+                "classifier_weight": draw(unit(0.0, 2.0)),
+            },
         },
         "sampling": {
             "vae": {"temperature": draw(unit(0.01, 3.0))},
@@ -266,6 +280,11 @@ def plausible_documents(draw) -> dict:
                 "temperature": draw(unit(0.01, 3.0)),
                 "solver": draw(st.sampled_from(["dopri5", "rk4", "midpoint", "euler"])),
                 "solver_steps": draw(small(1, 4)),
+            },
+            "ebm": {
+                "steps": draw(small(1, 20)),
+                "step_size": draw(unit(0.01, 2.0)),
+                "noise": draw(unit(0.0, 0.1)),
             },
         },
         "tune": {

@@ -14,6 +14,7 @@ from device_under_test import DEVICE
 from test_deep_models import TINY, build, learnable_batch
 
 from genbench.errors import ConfigError
+from genbench.models import base, deep
 from genbench.train import loop, precision
 from genbench.train.preemption import Preempted
 
@@ -44,6 +45,32 @@ def sigterm_during(recipe, signal_at_step: int | None) -> list:
 
     recipe.step = step_that_gets_a_signal
     return calls
+
+
+def model_recipe(model: str, signal_at_step: int | None = None, **settings):
+    """A tiny model's recipe and modules for 8x8 images of 4 classes, its settings updated by `settings`, with
+    SIGTERM during step `signal_at_step` (None: never)."""
+    module, _, modules = build(model, (1, 8, 8), n_classes=4)
+    trained = base.settings(TINY, model).model_copy(update=settings)
+    recipe = module.recipe(modules, trained, loop.execution_on(DEVICE))
+    sigterm_during(recipe, signal_at_step)
+    return recipe, modules
+
+
+def assert_a_stopped_run_resumes_to_the_same_bytes(model: str, schedule, tmp_path, stop_after: int) -> tuple:
+    """Trains `model` straight through, and again stopped by SIGTERM after `stop_after` steps and resumed; the
+    weights must be the same bytes. Returns both recipes, for what else their runs must share."""
+    x, y = learnable_batch(n=32)
+    straight, straight_modules = model_recipe(model)
+    loop.run(model, straight, x, y, schedule, tmp_path / "straight", "t", loop.execution_on(DEVICE))
+    stopped, _ = model_recipe(model, signal_at_step=stop_after)
+    with pytest.raises(Preempted, match=f"after step {stop_after};"):
+        loop.run(model, stopped, x, y, schedule, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
+    resumed, resumed_modules = model_recipe(model)
+    loop.run(model, resumed, x, y, schedule, tmp_path / "stopped", "t", loop.execution_on(DEVICE))
+    a, b = deep.state_of(straight_modules), deep.state_of(resumed_modules)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    return straight, resumed
 
 
 def test_sigterm_stops_after_the_step_with_a_checkpoint_of_that_step(tmp_path):

@@ -25,7 +25,7 @@ TRAINING_ONLY = [
     "src/genbench/train/deep.py",
 ]
 SEEDS = (0, 1, 2)
-DEFAULT_GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf")  # params.yaml's
+DEFAULT_GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf", "ebm")  # params.yaml's
 TINY_GENERATIVE = ("vae", "gan", "ddpm")  # tests/params/tiny.yaml's
 
 
@@ -91,7 +91,7 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
     assert found["src/genbench/models/logreg.py"] == sorted(
         [*stages_of("logreg", ("evaluate", "train")), "tune@digits-logreg"]
     )
-    cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm", "ldm", "cnf") for s in SEEDS]
+    cas = [f"cas@digits-{m}-{s}" for m in ("gan", "ddpm", "ldm", "cnf", "ebm") for s in SEEDS]
     assert found["src/genbench/models/svm.py"] == sorted(
         [
             *stages_of("svm", ("evaluate", "train")),

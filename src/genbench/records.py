@@ -76,6 +76,13 @@ class ClassifierMetrics(Record):
     n_test: int = Field(ge=1)
 
 
+class ModelAsClassifier(ClassifierMetrics):
+    """A generative model that also classifies (its classify() hook); whether it got each test image right, in
+    order, pairs it with the other classifiers (McNemar's test)."""
+
+    correct: list[bool]
+
+
 class FeatureComparison(Record):
     """An image set against the real test split in featurenet space (evaluate/comparison.py)."""
 
@@ -144,6 +151,7 @@ class GenerativeMetrics(FeatureComparison):
     classes: SampleClasses
     likelihood: Likelihood | None  # a model without the likelihood capability
     faithfulness: Faithfulness | None = None  # a model that follows prompts
+    classifier: ModelAsClassifier | None = None  # a model that also classifies
 
 
 class CasScore(Record):

@@ -1,4 +1,5 @@
-"""Test-set metrics and predictions of any classifier: the classic baselines and featurenet.
+"""Test-set metrics and predictions of any classifier: the classic baselines and featurenet, and (`measure`) a
+generative model that also classifies.
 
 Accuracy carries a Wilson interval, macro-F1 a bootstrap one over test images; the predictions
 file lets the report pair classifiers image by image (McNemar's test).
@@ -31,7 +32,7 @@ def run(
 ) -> dict:
     """Predict the val and test splits (images (N, C, H, W) in, labels out); write metrics and predictions.
     Returns the prediction time, which stays out of the metrics (it differs on every run)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+    from sklearn.metrics import accuracy_score
 
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("val", "test"), n_classes=len(classes))
@@ -39,26 +40,9 @@ def run(
     start = time.perf_counter()
     predicted = predict(arrays["x_test"])
     predict_seconds = time.perf_counter() - start
-
-    labels = list(range(len(classes)))
-
-    def macro_f1(actual: np.ndarray, guessed: np.ndarray) -> float:
-        return float(f1_score(actual, guessed, labels=labels, average="macro", zero_division=0))
-
-    precision, recall, _, support = precision_recall_fscore_support(y_test, predicted, labels=labels, zero_division=0)
-    metrics = {
-        "accuracy": float(accuracy_score(y_test, predicted)),
-        "accuracy_interval": intervals.wilson(int(np.sum(predicted == y_test)), len(y_test)),
-        "macro_f1": macro_f1(y_test, predicted),
-        "macro_f1_interval": intervals.bootstrap_paired(macro_f1, y_test, predicted, resamples, seed),
-        "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
-            for i, name in enumerate(classes)
-        },
-        "confusion_matrix": confusion_matrix(y_test, predicted, labels=labels).tolist(),
+    metrics = measure(y_test, predicted, classes, resamples, seed) | {
         "n_train": train_info.n_train,
         "max_train_samples": train_info.max_train_samples,
-        "n_test": int(len(y_test)),
     }
     if len(arrays["y_val"]):
         metrics["val_accuracy"] = float(accuracy_score(arrays["y_val"], predict(arrays["x_val"])))
@@ -67,6 +51,31 @@ def run(
     artifacts.write_json(metrics_path, metrics)
     artifacts.write_text(predictions_path, predictions)
     return {"predict_seconds": predict_seconds}
+
+
+def measure(actual: np.ndarray, predicted: np.ndarray, classes: list[str], resamples: int, seed: int) -> dict:
+    """Accuracy with its Wilson interval, macro-F1 with its bootstrap interval over the images, per-class figures
+    and the confusion matrix of `predicted` against `actual` test labels."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    labels = list(range(len(classes)))
+
+    def macro_f1(truth: np.ndarray, guessed: np.ndarray) -> float:
+        return float(f1_score(truth, guessed, labels=labels, average="macro", zero_division=0))
+
+    precision, recall, _, support = precision_recall_fscore_support(actual, predicted, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(actual, predicted)),
+        "accuracy_interval": intervals.wilson(int(np.sum(predicted == actual)), len(actual)),
+        "macro_f1": macro_f1(actual, predicted),
+        "macro_f1_interval": intervals.bootstrap_paired(macro_f1, actual, predicted, resamples, seed),
+        "per_class": {
+            name: {"precision": float(precision[i]), "recall": float(recall[i]), "support": int(support[i])}
+            for i, name in enumerate(classes)
+        },
+        "confusion_matrix": confusion_matrix(actual, predicted, labels=labels).tolist(),
+        "n_test": int(len(actual)),
+    }
 
 
 def _predictions_csv(actual, predicted, classes: list[str]) -> str:

@@ -3,8 +3,10 @@
 Fidelity and diversity (FID, KID, precision, recall, density, coverage; intra-class FID where the
 model is conditional) in featurenet space, each with a 95% bootstrap interval; how close the samples
 sit to the training images (memorisation); the featurenet's view of the samples' classes; for a
-model that follows prompts, how often its samples show what they were asked (faithfulness); a
-likelihood bound where the model has one, with its interval over test images. The classification
+model that follows prompts, how often its samples show what they were asked (faithfulness); for a
+model whose network also classifies (the EBM), its classifier record on the whole test split, which
+the report's classifier table reads; a likelihood bound where the model has one, with its interval
+over test images. The classification
 accuracy score has a stage of its own (evaluate/cas.py), so the classifiers' settings never rerun this
 one.
 """
@@ -22,7 +24,7 @@ from genbench import artifacts, device, gpus, paths, pipeline, randomness, recor
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
-from genbench.evaluate import comparison, faithfulness, features, intervals, memorisation, protocol
+from genbench.evaluate import classifier, comparison, faithfulness, features, intervals, memorisation, protocol
 from genbench.models import base, deep
 from genbench.models.base import Capability
 
@@ -101,6 +103,14 @@ def run(
             features.classify(net, x_compared, on),
             seed,
         )
+    probes = {}
+    if base.has(module, Capability.CLASSIFIES):
+        started = time.perf_counter()
+        predicted_test = classified(module, modules, cfg, arrays["x_test"], on)
+        probes["predict_seconds"] = time.perf_counter() - started
+        metrics["classifier"] = classifier.measure(
+            arrays["y_test"], predicted_test, classes, params.evaluate.bootstrap_resamples, seed
+        ) | {"correct": (predicted_test == arrays["y_test"]).tolist()}
     x_bound, y_bound = protocol.bound_subset(params, arrays)
     test_images, test_labels = torch.from_numpy(x_bound).to(on), torch.from_numpy(y_bound).to(on)
     generator = randomness.torch_generator(seed, "likelihood")
@@ -111,7 +121,8 @@ def run(
         if has_likelihood
         else None
     )
-    probes = {"likelihood_seconds": time.perf_counter() - started} if bound is not None else {}
+    if bound is not None:
+        probes["likelihood_seconds"] = time.perf_counter() - started
     metrics["likelihood"] = _likelihood(bound, test_images[0].numel())
     records.GenerativeMetrics.model_validate(metrics)  # the record the report reads (metric_table.py)
     # The feature sets too, so the report can pair models on the same resampled real images.
@@ -129,6 +140,17 @@ def run(
         modules, cfg, base.sampling(params, model, module), labels, seed, params.evaluate.timing_steps
     )
     return probes | {"sampler_timing_seconds": time.perf_counter() - started}
+
+
+def classified(module, modules: dict, cfg: dict, images: np.ndarray, on: torch.device) -> np.ndarray:
+    """The class a model that also classifies gives each image, in batches of the device's size."""
+    batch = device.images_per_call(on, *images.shape[-2:])
+    return np.concatenate(
+        [
+            module.classify(modules, cfg, torch.from_numpy(images[i : i + batch]).to(on)).argmax(1).cpu().numpy()
+            for i in range(0, len(images), batch)
+        ]
+    )
 
 
 def _projection(real: torch.Tensor, fake: torch.Tensor) -> dict:

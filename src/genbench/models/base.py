@@ -49,6 +49,7 @@ class Capability(enum.Enum):
     FIGURES = "figures"  # classic: figures of the fitted model (XGBoost's pixel importance)
     FITS_DATA = "fits_data"  # deep: its config also holds what the training images fix (a tokenizer, thresholds)
     PROMPTS = "prompts"  # generative: samples follow text prompts, the captions data/captions.py measures
+    CLASSIFIES = "classifies"  # generative: its network also classifies; its accuracy joins the classifier table
 
 
 class ClassicModel(Protocol):
@@ -124,6 +125,10 @@ class HasFigures(Protocol):
     ) -> dict[str, np.ndarray]: ...  # {name: (H, W) values}
 
 
+class Classifies(Protocol):
+    def classify(self, modules: dict[str, nn.Module], cfg: dict, images: torch.Tensor) -> torch.Tensor: ...  # logits
+
+
 class FitsData(Protocol):
     def fit_config(
         self,
@@ -154,6 +159,7 @@ HOOKS = {
     Capability.SAMPLER_TIMINGS: ("sampler_timings",),
     Capability.FIGURES: ("figures",),
     Capability.FITS_DATA: ("fit_config",),
+    Capability.CLASSIFIES: ("classify",),
     Capability.PROMPTS: ("caption_spec", "check_prompt", "caption_rows", "sample_prompts"),
 }
 REQUIRED = {
@@ -175,6 +181,7 @@ class Execution(Protocol):
     def step(self, optimizer: torch.optim.Optimizer) -> None: ...
     def parallel(self, module: nn.Module) -> nn.Module: ...  # call the module through this in the step
     def share(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]: ...  # this rank's rows of whole-batch draws
+    def gather(self, share: torch.Tensor) -> torch.Tensor: ...  # the whole batch's rows of a share's result, every rank
 
 
 @dataclass

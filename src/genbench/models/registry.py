@@ -21,6 +21,7 @@ MODELS: dict[str, Kind] = {
     "ddpm": Kind.GENERATIVE,
     "ldm": Kind.GENERATIVE,
     "cnf": Kind.GENERATIVE,
+    "ebm": Kind.GENERATIVE,
 }
 
 

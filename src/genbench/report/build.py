@@ -124,6 +124,19 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         model: {seed: _correct(paths.predictions_file(dataset, model, seed), meta["sizes"]["test"]) for seed in seeds}
         for model in classifiers
     }
+    generative_metrics = {
+        model: {seed: _generative_metrics(paths.metrics_file(dataset, model, seed)) for seed in seeds}
+        for model in params.models.generative
+    }
+    for model, by_seed in generative_metrics.items():  # a generative model that also classifies (an EBM)
+        if by_seed[shown_seed].get("classifier") is not None:
+            classifier_metrics[model] = {
+                seed: _as_classifier(paths.metrics_file(dataset, model, seed), m, len(classes), meta["sizes"]["test"])
+                for seed, m in by_seed.items()
+            }
+            comparison.correct[model] = {
+                seed: np.array(m["correct"], dtype=bool) for seed, m in classifier_metrics[model].items()
+            }
     rows = _table(
         seeds,
         {
@@ -133,10 +146,6 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         metric_table.CLASSIFIER,
         comparison,
     )
-    generative_metrics = {
-        model: {seed: _generative_metrics(paths.metrics_file(dataset, model, seed)) for seed in seeds}
-        for model in params.models.generative
-    }
     generative, sample_classes, samplers, references, generative_pairs = [], [], [], [], []
     if generative_metrics:  # every metrics file is read and checked before any figure is drawn
         comparison.features = {
@@ -174,6 +183,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         "n_test": meta["sizes"]["test"],
         "rows": rows,
         "classifier_pairs": _pairs("accuracy", rows, comparison),
+        "generative_classifiers": [model for model in classifier_metrics if model in generative_metrics],
         "tuning": tuning.section(params, dataset, figure_files),
         "classifier_figures": dataset_figures.classifier_figures(
             params,
@@ -402,6 +412,16 @@ def _classifier_metrics(path: Path, n_classes: int) -> dict:
             f"{path}: confusion_matrix is not a {n_classes}×{n_classes} table of counts; rerun its evaluate stage"
         )
     return metrics.model_dump()
+
+
+def _as_classifier(path: Path, metrics: dict, n_classes: int, n_test: int) -> dict:
+    """The classifier record of a generative model's metrics file, checked as a classifier's file is."""
+    shown = metrics.get("classifier")
+    if shown is None:
+        raise DataError(f"{path}: no classifier record, as its other seeds have; rerun its evaluate stage")
+    if len(shown["confusion_matrix"]) != n_classes or len(shown["correct"]) != n_test:
+        raise DataError(f"{path}: its classifier record is not of {n_test} test images in {n_classes} classes")
+    return shown
 
 
 def _generative_metrics(path: Path) -> dict:

@@ -197,6 +197,15 @@ def agree(values: list[float], stop_requested: bool, world: World) -> tuple[list
     return [v / world.size for v in summed[:-1].tolist()], bool(summed[-1] > 0)
 
 
+def gather(share: torch.Tensor, world: World) -> torch.Tensor:
+    """Every rank's `share` (the same shape on each), concatenated in rank order; no gradient flows back."""
+    if world.size == 1:
+        return share
+    shares = [torch.empty_like(share) for _ in range(world.size)]
+    torch.distributed.all_gather(shares, share.contiguous())
+    return torch.cat(shares)
+
+
 def barrier(world: World) -> None:
     if world.size > 1:
         torch.distributed.barrier()

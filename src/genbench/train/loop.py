@@ -67,6 +67,10 @@ class Execution:
         gives them the numbers one process would draw."""
         return tuple(t[self.world.share(len(t))].to(self.device) for t in tensors)
 
+    def gather(self, share: torch.Tensor) -> torch.Tensor:
+        """The whole batch's rows of a tensor computed on each rank's share, in rank order, on every rank."""
+        return distributed.gather(share, self.world)
+
 
 def execution_on(device: torch.device, precision_name: str = "auto") -> Execution:
     """One process on `device`, in the precision `precision_name` resolves to there."""
