@@ -241,8 +241,23 @@ def _check_energies(run: Execution, real: torch.Tensor, negative: torch.Tensor, 
         )
 
 
-def _uniform(shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
-    return (torch.rand(shape, generator=generator) * 2 - 1).to(device)
+def _from_noise(
+    net: EnergyNet, labels: torch.Tensor, sampling: Sampling, generator: torch.Generator, frames: list | None = None
+) -> torch.Tensor:
+    """SGLD on E(x, labels) from uniform noise, every draw from `generator`, on the labels' device."""
+    device = labels.device
+    shape = (len(labels), *net.image_shape)
+    start = (torch.rand(shape, generator=generator) * 2 - 1).to(device)
+    return langevin(
+        net,
+        start,
+        labels,
+        sampling.steps,
+        sampling.step_size,
+        sampling.noise,
+        lambda k: torch.randn(shape, generator=generator).to(device),
+        frames,
+    )
 
 
 def sample(
@@ -250,37 +265,14 @@ def sample(
 ) -> torch.Tensor:
     """Images in [0, 1] for `labels`: SGLD on E(x, label) from uniform noise."""
     net = modules["net"].eval()
-    device = next(net.parameters()).device
-    shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
-    x = _uniform(shape, generator, device)
-    x = langevin(
-        net,
-        x,
-        labels.to(device),
-        sampling.steps,
-        sampling.step_size,
-        sampling.noise,
-        lambda k: torch.randn(shape, generator=generator).to(device),
-    )
-    return to_unit(x)
+    return to_unit(_from_noise(net, labels.to(next(net.parameters()).device), sampling, generator))
 
 
 def views(modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, context: Context) -> list[Grid]:
     """A Langevin chain from uniform noise to a sample, one row per class."""
-    net = modules["net"].eval()
     labels = torch.arange(len(context.classes), device=context.device)
-    shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
     frames: list[torch.Tensor] = []
-    langevin(
-        net,
-        _uniform(shape, context.generator, context.device),
-        labels,
-        sampling.steps,
-        sampling.step_size,
-        sampling.noise,
-        lambda k: torch.randn(shape, generator=context.generator).to(context.device),
-        frames,
-    )
+    _from_noise(modules["net"].eval(), labels, sampling, context.generator, frames)
     shown = torch.linspace(0, sampling.steps, CHAIN_FRAMES).round().long().tolist()
     chain = torch.stack([to_unit(frames[k]) for k in shown], dim=1)
     return [
