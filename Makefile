@@ -42,7 +42,8 @@ bench: setup
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	python bench/run.py
 
-# Re-resolve the direct dependencies of pyproject.toml and write their exact versions.
+# Re-resolve the direct dependencies of pyproject.toml and write their exact versions (requirements-no-deps.lock is
+# pinned by hand: its packages' declared dependencies are not installed).
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv

@@ -42,11 +42,11 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
     # tune per model (3 classic, the featurenet, the generative ones: 5 in params.yaml, 3 in tiny.yaml). Per
     # dataset and seed: a train and an evaluate per classifier (3 classic + featurenet); a train, a sample and
     # an evaluate per generative model; a classification accuracy score per conditional one (models.cas).
-    # Then one report.
+    # Then one report, and one pretrained stage (the feature spaces' weights, none here).
     n_classifiers = 4
     n_generative, n_conditional = (6, 5) if params in ("default", "two datasets") else (3, 2)
     per_seed_jobs = 2 * n_classifiers + 3 * n_generative + n_conditional
-    assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 1
+    assert len(dvc["jobs"]) == n_datasets * (3 + n_classifiers + n_generative + n_seeds * per_seed_jobs) + 2
     # Edges per dataset: download -> preprocess and its timing record -> report; preprocess into the
     # stages per seed that read the data (each classifier's train and evaluate, each generative model's
     # train, sample and evaluate, each CAS), the references and the report. Per seed: each classic model's
@@ -55,11 +55,13 @@ def test_dvc_and_snakemake_graphs_are_equal(workspace, params, n_datasets, n_see
     # sample -> evaluate and report, evaluate -> report (6); sample -> CAS and CAS -> report per conditional
     # one. The feature space (the featurenet of seed 0) -> every seed's generative evaluations and the
     # references; references -> report. Each tune: preprocess -> tune -> report, and tune -> each seed's train;
-    # the feature space -> each generative model's tune.
+    # the feature space -> each generative model's tune. The pretrained weights -> every generative evaluation and
+    # the references, and its timing record -> the report.
     reads_data = 2 * n_classifiers + 3 * n_generative + n_conditional
     per_seed = reads_data + 9 + 3 + 6 * n_generative + 2 * n_conditional + n_generative + n_classifiers + n_generative
     tunes = 2 * n_classifiers + 3 * n_generative
-    assert len(dvc["edges"]) == n_datasets * (2 + 2 + tunes + n_seeds * per_seed + 1 + 1)
+    pretrained = n_seeds * n_generative + 1
+    assert len(dvc["edges"]) == n_datasets * (2 + 2 + tunes + n_seeds * per_seed + 1 + 1 + pretrained) + 1
     assert any("--dataset mnist" in command for command in dvc["jobs"]) == (params == "two datasets")
     own_files = sorted(str(p.relative_to(workspace.root)) for p in workspace.path("data/own").rglob("*") if p.is_file())
     assert all(
@@ -82,6 +84,7 @@ def test_model_list_drives_both_graphs(workspace):
         assert commands == sorted(
             [
                 "genbench download --dataset digits",
+                "genbench pretrained",
                 "genbench preprocess --dataset digits",
                 "genbench references --dataset digits",
                 "genbench report",

@@ -341,6 +341,7 @@ def test_a_plausible_params_file_runs_every_stage_or_names_the_key(
     monkeypatch.chdir(run_dir)
     for command in [
         ["download", "--dataset", "digits"],
+        ["pretrained"],
         ["preprocess", "--dataset", "digits"],
         *pipeline_commands(document),
     ]:

@@ -70,6 +70,7 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
         "src/genbench/models/logreg.py",
         "src/genbench/models/svm.py",
         "src/genbench/data/sources.py",
+        "src/genbench/evaluate/spaces.py",
     )
     for file in (
         "src/genbench/models/toy.py",
@@ -100,9 +101,16 @@ def test_each_edit_reaches_the_stages_it_can_change(workspace, runner):
             "evaluate_references@digits",
         ]
     )
-    assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits"], (
+    # The pretrained stage fetches with the datasets' downloader; it rewrites the same verified weights.
+    assert found["src/genbench/data/sources.py"] == ["download@digits", "preprocess@digits", "pretrained"], (
         "a new dataset: no model's stage"
     )
+    assert found["src/genbench/evaluate/spaces.py"] == sorted(
+        [
+            "evaluate_references@digits",
+            *(stage for m in DEFAULT_GENERATIVE for stage in stages_of(m, ("evaluate_generative",))),
+        ]
+    ), "a feature space: the evaluations that compute in it, never a training"
 
 
 def test_registering_a_model_reruns_nothing_a_training_edit_reruns_training_only(finished_workspace):

@@ -16,6 +16,7 @@ RECORD_OF = {
     "CLASSIFIER": records.ClassifierMetrics,
     "GENERATIVE": records.GenerativeMetrics,
     "SAMPLE_CLASSES": records.GenerativeMetrics,
+    "IN_SPACE": records.InSpace,
 }
 COLUMNS = [(table, metric) for table in RECORD_OF for metric in getattr(metric_table, table)]
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from genbench import pipeline
 from genbench.errors import ConfigError
 from genbench.schema import Section
 
@@ -107,6 +108,20 @@ class EvaluateParams(Section):
         0, ge=0, lt=2**32, description="the featurenet replicate whose features every comparison uses"
     )
     bootstrap_resamples: int = Field(200, ge=20, le=100_000, description="resamples behind each bootstrap interval")
+    feature_spaces: list[str] = Field(
+        [pipeline.FEATURE_SPACE],
+        min_length=1,
+        description="the feature spaces every FID, KID, precision, recall, density and coverage is computed in; "
+        "the featurenet first: the main tables and the tune stage read it",
+    )
+
+    @field_validator("feature_spaces")
+    @classmethod
+    def _featurenet_first_known_and_once(cls, spaces: list[str]) -> list[str]:
+        known = pipeline.FEATURE_SPACES
+        if spaces[0] != known[0] or len(set(spaces)) != len(spaces) or not set(spaces) <= set(known):
+            raise ValueError(f"must start with {known[0]} and name each space once, from {list(known)} (got {spaces})")
+        return spaces
 
     @model_validator(mode="after")
     def _enough_samples_for_the_neighbours(self) -> EvaluateParams:

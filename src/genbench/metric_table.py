@@ -63,8 +63,8 @@ SAMPLE_CLASSES = (
     Metric("classes.coverage", "classes covered", "max", "{:.0%}", IntervalKind.NONE),
 )
 
-# A row is a generative model's metrics file (records.GenerativeMetrics), its CAS file and its stages' times.
-GENERATIVE = (
+# The comparison of an image set with the test images in one feature space (records.FeatureComparison).
+FEATURE_COMPARISON = (
     Metric("fid", "FID", "min", "{:.2f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
     Metric("kid", "KID", "min", "{:.4f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
     Metric("precision", "precision", "max", "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
@@ -73,6 +73,19 @@ GENERATIVE = (
     Metric("density", "density", None, "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
     Metric("coverage", "coverage", "max", "{:.3f}", IntervalKind.PERCENTILE_BOOTSTRAP),
     Metric("intra_class_fid", "intra-class FID", "min", "{:.2f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
+)
+
+# A row is a generative model's comparison in a feature space beside the featurenet (records.InSpace).
+IN_SPACE = (
+    *FEATURE_COMPARISON,
+    Metric("inception_score", "Inception Score", "max", "{:.2f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
+)
+
+# A row is a generative model's metrics file (records.GenerativeMetrics), its CAS file and its stages' times.
+GENERATIVE = (
+    *FEATURE_COMPARISON,
+    # The Inception Score's formula in the featurenet's classes.
+    Metric("classifier_score", "classifier score", "max", "{:.2f}", IntervalKind.BIAS_SHIFTED_BOOTSTRAP),
     Metric("cas.svm.accuracy", "CAS, SVM", "max", "{:.2%}", IntervalKind.WILSON),
     Metric("cas.xgboost.accuracy", "CAS, XGBoost", "max", "{:.2%}", IntervalKind.WILSON),
     # Not ranked: the VAE's is on binarised images, the others' on every pixel level. Each cell says whether it is

@@ -26,6 +26,7 @@ TIMINGS = Path("reports/timings")
 
 
 RAW = Path("data/raw")  # a folder per dataset
+PRETRAINED = Path("data/pretrained")  # the feature spaces' network weights (evaluate/pretrained.py)
 
 
 def raw_dir(dataset: str) -> Path:

@@ -33,6 +33,7 @@ UNTIMED = {"report"}
 # Each command's help in `genbench --help`.
 COMMANDS = {
     "download": "put a dataset's raw files into data/raw/<dataset>/",
+    "pretrained": "put the feature spaces' network weights into data/pretrained/",
     "preprocess": "split and scale a dataset into data/processed/<dataset>/",
     "tune": "choose one model's settings on the validation split, with the budget every model gets",
     "train": "train one model on one dataset",
@@ -192,11 +193,15 @@ def samples(model: str) -> tuple[In, ...]:
 # The models the DAG gives a role of their own, the one place outside their modules and the registry that names them.
 # The classifier whose features every generative comparison uses (FID, KID, precision, recall):
 FEATURE_SPACE = "featurenet"
+# The feature spaces evaluate.feature_spaces may list, the featurenet first; the others are networks trained
+# elsewhere, whose weights are a verified input (evaluate/spaces.py, evaluate/pretrained.py).
+FEATURE_SPACES = (FEATURE_SPACE, "inception")
 # The classic models the classification accuracy score fits, with the real baselines' params:
 CAS_MODELS = ("svm", "xgboost")
 FEATURES = weights(FEATURE_SPACE, FEATURE_SEED, role="feature_")
 CAS_CODE = tuple(f"genbench.models.{model}" for model in CAS_MODELS)
 CAS_PARAMS = tuple(f"classic.{model}" for model in CAS_MODELS)
+PRETRAINED = In(str(paths.PRETRAINED), "pretrained")  # the feature spaces' weights beside the featurenet
 
 
 GROUPS: tuple[Group, ...] = (
@@ -211,6 +216,18 @@ GROUPS: tuple[Group, ...] = (
         outputs=(Out(str(paths.raw_dir(D)), "raw", folder=True, persist=True),),
         # Not in Snakemake's cache: raw files may be placed by hand, and a cached output is a link
         # into the shared cache, which such a file would then change for everyone.
+        cache=False,
+    ),
+    Group(
+        "pretrained",
+        "pretrained",
+        "genbench.evaluate.fetch_pretrained",
+        "the weights of the feature spaces evaluate.feature_spaces adds to the featurenet, verified by sha256 (files "
+        "put there by hand are kept)",
+        per_dataset=False,
+        params=("evaluate.feature_spaces", "download"),
+        outputs=(Out(PRETRAINED.path, "pretrained", folder=True, persist=True),),
+        # Not in Snakemake's cache, as the raw data: files may be placed by hand.
         cache=False,
     ),
     Group(
@@ -351,7 +368,7 @@ GROUPS: tuple[Group, ...] = (
         models="generative",
         per_seed=True,
         params=(*RUNTIME, "data.seed", "evaluate", f"sampling.{M}"),
-        inputs=(*DATA, *FEATURES, *weights(M), *samples(M)),
+        inputs=(*DATA, *FEATURES, *weights(M), *samples(M), PRETRAINED),
         outputs=(
             Out(str(paths.metrics_file(D, M, S)), "metrics", kind="metrics"),
             Out(str(paths.projection_file(D, M, S)), "projection"),
@@ -366,7 +383,7 @@ GROUPS: tuple[Group, ...] = (
         "held-out real images and noise, scored like the generative models: the floor and the ceiling",
         # CAS's floor: the classifiers evaluate/cas.py trains (CAS_MODELS), with the real baselines' params.
         params=(*RUNTIME, "data.seed", "evaluate", *CAS_PARAMS),
-        inputs=(*DATA, *FEATURES),
+        inputs=(*DATA, *FEATURES, PRETRAINED),
         outputs=(Out(str(paths.references_file(D)), "metrics", kind="metrics"),),
         loads=(f"genbench.models.{FEATURE_SPACE}", *CAS_CODE),
         resources="deep",

@@ -143,9 +143,24 @@ class Faithfulness(Record):
     real_other_captions: dict[str, Rate] | None
 
 
-class GenerativeMetrics(FeatureComparison):
+class ClassScored(FeatureComparison):
+    """A comparison in featurenet space, with the classifier score (the Inception Score on the featurenet's classes)."""
+
+    classifier_score: float
+    classifier_score_interval: Interval
+
+
+class InSpace(FeatureComparison):
+    """A comparison in a feature space beside the featurenet (evaluate/spaces.py), with its Inception Score."""
+
+    inception_score: float
+    inception_score_interval: Interval
+
+
+class GenerativeMetrics(ClassScored):
     """reports/metrics/<dataset>/seed-<seed>/<generative model>.json"""
 
+    spaces: dict[str, InSpace] | None = None  # evaluate.feature_spaces beyond the featurenet
     conditional: bool
     memorisation: Memorisation
     classes: SampleClasses
@@ -167,16 +182,22 @@ class CasScores(Record):
     scores: dict[str, CasScore]
 
 
-class Floor(FeatureComparison):
+class Floor(ClassScored):
     memorisation: Memorisation
+
+
+class SpaceReferences(Record):
+    real_heldout_vs_test: InSpace
+    noise_vs_test: InSpace
 
 
 class References(Record):
     """reports/metrics/<dataset>/references.json: the floor and the ceiling every generative model sits between"""
 
     real_heldout_vs_test: Floor
-    noise_vs_test: FeatureComparison
+    noise_vs_test: ClassScored
     cas_real_train: dict[str, CasScore]
+    spaces: dict[str, SpaceReferences] | None = None  # evaluate.feature_spaces beyond the featurenet
 
 
 class StageTimes(Record):

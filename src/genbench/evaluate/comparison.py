@@ -1,6 +1,8 @@
-"""One image set against the real test split, in featurenet space, at the size evaluate/protocol.py sets."""
+"""One image set against the real test split, in one feature space, at the size evaluate/protocol.py sets."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -9,6 +11,9 @@ from genbench import randomness
 from genbench.config import Params
 from genbench.errors import ConfigError
 from genbench.evaluate import distances, fidelity, intervals
+
+if TYPE_CHECKING:
+    from genbench.evaluate.spaces import Embedding
 
 
 def compare(
@@ -74,6 +79,33 @@ def compare(
         **{f"{name}_interval": interval for name, (_, interval) in per_image.items()},
         **(intra_class_fid(real.numpy(), fake.numpy(), *labels, resamples, seed) if labels is not None else {}),
     }
+
+
+def in_space(
+    params: Params,
+    real: Embedding,
+    fake: Embedding,
+    seed: int,
+    paired: bool,
+    labels: tuple[np.ndarray, np.ndarray] | None,
+) -> dict:
+    """The comparison of `fake` with `real` in a space beside the featurenet, and the fake set's Inception Score."""
+    score, interval = class_score(fake.logits, params.evaluate.bootstrap_resamples, seed)
+    return compare(params, real.features, fake.features, seed, paired=paired, labels=labels) | {
+        "inception_score": score,
+        "inception_score_interval": interval,
+    }
+
+
+def class_score(logits: np.ndarray, resamples: int, seed: int) -> tuple[float, list[float]]:
+    """The Inception Score formula on `logits` (distances.inception_score) and its bias-shifted bootstrap interval
+    over the images: a resample repeats images, which lowers the score's diversity term."""
+    estimate = distances.inception_score(logits)
+    rng = np.random.default_rng(randomness.seed_of(seed, "bootstrap/class_score"))
+    resampled = np.array(
+        [distances.inception_score(logits[rng.integers(0, len(logits), len(logits))]) for _ in range(resamples)]
+    )
+    return estimate, intervals.bias_shifted(resampled, estimate)
 
 
 def intra_class_fid(

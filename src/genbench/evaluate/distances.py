@@ -27,6 +27,16 @@ def fid_numpy(real: np.ndarray, fake: np.ndarray) -> float:
     return float(((mu_real - mu_fake) ** 2).sum() + traces - 2 * trace_sqrt)
 
 
+def inception_score(logits: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))) over the whole set, p(y|x) the softmax of each image's `logits` and p(y) their
+    mean (Salimans et al., 2016): torch-fidelity's formula with one split. With the featurenet's logits it is the
+    classifier score: the same formula in the dataset's own classes."""
+    log_p = logits - logits.max(1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(1, keepdims=True))
+    p = np.exp(log_p)
+    return float(np.exp((p * (log_p - np.log(p.mean(0)))).sum(1).mean()))
+
+
 def intra_class_fid(real: np.ndarray, real_labels: np.ndarray, fake: np.ndarray, fake_labels: np.ndarray) -> float:
     """Intra-class FID (Miyato and Koyama, 2018, the projection discriminator's paper; StudioGAN's iFID): the mean
     over classes of the FID between one class's real and generated images, which a model that draws the wrong

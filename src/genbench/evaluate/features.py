@@ -20,6 +20,11 @@ def classify(net: nn.Module, images: np.ndarray, device: torch.device) -> np.nda
     return torch.cat(batches).numpy() if batches else np.zeros(0, dtype=np.int64)
 
 
+def logits(net: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The network's class scores of each image (float64), in eval mode."""
+    return torch.cat(_in_batches(lambda x: net(x).double(), net, images, device)).numpy()
+
+
 @torch.no_grad()
 def _in_batches(compute, net: nn.Module, images: np.ndarray, device: torch.device) -> list[torch.Tensor]:
     net.eval()  # batch norm must use its running statistics, not the batch's

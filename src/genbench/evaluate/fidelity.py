@@ -9,11 +9,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from genbench.evaluate import torch_fidelity_package
 from genbench.evaluate.features import Precomputed
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor) -> float:
     """Frechet distance of the two sets' Gaussian fits (torchmetrics, float64)."""
+    torch_fidelity_package.importable()
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     metric = FrechetInceptionDistance(feature=Precomputed(real.shape[1])).set_dtype(torch.float64)
@@ -26,6 +28,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int, seed: int) -> tupl
     """Kernel inception distance: (mean, std over subsets, subset size). The subset size is
     torchmetrics' default of 1000, or half the smaller set so that subsets differ and their
     spread says how much the estimate moves."""
+    torch_fidelity_package.importable()
     from torchmetrics.image.kid import KernelInceptionDistance
 
     subset_size = min(1000, max(2, min(len(real), len(fake)) // 2))

@@ -1,7 +1,9 @@
 """evaluate_generative@D-M: how good one generative model's samples are, against the real test split.
 
 Fidelity and diversity (FID, KID, precision, recall, density, coverage; intra-class FID where the
-model is conditional) in featurenet space, each with a 95% bootstrap interval; how close the samples
+model is conditional) in featurenet space, each with a 95% bootstrap interval, and again in each
+feature space evaluate.feature_spaces adds (with the Inception Score; the featurenet's classifier
+score always); how close the samples
 sit to the training images (memorisation); the featurenet's view of the samples' classes; for a
 model that follows prompts, how often its samples show what they were asked (faithfulness); for a
 model whose network also classifies (the EBM), its classifier record on the whole test split, which
@@ -24,7 +26,16 @@ from genbench import artifacts, device, gpus, paths, pipeline, randomness, recor
 from genbench.config import Params
 from genbench.data import splits
 from genbench.errors import DataError
-from genbench.evaluate import classifier, comparison, faithfulness, features, intervals, memorisation, protocol
+from genbench.evaluate import (
+    classifier,
+    comparison,
+    faithfulness,
+    features,
+    intervals,
+    memorisation,
+    protocol,
+    spaces,
+)
 from genbench.models import base, deep
 from genbench.models.base import Capability
 
@@ -36,6 +47,7 @@ def stage(params: Params, io) -> dict:
         io.input("feature_weights").parent,
         io.input("weights").parent,
         io.input("samples").parent,
+        io.input("pretrained"),
         io.output("metrics"),
         io.output("projection"),
     )
@@ -51,6 +63,7 @@ def run(
     featurenet_dir: Path,
     model_dir: Path,
     samples_dir: Path,
+    pretrained_dir: Path,
     metrics_path: Path,
     projection_path: Path,
 ) -> dict:
@@ -85,6 +98,19 @@ def run(
     )
     predicted = features.classify(net, generated["x"], on)  # the samples' classes, as the featurenet sees them
     metrics["classes"] = _class_statistics(predicted, generated["y"], len(classes))
+    metrics["classifier_score"], metrics["classifier_score_interval"] = comparison.class_score(
+        features.logits(net, generated["x"][:n], on), params.evaluate.bootstrap_resamples, seed
+    )
+    probes = {}
+    space_features = {}
+    for space in spaces.load(params, pretrained_dir, on):
+        started = time.perf_counter()
+        real_in, fake_in = space.embed(x_compared), space.embed(generated["x"][:n])
+        probes.setdefault("feature_space_seconds", {})[space.name] = time.perf_counter() - started
+        metrics.setdefault("spaces", {})[space.name] = comparison.in_space(
+            params, real_in, fake_in, seed, sample_info.conditional, by_class
+        )
+        space_features |= {f"real_features_{space.name}": real_in.features, f"features_{space.name}": fake_in.features}
 
     module = base.module_of(model)
     modules, cfg = deep.load(model, model_dir, on)
@@ -103,7 +129,6 @@ def run(
             features.classify(net, x_compared, on),
             seed,
         )
-    probes = {}
     if base.has(module, Capability.CLASSIFIES):
         started = time.perf_counter()
         predicted_test = classified(module, modules, cfg, arrays["x_test"], on)
@@ -129,7 +154,10 @@ def run(
     artifacts.save_npz(
         projection_path,
         _projection(real, fake)
-        | {"real_features": real.numpy().astype(np.float32), "features": fake.numpy().astype(np.float32)},
+        | {
+            name: values.numpy().astype(np.float32)
+            for name, values in {"real_features": real, "features": fake, **space_features}.items()
+        },
     )
     artifacts.write_json(metrics_path, metrics)
     if not base.has(module, Capability.SAMPLER_TIMINGS):

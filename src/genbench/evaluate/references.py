@@ -16,17 +16,20 @@ import numpy as np
 from genbench import artifacts, device, gpus, pipeline, randomness, records
 from genbench.config import Params
 from genbench.data import splits
-from genbench.evaluate import cas, comparison, features, memorisation, protocol
+from genbench.evaluate import cas, comparison, features, memorisation, protocol, spaces
 from genbench.models import deep
 from genbench.models.classic import stratified_cap
 
 
 def stage(params: Params, io) -> dict:
-    run(params, io.input("data"), io.input("meta"), io.input("feature_weights").parent, io.output("metrics"))
+    files = (io.input("data"), io.input("meta"), io.input("feature_weights").parent, io.input("pretrained"))
+    run(params, *files, io.output("metrics"))
     return gpus.record()
 
 
-def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, metrics_path: Path) -> None:
+def run(
+    params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, pretrained_dir: Path, metrics_path: Path
+) -> None:
     on = device.prepare(params.train.device, params.train.threads)
     classes = records.read(meta_path, records.DatasetMeta).classes
     arrays = splits.load(data_path, ("train", "val", "test"), n_classes=len(classes))
@@ -42,6 +45,12 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     x_train = arrays["x_train"]
     noise = np.clip(rng.normal(x_train.mean(), x_train.std(), size=(n, *x_train.shape[1:])), 0, 1).astype(np.float32)
     floor = comparison.compare(params, real, held_out, seed, labels=(y_compared, y_held_out))
+    ceiling = comparison.compare(params, real, features.extract(net, noise, on), seed)
+    resamples = params.evaluate.bootstrap_resamples
+    for images, scored in ((x_held_out, floor), (noise, ceiling)):
+        scored["classifier_score"], scored["classifier_score_interval"] = comparison.class_score(
+            features.logits(net, images, on), resamples, seed
+        )
     floor["memorisation"] = memorisation.measure(
         held_out, real, features.extract(net, protocol.train_subset(params, arrays, n), on)
     )
@@ -55,10 +64,20 @@ def run(params: Params, data_path: Path, meta_path: Path, featurenet_dir: Path, 
     )
     references = {
         "real_heldout_vs_test": floor,
-        "noise_vs_test": comparison.compare(params, real, features.extract(net, noise, on), seed),
+        "noise_vs_test": ceiling,
         "cas_real_train": cas.scores(params, real_x, real_y, arrays["x_test"], arrays["y_test"], seed),
         "noise": f"Gaussian pixels, mean {x_train.mean():.3f} and std {x_train.std():.3f} of the training "
         f"images, clipped to [0, 1]",
     }
+    if other_spaces := spaces.load(params, pretrained_dir, on):
+        references["spaces"] = {}
+    for space in other_spaces:
+        real_in = space.embed(x_compared)
+        references["spaces"][space.name] = {
+            "real_heldout_vs_test": comparison.in_space(
+                params, real_in, space.embed(x_held_out), seed, False, (y_compared, y_held_out)
+            ),
+            "noise_vs_test": comparison.in_space(params, real_in, space.embed(noise), seed, False, None),
+        }
     records.References.model_validate(references)  # the record the report reads (metric_table.py)
     artifacts.write_json(metrics_path, references)

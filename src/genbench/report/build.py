@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from genbench import artifacts, git, metric_table, paths, pipeline, records, timings
+from genbench import artifacts, git, metric_table, paths, pipeline, randomness, records, timings
 from genbench.config import Params
 from genbench.errors import DataError
-from genbench.report import changes, dataset_figures, provenance, results, tuning
+from genbench.evaluate import pretrained
+from genbench.report import changes, dataset_figures, provenance, ranking, results, tuning
 
 TIMED = {m.key for m in (*metric_table.CLASSIFIER, *metric_table.GENERATIVE) if m.timed}
 
@@ -45,6 +46,15 @@ def run(
             ("generative models", "generative", metric_table.GENERATIVE),
         )
         if d[key]
+    ] + [
+        results.latex_table(
+            f"{d['name']}: generative models in {space['space']} features, mean and standard deviation over "
+            f"{d['n_seeds']} seed{'s' if d['n_seeds'] != 1 else ''}; bold: best, underlined: tied",
+            metric_table.IN_SPACE,
+            space["rows"],
+        )
+        for d in datasets
+        for space in d["feature_spaces"]
     ]
     with artifacts.atomic_directory(figures_dir) as staging:
         for name, data in figure_files.files.items():
@@ -54,6 +64,11 @@ def run(
         d["name"]: [
             row | {"cells": {k: c for k, c in row["cells"].items() if k not in TIMED}}
             for row in d["rows"] + d["generative"]
+        ]
+        + [
+            row | {"cells": {f"spaces.{space['space']}.{k}": c for k, c in row["cells"].items()}}
+            for space in d["feature_spaces"]
+            for row in space["rows"]
         ]
         for d in datasets
     }
@@ -91,6 +106,7 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
         datasets=datasets,
         columns=metric_table.CLASSIFIER,
         generative_columns=metric_table.GENERATIVE,
+        space_columns=metric_table.IN_SPACE,
         class_columns=metric_table.SAMPLE_CLASSES,
         evaluate=params.evaluate,
         tune=params.tune,
@@ -172,6 +188,9 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         samplers = [row for model in generative_metrics for row in _samplers(dataset, model, shown_seed)]
         references = _reference_rows(dataset)
         generative_pairs = _pairs("fid", generative, comparison)
+    feature_spaces = (
+        _feature_spaces(params, dataset, generative_metrics, generative, comparison.features) if generative else []
+    )
     first = {model: by_seed[shown_seed] for model, by_seed in generative_metrics.items()}
     return {
         "name": dataset,
@@ -207,6 +226,7 @@ def _dataset_section(params: Params, dataset: str, figure_files: dataset_figures
         else None,
         "generative": generative,
         "generative_pairs": generative_pairs,
+        "feature_spaces": feature_spaces,
         "sample_classes": sample_classes,
         "faithfulness": _faithfulness(seeds, generative_metrics),
         "max_entropy_bits": math.log2(max(len(classes), 1)),
@@ -318,6 +338,57 @@ def _pairs(key: str, table: list[dict], comparison: results.Comparison) -> list[
     return pairs
 
 
+def _feature_spaces(
+    params: Params,
+    dataset: str,
+    generative_metrics: dict[str, dict[int, dict]],
+    featurenet_rows: list[dict],
+    featurenet_features: ranking.Features,
+) -> list[dict]:
+    """Per space beside the featurenet: the generative table in it, its FID pairs, Kendall's tau of its FID ranking
+    against the featurenet's and the marks that move between the two."""
+    seeds = params.seeds
+    sections = []
+    for space in params.evaluate.feature_spaces[1:]:
+        comparison = results.Comparison(resamples=params.evaluate.bootstrap_resamples, seed=params.data.seed)
+        comparison.features = {
+            model: {seed: _features(paths.projection_file(dataset, model, seed), space) for seed in seeds}
+            for model in generative_metrics
+        }
+        in_space = {
+            model: {seed: _in_space(paths.metrics_file(dataset, model, seed), m, space) for seed, m in by_seed.items()}
+            for model, by_seed in generative_metrics.items()
+        }
+        rows = _table(seeds, in_space, metric_table.IN_SPACE, comparison)
+        sections.append(
+            {
+                "space": space,
+                "what": pretrained.entry(space).what,
+                "rows": rows,
+                "references": _reference_rows(dataset, space),
+                "pairs": _pairs("fid", rows, comparison),
+                "agreement": ranking.agreement(
+                    featurenet_features,
+                    comparison.features,
+                    seeds,
+                    params.evaluate.bootstrap_resamples,
+                    randomness.seed_of(params.data.seed, f"ranking/{space}"),
+                )
+                if len(generative_metrics) > 1
+                else None,
+                "moved": ranking.moved_marks(featurenet_rows, rows, [m.key for m in metric_table.FEATURE_COMPARISON]),
+            }
+        )
+    return sections
+
+
+def _in_space(path: Path, metrics: dict, space: str) -> dict:
+    found = (metrics.get("spaces") or {}).get(space)
+    if found is None:
+        raise DataError(f"{path}: no {space} features (evaluate.feature_spaces names it); rerun its evaluate stage")
+    return found
+
+
 def _correct(path: Path, n_test: int) -> np.ndarray:
     """Whether the classifier got each of the `n_test` test images right, in order, from its predictions file."""
     try:
@@ -333,9 +404,13 @@ def _correct(path: Path, n_test: int) -> np.ndarray:
     return correct
 
 
-def _features(path: Path) -> dict[str, np.ndarray]:
-    arrays = artifacts.load_npz(path, ("real_features", "features"))
-    return {"real": arrays["real_features"].astype(np.float64), "generated": arrays["features"].astype(np.float64)}
+def _features(path: Path, space: str | None = None) -> dict[str, np.ndarray]:
+    """A projection file's real and generated features: the featurenet's, or those of `space` beside it."""
+    real, generated = (
+        ("real_features", "features") if space is None else (f"real_features_{space}", f"features_{space}")
+    )
+    arrays = artifacts.load_npz(path, (real, generated))
+    return {"real": arrays[real].astype(np.float64), "generated": arrays[generated].astype(np.float64)}
 
 
 def _classifier_timing(dataset: str, model: str, seed: int) -> dict:
@@ -380,8 +455,18 @@ def _cas(dataset: str, model: str, seed: int) -> dict:
     return records.read(paths.cas_file(dataset, model, seed), records.CasScores).model_dump()["scores"]
 
 
-def _reference_rows(dataset: str) -> list[dict]:
-    references = records.read(paths.references_file(dataset), records.References).model_dump()
+def _reference_rows(dataset: str, space: str | None = None) -> list[dict]:
+    """The floor and ceiling rows: in featurenet space, or in `space` beside it."""
+    path = paths.references_file(dataset)
+    references = records.read(path, records.References).model_dump()
+    if space is not None:
+        in_space = (references.get("spaces") or {}).get(space)
+        if in_space is None:
+            raise DataError(f"{path}: no {space} features (evaluate.feature_spaces names it); rerun its stage")
+        return [
+            {"model": "real held-out images (floor)", "texts": _reference_texts(in_space["real_heldout_vs_test"])},
+            {"model": "Gaussian noise (ceiling)", "texts": _reference_texts(in_space["noise_vs_test"])},
+        ]
     floor = references["real_heldout_vs_test"] | {"cas": references["cas_real_train"]}
     return [
         {
@@ -399,7 +484,7 @@ def _reference_rows(dataset: str) -> list[dict]:
 
 def _reference_texts(metrics: dict) -> dict:
     texts = {}
-    for column in metric_table.GENERATIVE:
+    for column in (*metric_table.GENERATIVE, *metric_table.IN_SPACE):
         cell = _cell([None], {None: metrics}, column.key)
         texts[column.key] = cell.text(column.format) if cell else None
     return texts
