@@ -214,7 +214,7 @@ def test_the_stage_copies_from_a_mirror_folder_and_keeps_a_verified_copy(registe
     assert json.loads((tmp_path / "none" / fetch_pretrained.MANIFEST).read_text()) == {"files": []}
 
 
-def test_a_pickle_that_runs_code_is_refused_before_torch_fidelity_loads_it(tmp_path, monkeypatch):
+def test_a_pickle_that_runs_code_is_refused_before_torch_fidelity_loads_it(tmp_path):
     import pickle
 
     class Runs:

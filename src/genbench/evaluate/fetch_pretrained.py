@@ -29,9 +29,9 @@ def stage(params: Params, io) -> None:
 
 def run(spaces: list[str], folder: Path, settings: DownloadParams) -> None:
     folder.mkdir(parents=True, exist_ok=True)
+    registered_files = [pretrained.entry(space) for space in pretrained.needing_weights(spaces)]
     failures = {}
-    for space in pretrained.needing_weights(spaces):
-        registered = pretrained.entry(space)
+    for registered in registered_files:
         dest = folder / registered.name
         problem = pretrained.mismatch(dest, registered) if dest.is_file() else None
         if dest.is_file() and not problem:
@@ -47,9 +47,9 @@ def run(spaces: list[str], folder: Path, settings: DownloadParams) -> None:
     if not failures:
         # What the folder holds, also for the featurenet alone: Snakemake's cache keys the evaluations by their
         # inputs' content, and an empty folder's differs from clone to clone.
-        verified = [pretrained.entry(space) for space in pretrained.needing_weights(spaces)]
         artifacts.write_json(
-            folder / MANIFEST, {"files": [{"name": e.name, "sha256": e.sha256, "size": e.size} for e in verified]}
+            folder / MANIFEST,
+            {"files": [{"name": e.name, "sha256": e.sha256, "size": e.size} for e in registered_files]},
         )
         return
     wanted = "; ".join(f"{file.name} (sha256 {file.sha256}, {file.size} bytes)" for file in failures)
