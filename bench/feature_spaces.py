@@ -1,8 +1,9 @@
 """What each feature space costs per 1,000 images on this machine's CPU threads: the featurenet of a finished run
-against torch-fidelity's Inception-V3 (evaluate/spaces.py), on the same images, several runs each, median.
+against torch-fidelity's Inception-V3 and DINOv2's ViT-S/14 (evaluate/spaces.py), on the same images, several
+runs each, median.
 
-A network's cost does not depend on its weights, so Inception-V3 weights made here (random, saved as the
-library saves them) measure it truly where the real ones cannot be fetched.
+A network's cost does not depend on its weights, so weights made here (tests/made_weights.py: random, in the
+official files' formats, DINOv2's with all 12 layers) measure it truly where the real ones cannot be fetched.
 
 Usage: python bench/feature_spaces.py RUN_FOLDER --dataset digits [--images 500] [--runs 5] [--threads 2]
            [--out bench/feature_spaces.json]
@@ -50,13 +51,15 @@ def main() -> None:
         pipeline.FEATURE_SPACE, args.run / paths.model_dir(args.dataset, "featurenet", args.feature_seed), on
     )[0]["net"]
 
-    import random_inception
+    import made_weights
 
     with tempfile.TemporaryDirectory() as folder:
-        inception = spaces.Inception(random_inception.make(Path(folder)), on)
+        inception = spaces.Inception(made_weights.inception(Path(folder)), on)
+        dinov2 = spaces.DinoV2(made_weights.dinov2(Path(folder)), on)
         measured = {
             "featurenet": _seconds_per_1000(lambda: features.extract(featurenet, images, on), args),
             "inception": _seconds_per_1000(lambda: inception.embed(images), args),
+            "dinov2": _seconds_per_1000(lambda: dinov2.embed(images), args),
         }
     result = {
         "dataset": args.dataset,
@@ -66,8 +69,10 @@ def main() -> None:
         "threads": args.threads,
         "seconds_per_1000": {name: statistics.median(runs) for name, runs in measured.items()},
         "runs_seconds_per_1000": measured,
-        "ratio_inception_to_featurenet": statistics.median(measured["inception"])
-        / statistics.median(measured["featurenet"]),
+        "ratio_to_featurenet": {
+            space: statistics.median(measured[space]) / statistics.median(measured["featurenet"])
+            for space in ("inception", "dinov2")
+        },
     }
     print(json.dumps(result, indent=2))
     if args.out:

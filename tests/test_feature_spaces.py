@@ -1,6 +1,6 @@
 """Feature spaces beside the featurenet (evaluate/spaces.py) and their weights as verified inputs
-(evaluate/pretrained.py), with Inception-V3 weights made here (random_inception.py): the real ones cannot be
-fetched where the tests run."""
+(evaluate/pretrained.py), with Inception-V3 and DINOv2 weights made here (made_weights.py): the real ones cannot
+be fetched where the tests run."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import sys
 import types
 from pathlib import Path
 
+import made_weights
 import numpy as np
 import pytest
-import random_inception
+import reference_vit
 import torch
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -29,17 +30,19 @@ TINY = Path(__file__).parent / "params" / "tiny.yaml"
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return random_inception.make(tmp_path_factory.mktemp("inception"))
+def made(tmp_path_factory):
+    """Each space's weights, made here; DINOv2's with 2 of its 12 layers, for speed."""
+    folder = tmp_path_factory.mktemp("made")
+    return {"inception": made_weights.inception(folder), "dinov2": made_weights.dinov2(folder, layers=2)}
 
 
 @pytest.fixture
-def registered(weights, tmp_path, monkeypatch):
-    """The made weights as the inception space's registry entry, from a folder of their own."""
-    registry = random_inception.register(weights, tmp_path / "registry.json")
+def registered(made, tmp_path, monkeypatch):
+    """The made weights as the spaces' registry entries, from a folder of their own; the inception ones."""
+    registry = made_weights.register(made, tmp_path / "registry.json")
     monkeypatch.setenv(pretrained.REGISTRY_VARIABLE, str(registry))
     monkeypatch.delenv(download.MIRROR_VARIABLE, raising=False)
-    return weights
+    return made["inception"]
 
 
 def digit_sets(n: int = 60) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +152,75 @@ def test_grey_images_enter_as_the_rgb_of_their_saved_png(tmp_path):
     real, _ = digit_sets(20)
     saved = PngImages(real, tmp_path)
     assert np.array_equal(spaces.to_rgb8(real), np.stack([saved[i].numpy() for i in range(len(saved))]))
+
+
+def png_rgb(images: np.ndarray, folder: Path) -> list[Image.Image]:
+    """The images as saved PNG files read back by PIL as RGB, as dgm-eval reads them."""
+    saved = PngImages(images, folder)
+    return [Image.open(path).convert("RGB") for path in saved.paths]
+
+
+def dgm_eval_input(images: list[Image.Image]) -> torch.Tensor:
+    """dgm-eval's DINOv2 input: torchvision's Resize((224, 224), BICUBIC) on a PIL image (PIL's resize), its
+    ToTensor (/ 255) and Normalize with ImageNet's mean and deviation."""
+    resized = np.stack([np.asarray(image.resize((224, 224), Image.BICUBIC), dtype=np.float32) for image in images])
+    scaled = torch.from_numpy(resized / 255).permute(0, 3, 1, 2)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    return (scaled - mean[:, None, None]) / std[:, None, None]
+
+
+def test_dinov2_input_is_dgm_evals_resize_of_the_saved_png(tmp_path):
+    real, _ = digit_sets(20)
+    expected = dgm_eval_input(png_rgb(real, tmp_path)).numpy()
+    assert np.array_equal(spaces.DinoV2.prepared(real), expected)
+
+
+def test_dinov2_features_are_the_official_networks_and_fid_and_kid_torch_fidelitys_formulas_on_them(
+    registered, made, torch_fidelity, tmp_path
+):
+    real, fake = digit_sets()
+    dinov2 = spaces.DinoV2(pretrained.verified(made["dinov2"].parent, "dinov2"), torch.device("cpu"))
+    real_in, fake_in = dinov2.embed(real), dinov2.embed(fake)
+    assert real_in.features.shape == (len(real), 384) and real_in.logits is None
+
+    # The official architecture written out in float64 on the checkpoint's own tensors, from the PNG files.
+    state = torch.load(made["dinov2"], weights_only=True)
+    (tmp_path / "real").mkdir(), (tmp_path / "fake").mkdir()
+    with torch.no_grad():
+        official = {
+            name: reference_vit.class_token(state, dgm_eval_input(png_rgb(images, tmp_path / name)))
+            for name, images in (("real", real), ("fake", fake))
+        }
+    assert torch.allclose(real_in.features, official["real"], rtol=0, atol=1e-4 * float(official["real"].std()))
+    assert torch.allclose(fake_in.features, official["fake"], rtol=0, atol=1e-4 * float(official["fake"].std()))
+
+    params = load_params(TINY)
+    ours = comparison.in_space(params, real_in, fake_in, seed=0, paired=False, labels=None)
+    assert "inception_score" not in ours  # DINOv2 has no classes
+    statistics = [torch_fidelity.metric_fid.fid_features_to_statistics(f) for f in (fake_in.features, real_in.features)]
+    theirs = torch_fidelity.metric_fid.fid_statistics_to_metric(*statistics, verbose=False)
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+    assert ours["fid"] > 0.05  # a difference the comparison can see (random weights: 0.14)
+    kid = torch_fidelity.metric_kid.kid_features_to_metric(
+        fake_in.features, real_in.features, kid_subsets=1, kid_subset_size=len(real), verbose=False
+    )
+    assert distances.mmd_numpy(real_in.features.numpy(), fake_in.features.numpy()) == pytest.approx(
+        kid["kernel_inception_distance_mean"], rel=1e-6
+    )
+    statistics = [torch_fidelity.metric_fid.fid_features_to_statistics(official[n].float()) for n in ("fake", "real")]
+    from_official = torch_fidelity.metric_fid.fid_statistics_to_metric(*statistics, verbose=False)
+    assert ours["fid"] == pytest.approx(from_official["frechet_inception_distance"], rel=1e-4)
+
+
+def test_a_dinov2_checkpoint_of_another_variant_is_refused_in_one_line(made, tmp_path):
+    state = torch.load(made["dinov2"], weights_only=True)
+    state["register_tokens"] = torch.zeros(1, 4, 384)  # the "_reg4" checkpoints
+    torch.save(state, tmp_path / "reg4.pth")
+    with pytest.raises(DataError) as error:
+        spaces.DinoV2(tmp_path / "reg4.pth", torch.device("cpu"))
+    message = str(error.value)
+    assert "\n" not in message and "not the state dict of a DINOv2 ViT backbone" in message
+    assert "register_tokens" in message
 
 
 def test_weights_with_another_sha256_are_refused_in_one_line(registered, tmp_path):
@@ -267,7 +339,9 @@ def test_moved_marks_name_the_column_and_both_spaces_marks():
     assert ranking.moved_marks(a, a, ["fid"]) == []
 
 
-@pytest.mark.parametrize("spaces_line", ["[inception]", "[featurenet, inception, inception]", "[featurenet, clip]"])
+@pytest.mark.parametrize(
+    "spaces_line", ["[inception]", "[featurenet, dinov2, dinov2]", "[featurenet, clip]", "[dinov2, featurenet]"]
+)
 def test_feature_spaces_must_start_with_the_featurenet_and_name_known_spaces_once(tmp_path, spaces_line):
     from genbench.errors import ConfigError
 
@@ -275,17 +349,22 @@ def test_feature_spaces_must_start_with_the_featurenet_and_name_known_spaces_onc
         load_params(with_spaces(tmp_path, spaces_line))
 
 
-def test_the_pipeline_scores_every_model_in_inception_space_as_torch_fidelity_does_and_the_page_shows_it(
-    finished_workspace, weights, torch_fidelity, tmp_path
+def test_the_pipeline_scores_every_model_in_inception_and_dinov2_space_as_the_references_do_and_the_page_shows_it(
+    finished_workspace, made, torch_fidelity, tmp_path
 ):
     from genbench.data import splits
     from genbench.evaluate import protocol
 
     ws = finished_workspace
-    ws.extra_env[pretrained.REGISTRY_VARIABLE] = str(random_inception.register(weights, tmp_path / "registry.json"))
+    ws.extra_env[pretrained.REGISTRY_VARIABLE] = str(made_weights.register(made, tmp_path / "registry.json"))
     ws.path("data/pretrained").mkdir(exist_ok=True)
+    weights = made["inception"]
     ws.path(f"data/pretrained/{weights.name}").write_bytes(weights.read_bytes())  # put there by hand
-    ws.edit("params.yaml", "  feature_spaces: [featurenet]", "  feature_spaces: [featurenet, inception]")
+    mirror = tmp_path / "mirror" / "pretrained"  # and DINOv2's from a mirror
+    mirror.mkdir(parents=True)
+    (mirror / made["dinov2"].name).write_bytes(made["dinov2"].read_bytes())
+    ws.extra_env[download.MIRROR_VARIABLE] = str(mirror.parent)
+    ws.edit("params.yaml", "  feature_spaces: [featurenet]", "  feature_spaces: [featurenet, inception, dinov2]")
     ran = ws.dvc_repro()
     params = load_params(ws.path("params.yaml"))
     generative = params.models.generative
@@ -301,6 +380,9 @@ def test_the_pipeline_scores_every_model_in_inception_space_as_torch_fidelity_do
     n = len(x_compared)
     (tmp_path / "real").mkdir()
     real = PngImages(x_compared, tmp_path / "real")
+    state = torch.load(made["dinov2"], weights_only=True)
+    with torch.no_grad():
+        real_official = reference_vit.class_token(state, dgm_eval_input(png_rgb(x_compared, tmp_path / "real")))
     for model in generative:
         metrics = json.loads(ws.path(str(paths.metrics_file("digits", model, 0))).read_text())
         in_space = metrics["spaces"]["inception"]
@@ -314,14 +396,28 @@ def test_the_pipeline_scores_every_model_in_inception_space_as_torch_fidelity_do
         assert in_space["inception_score"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6), model
         assert in_space["fid_interval"][0] <= in_space["fid"] <= in_space["fid_interval"][1]
         assert metrics["classifier_score_interval"][0] <= metrics["classifier_score"] <= 10
-    references = json.loads(ws.path(str(paths.references_file("digits"))).read_text())["spaces"]["inception"]
-    assert references["real_heldout_vs_test"]["fid"] < references["noise_vs_test"]["fid"]
+        with torch.no_grad():
+            fake_official = reference_vit.class_token(state, dgm_eval_input(png_rgb(samples, tmp_path / model)))
+        statistics = [
+            torch_fidelity.metric_fid.fid_features_to_statistics(f.float()) for f in (fake_official, real_official)
+        ]
+        from_official = torch_fidelity.metric_fid.fid_statistics_to_metric(*statistics, verbose=False)
+        in_dinov2 = metrics["spaces"]["dinov2"]
+        assert in_dinov2["fid"] == pytest.approx(from_official["frechet_inception_distance"], rel=1e-4), model
+        assert in_dinov2["n_images"] == n and "inception_score" not in in_dinov2
+    references = json.loads(ws.path(str(paths.references_file("digits"))).read_text())["spaces"]
+    for space in ("inception", "dinov2"):
+        assert references[space]["real_heldout_vs_test"]["fid"] < references[space]["noise_vs_test"]["fid"]
 
     page = ws.path("reports/index.html").read_text()
-    assert 'data-kind="generative-inception"' in page and 'data-agreement="inception"' in page
-    assert "Kendall's τ" in page and "TensorFlow 1's bilinear resize" in page
+    for space in ("inception", "dinov2"):
+        assert f'data-kind="generative-{space}"' in page and f'data-agreement="{space}"' in page
+    assert "Kendall's τ" in page and "TensorFlow 1's bilinear resize" in page and "PIL's bicubic filter" in page
+    dinov2_table = page[page.index('data-kind="generative-dinov2"') :].split("</table>")[0]
+    assert "FID" in dinov2_table and "Inception Score" not in dinov2_table
     csv_text = ws.path("reports/results.csv").read_text()
-    assert all(f"digits,{m},0,spaces.inception.fid," in csv_text for m in generative)
+    for space in ("inception", "dinov2"):
+        assert all(f"digits,{m},0,spaces.{space}.fid," in csv_text for m in generative)
 
 
 def test_the_class_score_is_the_number_of_classes_for_confident_even_predictions_and_1_for_one_class():

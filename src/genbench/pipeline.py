@@ -195,7 +195,7 @@ def samples(model: str) -> tuple[In, ...]:
 FEATURE_SPACE = "featurenet"
 # The feature spaces evaluate.feature_spaces may list, the featurenet first; the others are networks trained
 # elsewhere, whose weights are a verified input (evaluate/spaces.py, evaluate/pretrained.py).
-FEATURE_SPACES = (FEATURE_SPACE, "inception")
+FEATURE_SPACES = (FEATURE_SPACE, "inception", "dinov2")
 # The classic models the classification accuracy score fits, with the real baselines' params:
 CAS_MODELS = ("svm", "xgboost")
 FEATURES = weights(FEATURE_SPACE, FEATURE_SEED, role="feature_")

@@ -151,10 +151,11 @@ class ClassScored(FeatureComparison):
 
 
 class InSpace(FeatureComparison):
-    """A comparison in a feature space beside the featurenet (evaluate/spaces.py), with its Inception Score."""
+    """A comparison in a feature space beside the featurenet (evaluate/spaces.py), with its Inception Score where
+    the space has classes."""
 
-    inception_score: float
-    inception_score_interval: Interval
+    inception_score: float | None = None
+    inception_score_interval: Interval | None = None
 
 
 class GenerativeMetrics(ClassScored):

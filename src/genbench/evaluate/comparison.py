@@ -89,12 +89,13 @@ def in_space(
     paired: bool,
     labels: tuple[np.ndarray, np.ndarray] | None,
 ) -> dict:
-    """The comparison of `fake` with `real` in a space beside the featurenet, and the fake set's Inception Score."""
+    """The comparison of `fake` with `real` in a space beside the featurenet, and the fake set's Inception Score
+    where the space has classes."""
+    compared = compare(params, real.features, fake.features, seed, paired=paired, labels=labels)
+    if fake.logits is None:
+        return compared
     score, interval = class_score(fake.logits, params.evaluate.bootstrap_resamples, seed)
-    return compare(params, real.features, fake.features, seed, paired=paired, labels=labels) | {
-        "inception_score": score,
-        "inception_score_interval": interval,
-    }
+    return compared | {"inception_score": score, "inception_score_interval": interval}
 
 
 def class_score(logits: np.ndarray, resamples: int, seed: int) -> tuple[float, list[float]]:

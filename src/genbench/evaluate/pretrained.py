@@ -40,6 +40,14 @@ REGISTRY: dict[str, Pretrained] = {
         ),
         "Inception-V3 of TensorFlow's FID code (2015-12-05), as torch-fidelity 0.4 ports it",
     ),
+    # The backbone torch.hub's dinov2_vits14 loads (and dgm-eval through it), without registers.
+    "dinov2": Pretrained(
+        "dinov2_vits14_pretrain.pth",
+        "b938bf1bc15cd2ec0feacfe3a1bb553fe8ea9ca46a7e1d8d00217f29aef60cd9",
+        88_283_115,
+        ("https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth",),
+        "DINOv2 ViT-S/14 (Oquab et al. 2023), the official backbone weights",
+    ),
 }
 
 

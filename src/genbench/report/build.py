@@ -50,7 +50,7 @@ def run(
         results.latex_table(
             f"{d['name']}: generative models in {space['space']} features, mean and standard deviation over "
             f"{d['n_seeds']} seed{'s' if d['n_seeds'] != 1 else ''}; bold: best, underlined: tied",
-            metric_table.IN_SPACE,
+            space["columns"],
             space["rows"],
         )
         for d in datasets
@@ -106,7 +106,6 @@ def render(params: Params, params_path: Path, datasets: list[dict]) -> str:
         datasets=datasets,
         columns=metric_table.CLASSIFIER,
         generative_columns=metric_table.GENERATIVE,
-        space_columns=metric_table.IN_SPACE,
         class_columns=metric_table.SAMPLE_CLASSES,
         evaluate=params.evaluate,
         tune=params.tune,
@@ -359,11 +358,15 @@ def _feature_spaces(
             model: {seed: _in_space(paths.metrics_file(dataset, model, seed), m, space) for seed, m in by_seed.items()}
             for model, by_seed in generative_metrics.items()
         }
-        rows = _table(seeds, in_space, metric_table.IN_SPACE, comparison)
+        # The Inception Score's column where the space has classes (records.InSpace).
+        scored = all(m.get("inception_score") is not None for by_seed in in_space.values() for m in by_seed.values())
+        columns = metric_table.IN_SPACE if scored else metric_table.FEATURE_COMPARISON
+        rows = _table(seeds, in_space, columns, comparison)
         sections.append(
             {
                 "space": space,
                 "what": pretrained.entry(space).what,
+                "columns": columns,
                 "rows": rows,
                 "references": _reference_rows(dataset, space),
                 "pairs": _pairs("fid", rows, comparison),
