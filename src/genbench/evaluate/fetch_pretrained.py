@@ -33,10 +33,10 @@ def run(spaces: list[str], folder: Path, settings: DownloadParams) -> None:
     failures = {}
     for registered in registered_files:
         dest = folder / registered.name
-        problem = pretrained.mismatch(dest, registered) if dest.is_file() else None
-        if dest.is_file() and not problem:
-            continue  # a verified copy is there: kept, nothing fetched
-        if problem:
+        if dest.is_file():
+            problem = pretrained.mismatch(dest, registered)
+            if not problem:
+                continue  # a verified copy is there: kept, nothing fetched
             print(f"genbench: {problem}; fetching it again", file=sys.stderr)
         try:
             download.fetch(

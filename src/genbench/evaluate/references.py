@@ -69,15 +69,16 @@ def run(
         "noise": f"Gaussian pixels, mean {x_train.mean():.3f} and std {x_train.std():.3f} of the training "
         f"images, clipped to [0, 1]",
     }
-    if other_spaces := spaces.load(params, pretrained_dir, on):
-        references["spaces"] = {}
-    for space in other_spaces:
+    in_spaces = {}
+    for space in spaces.load(params, pretrained_dir, on):
         real_in = space.embed(x_compared)
-        references["spaces"][space.name] = {
+        in_spaces[space.name] = {
             "real_heldout_vs_test": comparison.in_space(
                 params, real_in, space.embed(x_held_out), seed, False, (y_compared, y_held_out)
             ),
             "noise_vs_test": comparison.in_space(params, real_in, space.embed(noise), seed, False, None),
         }
+    if in_spaces:  # absent for the featurenet alone (records.References)
+        references["spaces"] = in_spaces
     records.References.model_validate(references)  # the record the report reads (metric_table.py)
     artifacts.write_json(metrics_path, references)

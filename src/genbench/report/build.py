@@ -487,7 +487,8 @@ def _reference_rows(dataset: str, space: str | None = None) -> list[dict]:
 
 def _reference_texts(metrics: dict) -> dict:
     texts = {}
-    for column in (*metric_table.GENERATIVE, *metric_table.IN_SPACE):
+    columns = {column.key: column for column in (*metric_table.GENERATIVE, *metric_table.IN_SPACE)}  # once each
+    for column in columns.values():
         cell = _cell([None], {None: metrics}, column.key)
         texts[column.key] = cell.text(column.format) if cell else None
     return texts
