@@ -41,7 +41,7 @@ TRAJECTORY_FRAMES = 8
 class Params(GenerativeParams):
     """generative.cnf"""
 
-    steps: int = Field(1500, ge=1, le=10_000_000, description="optimiser steps")
+    steps: int = Field(750, ge=1, le=10_000_000, description="optimiser steps")
     lr: PositiveFloat = Field(1e-3, description="learning rate (Adam)")
     hidden: int = Field(256, ge=4, le=8192, description="width of the dynamics' hidden layers")
     layers: int = Field(2, ge=1, le=16, description="hidden layers of the dynamics")

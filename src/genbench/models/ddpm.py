@@ -47,7 +47,7 @@ TRAJECTORY_FRAMES = 8
 class Params(GenerativeParams):
     """generative.ddpm"""
 
-    steps: int = Field(1200, ge=1, le=10_000_000, description="optimiser steps")
+    steps: int = Field(400, ge=1, le=10_000_000, description="optimiser steps")
     lr: PositiveFloat = Field(2e-3, description="learning rate (AdamW)")
     base_channels: int = Field(
         32, ge=8, le=512, multiple_of=8, description="a multiple of 8: the U-Net normalises in groups of 8 channels"

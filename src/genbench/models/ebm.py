@@ -34,7 +34,7 @@ CHAIN_FRAMES = 8
 class Params(GenerativeParams):
     """generative.ebm"""
 
-    steps: int = Field(1000, ge=1, le=10_000_000, description="optimiser steps")
+    steps: int = Field(500, ge=1, le=10_000_000, description="optimiser steps")
     lr: PositiveFloat = Field(1e-3, description="learning rate (Adam, first-moment decay 0 as IGEBM)")
     width: int = Field(
         16, ge=4, le=1024, description="channels of the first two convolutions (the last two have twice)"

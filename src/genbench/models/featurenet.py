@@ -22,7 +22,7 @@ CAPABILITIES: frozenset[Capability] = frozenset()
 class Params(DeepModelParams):
     """featurenet"""
 
-    steps: int = Field(1500, ge=1, le=10_000_000, description="optimiser steps")
+    steps: int = Field(1000, ge=1, le=10_000_000, description="optimiser steps")
     lr: PositiveFloat = Field(0.003, description="learning rate (AdamW)")
     weight_decay: float = Field(5e-4, ge=0, description="AdamW's decoupled weight decay")
     width: int = Field(32, ge=4, le=512, description="channels of the first convolution block (the second has twice)")

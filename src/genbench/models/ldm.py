@@ -117,7 +117,7 @@ class Params(GenerativeParams):
 class Sampling(Section):
     """sampling.ldm"""
 
-    steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
+    steps: int = Field(25, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic")
     guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the prompt")
 
