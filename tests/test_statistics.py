@@ -48,6 +48,17 @@ def test_fid_interval_brackets_its_estimate_though_resamples_inflate_fid():
     assert low < estimate < high
 
 
+def test_several_sets_scored_against_one_real_set_agree_with_torchmetrics_each():
+    rng = np.random.default_rng(5)
+    real = torch.from_numpy(rng.normal(0.0, 1.0, size=(80, 6)))
+    fakes = [
+        torch.from_numpy(rng.normal(loc, scale, size=(n, 6))) for loc, scale, n in ((0.3, 1.2, 80), (-0.2, 0.7, 60))
+    ]
+    scored = distances.fids_numpy(real.numpy(), [f.numpy() for f in fakes])
+    assert scored == [distances.fid_numpy(real.numpy(), f.numpy()) for f in fakes]
+    assert scored == pytest.approx([fidelity.fid(real, f) for f in fakes], rel=1e-6)
+
+
 def test_fid_and_kid_on_whole_sets_agree_with_torchmetrics():
     real, fake = (
         torch.from_numpy(np.random.default_rng(s).normal(loc, 1.0, size=(80, 6))) for s, loc in ((1, 0.0), (2, 0.3))

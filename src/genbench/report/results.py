@@ -138,14 +138,11 @@ def paired_fid_bootstrap(a: dict[str, np.ndarray], b: dict[str, np.ndarray], res
     differences = np.empty(resamples)
     for r in range(resamples):
         chosen_real = rng.integers(0, len(real), len(real))
-        fid_a = distances.fid_numpy(
-            real[chosen_real], a["generated"][rng.integers(0, len(a["generated"]), len(a["generated"]))]
-        )
-        fid_b = distances.fid_numpy(
-            real[chosen_real], b["generated"][rng.integers(0, len(b["generated"]), len(b["generated"]))]
-        )
+        chosen = [g[rng.integers(0, len(g), len(g))] for g in (a["generated"], b["generated"])]
+        fid_a, fid_b = distances.fids_numpy(real[chosen_real], chosen)
         differences[r] = fid_a - fid_b
-    observed = distances.fid_numpy(real, a["generated"]) - distances.fid_numpy(real, b["generated"])
+    fid_a, fid_b = distances.fids_numpy(real, [a["generated"], b["generated"]])
+    observed = fid_a - fid_b
     spread = float(np.std(differences, ddof=1))
     if spread == 0:
         return 1.0 if observed == 0 else 0.0
