@@ -1,7 +1,8 @@
-"""The whole pipeline, every deep model and XGBoost, on images of 28x28x1 and 32x32x3 fetched over HTTP (IDX
-and CIFAR-10 binary files from a loopback mirror) and on a folder of your own images. The SVM and logistic
-regression read the same flattened pixels as XGBoost (models/classic.py) and are left out: each stage costs
-DVC more the longer dvc.lock grows."""
+"""The whole pipeline, every deep model and XGBoost, on images of 28x28x1 fetched over HTTP (IDX files from a
+loopback mirror) beside a folder of your own images, and on 32x32x3 images (a CIFAR-10 binary archive). The SVM
+and logistic regression read the same flattened pixels as XGBoost (models/classic.py) and are left out, and the
+CIFAR run is a test of its own: DVC rewrites the whole dvc.lock after each stage, so a stage costs more the more
+stages share the file."""
 
 from __future__ import annotations
 
@@ -20,9 +21,12 @@ pytestmark = pytest.mark.pipeline
 # A class label that would run if the report did not escape text from the data.
 SCRIPT_LABEL = "<script>window.__genbench_injected = true</script>"
 OWN_CLASSES = ("circle", "<b>square", "triangle")  # folder names; the second must be shown as text
-DATASETS = ("tinymnist", "tinycifar", "shapes")
 SHAPES = {"tinymnist": (1, 28, 28), "tinycifar": (3, 32, 32), "shapes": (3, 16, 16)}
+TEST_SIZES = {"tinymnist": 40, "tinycifar": 20, "shapes": 24}  # asserted from each dataset's meta.json
 GENERATIVE = ("vae", "gan", "ddpm", "ldm", "cnf", "ebm")
+# per dataset: download, preprocess, the references, a tune per model (8), 2 classifiers x (train, evaluate),
+# 6 generative models x (train, sample, evaluate), 5 conditional ones' CAS
+STAGES_PER_DATASET = 3 + 8 + 2 * 2 + 6 * 3 + 5
 
 
 def draw_shapes(root, per_class: int = 40) -> None:
@@ -51,69 +55,21 @@ def draw_shapes(root, per_class: int = 40) -> None:
         csv.writer(f).writerows(rows)
 
 
-@pytest.mark.minutes(9)
-def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(workspace):
-    mnist_files = mnist_like_files()
-    cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
-    mnist_classes = (SCRIPT_LABEL, *map(str, range(1, 10)))
-    register_datasets(
-        workspace,
-        {"tinymnist": ("MNIST", mnist_files), "tinycifar": ("CIFAR10", cifar_files)},
-        {"tinymnist": mnist_classes},
-    )
-    draw_shapes(workspace.path("data/own/shapes"))
-    workspace.edit("params.yaml", "datasets: [digits]", f"datasets: [{', '.join(DATASETS)}]")
-    workspace.edit(
-        "params.yaml",
-        "own_datasets: {}",
-        "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
-    )
+def every_model_on(workspace, datasets: tuple[str, ...]) -> None:
+    """params.yaml for these datasets, every deep model and XGBoost, at fewer steps than tiny.yaml's: the tests
+    assert shapes, ranges and finite figures, not quality."""
+    workspace.edit("params.yaml", "datasets: [digits]", f"datasets: [{', '.join(datasets)}]")
     workspace.edit("params.yaml", "classic: [xgboost, svm, logreg]", "classic: [xgboost]")
     workspace.edit("params.yaml", "generative: [vae, gan, ddpm]", "generative: [vae, gan, ddpm, ldm, cnf, ebm]")
     workspace.edit("params.yaml", "cas: [gan, ddpm]", "cas: [gan, ddpm, ldm, cnf, ebm]")
-    # Fewer steps than tiny.yaml's: this test asserts shapes, ranges and finite figures, not quality.
     for model, steps in (("vae", 600), ("gan", 300), ("ddpm", 200), ("ldm", 100), ("cnf", 100), ("ebm", 100)):
         workspace.edit("params.yaml", f"  {model}:\n    steps: {steps}\n", f"  {model}:\n    steps: 40\n")
     workspace.edit("params.yaml", "    autoencoder_steps: 30\n", "    autoencoder_steps: 20\n")
     workspace.edit("params.yaml", "  trials: 3 ", "  trials: 0 ")  # tuning has tests of its own
-    served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
-    # CIFAR's archive is put in place by hand instead: it must be used as it is.
-    workspace.path("data/raw/tinycifar").mkdir(parents=True)
-    workspace.path("data/raw/tinycifar/cifar-10-binary.tar.gz").write_bytes(cifar_files["cifar-10-binary.tar.gz"])
 
-    corrupt = {path: data[:-1] + b"!" for path, data in served.items()}
-    with FileServer(corrupt) as server:
-        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
-        failed = workspace.run("genbench", "download", "--dataset", "tinymnist", check=False)
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr
-    assert (
-        "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr
-        and "expected the official file's sha256 " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
-    )
-    assert sorted(p.name for p in workspace.path("data/raw/tinymnist").iterdir()) == [], "nothing under a final name"
 
-    with FileServer(served) as server:
-        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
-        ran = workspace.dvc_repro(timeout=1200)  # 100 stages: 400 to 600 s on 2 cores beside other tests
-    # per dataset: download, preprocess, the references, a tune per model (8), 2 classifiers x (train, evaluate),
-    # 6 generative models x (train, sample, evaluate), 5 conditional ones' CAS; then the pretrained weights (none) and
-    # the report
-    assert len(ran) == 3 * (3 + 8 + 2 * 2 + 6 * 3 + 5) + 2
-    assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once, CIFAR never"
-
-    mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
-    assert mnist_meta["image_shape"] == [1, 28, 28]
-    assert mnist_meta["sizes"]["test"] == 40, "the official test split is kept"
-    assert mnist_meta["raw_sha256"] == {n: sha256(d) for n, d in mnist_files.items()}
-    cifar_meta = json.loads(workspace.path("data/processed/tinycifar/meta.json").read_text())
-    assert cifar_meta["image_shape"] == [3, 32, 32] and cifar_meta["classes"][0] == "airplane"
-    assert cifar_meta["sizes"] == {"train": 90, "val": 10, "test": 20}
-    shapes_meta = json.loads(workspace.path("data/processed/shapes/meta.json").read_text())
-    assert shapes_meta["image_shape"] == [3, 16, 16] and shapes_meta["classes"] == sorted(OWN_CLASSES)
-    assert shapes_meta["sizes"] == {"train": 86, "val": 10, "test": 24}
-
-    test_sizes = {"tinymnist": 40, "tinycifar": 20, "shapes": 24}  # the sizes asserted above
-    for dataset in DATASETS:
+def assert_every_model_scored(workspace, datasets: tuple[str, ...]) -> None:
+    for dataset in datasets:
         for model in ("xgboost", "featurenet"):
             metrics = json.loads(workspace.path(f"reports/metrics/{dataset}/seed-0/{model}.json").read_text())
             assert 0 <= metrics["accuracy"] <= 1
@@ -141,22 +97,69 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
                 assert seen["class"]["n"] == 40 and 0 <= seen["all"]["rate"] <= seen["class"]["rate"] <= 1
             if model == "ebm":  # its logits classify the whole test split
                 classified = metrics["classifier"]
-                n_test = test_sizes[dataset]
+                n_test = TEST_SIZES[dataset]
                 assert sum(map(sum, classified["confusion_matrix"])) == len(classified["correct"]) == n_test
-                assert classified["accuracy"] == sum(classified["correct"]) / test_sizes[dataset]
+                assert classified["accuracy"] == sum(classified["correct"]) / n_test
             else:
                 assert metrics.get("classifier") is None
-    classifiers = ["xgboost", "featurenet", "ebm"]
-    page = browser.open_report(workspace.path("reports/index.html"), "report-three-datasets.png")
+
+
+def open_report_of(workspace, datasets: tuple[str, ...], screenshot: str) -> browser.PageReport:
+    """The page in Chromium, without an error, with every model's row in each dataset's tables."""
+    page = browser.open_report(workspace.path("reports/index.html"), screenshot)
     assert (page.console_errors, page.failed_requests, page.page_errors, page.undecoded_images) == ([], [], [], [])
     assert page.models_by_table == {
-        **{f"{d}/classifiers": classifiers for d in DATASETS},
-        **{f"{d}/{kind}": list(GENERATIVE) for d in DATASETS for kind in ("generative", "sample-classes")},
+        **{f"{d}/classifiers": ["xgboost", "featurenet", "ebm"] for d in datasets},
+        **{f"{d}/{kind}": list(GENERATIVE) for d in datasets for kind in ("generative", "sample-classes")},
     }
+    report = workspace.path("reports/index.html").read_text()
+    assert all(f'<table class="faithfulness" data-dataset="{d}" data-model="ldm">' in report for d in datasets)
+    return page
+
+
+@pytest.mark.minutes(8)
+def test_dvc_repro_on_idx_files_from_a_mirror_beside_your_own_folder(workspace):
+    datasets = ("tinymnist", "shapes")
+    mnist_files = mnist_like_files()
+    mnist_classes = (SCRIPT_LABEL, *map(str, range(1, 10)))
+    register_datasets(workspace, {"tinymnist": ("MNIST", mnist_files)}, {"tinymnist": mnist_classes})
+    draw_shapes(workspace.path("data/own/shapes"))
+    every_model_on(workspace, datasets)
+    workspace.edit(
+        "params.yaml",
+        "own_datasets: {}",
+        "own_datasets: {shapes: {path: data/own/shapes, channels: 3, size: [16, 16]}}",
+    )
+    served = {f"/mirror/tinymnist/{n}": d for n, d in mnist_files.items()}
+
+    corrupt = {path: data[:-1] + b"!" for path, data in served.items()}
+    with FileServer(corrupt) as server:
+        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
+        failed = workspace.run("genbench", "download", "--dataset", "tinymnist", check=False)
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert (
+        "train-images-idx3-ubyte.gz from http://127.0.0.1" in failed.stderr
+        and "expected the official file's sha256 " + sha256(mnist_files["train-images-idx3-ubyte.gz"]) in failed.stderr
+    )
+    assert sorted(p.name for p in workspace.path("data/raw/tinymnist").iterdir()) == [], "nothing under a final name"
+
+    with FileServer(served) as server:
+        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
+        ran = workspace.dvc_repro(timeout=1200)  # 78 stages: about 500 s on 2 cores beside other tests
+    assert len(ran) == len(datasets) * STAGES_PER_DATASET + 2  # and the pretrained weights (none) and the report
+    assert sorted(path for path, _ in server.requests) == sorted(served), "each file fetched once"
+
+    mnist_meta = json.loads(workspace.path("data/processed/tinymnist/meta.json").read_text())
+    assert mnist_meta["image_shape"] == [1, 28, 28]
+    assert mnist_meta["sizes"]["test"] == TEST_SIZES["tinymnist"], "the official test split is kept"
+    assert mnist_meta["raw_sha256"] == {n: sha256(d) for n, d in mnist_files.items()}
+    shapes_meta = json.loads(workspace.path("data/processed/shapes/meta.json").read_text())
+    assert shapes_meta["image_shape"] == [3, 16, 16] and shapes_meta["classes"] == sorted(OWN_CLASSES)
+    assert shapes_meta["sizes"] == {"train": 86, "val": 10, "test": TEST_SIZES["shapes"]}
+    assert_every_model_scored(workspace, datasets)
+    page = open_report_of(workspace, datasets, "report-idx-and-own-folder.png")
     assert not page.injected and SCRIPT_LABEL in page.text, "a label from the data is shown as text, never run"
     assert "<b>square" in page.text and "Your own images, from data/own/shapes" in page.text
-    report = workspace.path("reports/index.html").read_text()
-    assert all(f'<table class="faithfulness" data-dataset="{d}" data-model="ldm">' in report for d in DATASETS)
 
     # Text to image from the command line: a grid of --n images, the same bytes again; bad prompts in one line.
     out = workspace.path("seven.png")
@@ -186,20 +189,22 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
     )
     assert workspace.dvc_repro() == ["report"]
     report = workspace.path("reports/index.html").read_text()
-    assert report.count('<table class="summary" data-dataset=') == 9 and 'data-model="vae"' not in report
-    assert report.count('data-model="xgboost"') == 3
+    assert (
+        report.count('<table class="summary" data-dataset=') == 3 * len(datasets) and 'data-model="vae"' not in report
+    )
+    assert report.count('data-model="xgboost"') == len(datasets)
 
     # One image of your own edited: only its dataset goes stale. Every download stage runs again (data/own/
     # is an input of each) and the others find their files unchanged, so of the preprocess stages only
     # that dataset's runs, and DVC then finds its stages stale and no other dataset's.
-    before = {d: workspace.path(f"data/processed/{d}/data.npz").read_bytes() for d in DATASETS}
+    before = {d: workspace.path(f"data/processed/{d}/data.npz").read_bytes() for d in datasets}
     Image.new("RGB", (20, 20), (255, 255, 255)).save(workspace.path("data/own/shapes/circle/007.png"))
     workspace.extra_env["GENBENCH_DATA_MIRROR"] = "http://127.0.0.1:9"  # offline now: nothing may be fetched again
     workspace.edit("params.yaml", "retries: 4", "retries: 0")
-    ran = workspace.run("dvc", "repro", *(f"preprocess@{d}" for d in DATASETS)).stdout
+    ran = workspace.run("dvc", "repro", *(f"preprocess@{d}" for d in datasets)).stdout
     ran = [line.split("'")[1] for line in ran.splitlines() if line.startswith("Running stage '")]
-    assert sorted(ran) == sorted([*(f"download@{d}" for d in DATASETS), "preprocess@shapes"])
-    assert [d for d in DATASETS if workspace.path(f"data/processed/{d}/data.npz").read_bytes() != before[d]] == [
+    assert sorted(ran) == sorted([*(f"download@{d}" for d in datasets), "preprocess@shapes"])
+    assert [d for d in datasets if workspace.path(f"data/processed/{d}/data.npz").read_bytes() != before[d]] == [
         "shapes"
     ]
     stale = json.loads(workspace.run("dvc", "status", "--json").stdout)
@@ -211,6 +216,27 @@ def test_dvc_repro_on_downloaded_idx_and_cifar_datasets_and_your_own_folder(work
         "train_featurenet@shapes-0",
         "train_generative@shapes-ddpm-0",
     } <= set(stale)
+
+
+@pytest.mark.minutes(4)
+def test_dvc_repro_on_a_cifar_archive_placed_by_hand(workspace):
+    cifar_files = {"cifar-10-binary.tar.gz": cifar_archive()}
+    register_datasets(workspace, {"tinycifar": ("CIFAR10", cifar_files)}, {})
+    every_model_on(workspace, ("tinycifar",))
+    # The archive is put in place by hand: it must be used as it is, and nothing fetched.
+    workspace.path("data/raw/tinycifar").mkdir(parents=True)
+    workspace.path("data/raw/tinycifar/cifar-10-binary.tar.gz").write_bytes(cifar_files["cifar-10-binary.tar.gz"])
+    with FileServer({}) as server:
+        workspace.extra_env["GENBENCH_DATA_MIRROR"] = server.url + "/mirror"
+        ran = workspace.dvc_repro(timeout=900)  # 40 stages
+    assert len(ran) == STAGES_PER_DATASET + 2
+    assert server.requests == [], "nothing fetched"
+
+    cifar_meta = json.loads(workspace.path("data/processed/tinycifar/meta.json").read_text())
+    assert cifar_meta["image_shape"] == [3, 32, 32] and cifar_meta["classes"][0] == "airplane"
+    assert cifar_meta["sizes"] == {"train": 90, "val": 10, "test": TEST_SIZES["tinycifar"]}
+    assert_every_model_scored(workspace, ("tinycifar",))
+    open_report_of(workspace, ("tinycifar",), "report-cifar.png")
 
 
 def test_snakemake_keeps_files_placed_by_hand_when_it_runs_the_download(workspace):
