@@ -38,11 +38,11 @@ def network(state: dict[str, torch.Tensor], side: int) -> nn.Module:
         layer_norm_eps=1e-6,
     )
     net = Dinov2Model(config)
-    net.load_state_dict(_renamed(state, side // PATCH), strict=True)
+    net.load_state_dict(_renamed(state, layers, side // PATCH), strict=True)
     return net.eval().requires_grad_(False)
 
 
-def _renamed(state: dict[str, torch.Tensor], grid: int) -> dict[str, torch.Tensor]:
+def _renamed(state: dict[str, torch.Tensor], layers: int, grid: int) -> dict[str, torch.Tensor]:
     unknown = sorted(key for key in state if not key.startswith(_OFFICIAL))
     if unknown:  # registers, a classification head: another variant than the plain backbone
         raise KeyError(f"tensors this ViT does not have: {', '.join(unknown[:3])}")
@@ -55,8 +55,7 @@ def _renamed(state: dict[str, torch.Tensor], grid: int) -> dict[str, torch.Tenso
         "layernorm.weight": state["norm.weight"],
         "layernorm.bias": state["norm.bias"],
     }
-    layer = 0
-    while f"blocks.{layer}.norm1.weight" in state:
+    for layer in range(layers):
         old, new = f"blocks.{layer}.", f"encoder.layer.{layer}."
         for kind in ("weight", "bias"):
             query, key, value = state[f"{old}attn.qkv.{kind}"].chunk(3)
@@ -70,7 +69,6 @@ def _renamed(state: dict[str, torch.Tensor], grid: int) -> dict[str, torch.Tenso
                 renamed[f"{new}{part}.{kind}"] = state[f"{old}{part}.{kind}"]
         renamed[f"{new}layer_scale1.lambda1"] = state[f"{old}ls1.gamma"]
         renamed[f"{new}layer_scale2.lambda1"] = state[f"{old}ls2.gamma"]
-        layer += 1
     return renamed
 
 
