@@ -21,9 +21,18 @@ import tempfile
 import time
 from pathlib import Path
 
+from genbench.report import provenance
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COMMANDS = {"dvc": ["dvc", "repro"], "snakemake": ["snakemake", "--cores", "2"]}
+
+
+def has_avx512() -> bool:
+    """Whether the CPU has AVX-512. The same stages have run 1.6x apart on two-core machines, and a model name
+    such as "AMD EPYC" does not say which instruction set, and so which math kernels, a run had."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpuinfo.exists() and " avx512f" in cpuinfo.read_text()
 
 
 def run_clean(runner: str, parent: Path, params: Path | None, raw: dict[str, Path]) -> dict:
@@ -71,7 +80,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "end_to_end.json")
     args = parser.parse_args()
     raw = dict(item.split("=", 1) for item in args.raw)
-    results = {"cpu_count": os.cpu_count(), "params": str(args.params or "params.yaml")}
+    results = {
+        "cpu_count": os.cpu_count(),
+        "cpu": provenance.cpu_model(),
+        "avx512": has_avx512(),
+        "params": str(args.params or "params.yaml"),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         parent = args.keep or Path(tmp)
         parent.mkdir(parents=True, exist_ok=True)
