@@ -28,6 +28,11 @@ from genbench.report import ranking
 FAST = DownloadParams(timeout_s=2.0, retries=0, backoff_s=0.01)
 TINY = Path(__file__).parent / "params" / "tiny.yaml"
 
+# torch-fidelity's FID takes scipy's sqrtm of the product of two covariances, which are rank-deficient at
+# these few images; how closely that matches ours depends on the CPU's LAPACK kernels: under 1e-6 apart on
+# an Intel Xeon, 1.1e-6 to 6e-6 on an AMD EPYC with AVX-512.
+FID_AGREEMENT = 1e-5
+
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
@@ -134,7 +139,7 @@ def test_fid_kid_and_inception_score_equal_torch_fidelitys_own_on_the_same_png_i
         kid_subsets=1,
         kid_subset_size=len(real),  # the whole sets: one subset of all images is the unbiased MMD on them
     )
-    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=FID_AGREEMENT)
     assert ours["fid"] > 1  # a difference the comparison can see
     # KID: torch-fidelity sums its kernel in the features' float32 (5e-5 apart from float64 here); on the same
     # features in float64 its estimator and ours agree to 1e-6.
@@ -199,7 +204,7 @@ def test_dinov2_features_are_the_official_networks_and_fid_and_kid_torch_fidelit
     assert "inception_score" not in ours  # DINOv2 has no classes
     statistics = [torch_fidelity.metric_fid.fid_features_to_statistics(f) for f in (fake_in.features, real_in.features)]
     theirs = torch_fidelity.metric_fid.fid_statistics_to_metric(*statistics, verbose=False)
-    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6)
+    assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=FID_AGREEMENT)
     assert ours["fid"] > 0.05  # a difference the comparison can see (random weights: 0.14)
     kid = torch_fidelity.metric_kid.kid_features_to_metric(
         fake_in.features, real_in.features, kid_subsets=1, kid_subset_size=len(real), verbose=False
@@ -393,7 +398,7 @@ def test_the_pipeline_scores_every_model_in_inception_and_dinov2_space_as_the_re
         (tmp_path / model).mkdir()
         theirs = torch_fidelitys_own(torch_fidelity, PngImages(samples, tmp_path / model), real, weights)
         assert in_space["n_images"] == n
-        assert in_space["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-6), model
+        assert in_space["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=FID_AGREEMENT), model
         assert in_space["inception_score"] == pytest.approx(theirs["inception_score_mean"], rel=1e-6), model
         assert in_space["fid_interval"][0] <= in_space["fid"] <= in_space["fid_interval"][1]
         assert metrics["classifier_score_interval"][0] <= metrics["classifier_score"] <= 10
