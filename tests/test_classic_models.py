@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -42,6 +43,37 @@ def test_save_load_round_trip_is_exact_and_deterministic(tmp_path, toy_data, mod
     restored = module.load(first)
     reference = module.build(settings, 0).fit(x, y)
     np.testing.assert_array_equal(restored.predict(x), reference.predict(x))
+
+
+FIT_XGBOOST = """
+import sys
+from pathlib import Path
+import numpy as np
+from sklearn.datasets import load_digits
+from genbench.models import base, classic
+from genbench.validate import whole_schema
+x, y = load_digits(return_X_y=True)
+x = (x[:500] / 16).astype(np.float32).reshape(-1, 1, 8, 8)
+module = base.module_of("xgboost")
+settings = {"n_estimators": 30, "max_depth": 8, "colsample_bytree": 0.72, "learning_rate": 0.04, "n_jobs": 2}
+settings = base.settings(whole_schema()(classic={"xgboost": settings}), "xgboost", module)
+module.save(classic.fit(module, settings, x, y[:500], 0, "classic.xgboost")[0], Path(sys.argv[1]))
+"""
+
+
+def test_xgboost_fits_the_same_trees_whatever_omp_num_threads_the_runner_sets(tmp_path):
+    """Snakemake sets OMP_NUM_THREADS=1 for a one-thread job, dvc leaves it unset: the trees of n_jobs 2 must
+    not depend on which runner fitted them."""
+    trees = {}
+    for omp in ("1", None):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | (
+            {"OMP_NUM_THREADS": omp} if omp else {}
+        )
+        folder = tmp_path / f"omp-{omp}"
+        folder.mkdir()
+        subprocess.run([sys.executable, "-c", FIT_XGBOOST, str(folder)], env=env, check=True)
+        trees[omp] = (folder / "model.json").read_bytes()
+    assert trees["1"] == trees[None]
 
 
 def test_skops_refuses_a_crafted_type(tmp_path, toy_data):

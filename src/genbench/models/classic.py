@@ -1,4 +1,4 @@
-"""What the classic models share: fitting one on flattened images, its training cap, single-threaded BLAS.
+"""What the classic models share: fitting one on flattened images, its training cap, fixed thread counts.
 
 The training stage, the classification accuracy score and the references all fit classic models
 through `fit`, so they read this module and the model's own, not each other.
@@ -23,7 +23,7 @@ def fit(module: ModuleType, settings, images: np.ndarray, labels: np.ndarray, se
     x, y = stratified_cap(flatten(images), labels, cap, seed, key=f"{key}.max_train_samples")
     estimator = module.build(settings, seed)
     start = time.perf_counter()
-    with single_threaded_blas():
+    with fixed_threads(settings):
         estimator.fit(x, y)
     fit_seconds = time.perf_counter() - start
     return estimator, {"fit_seconds": fit_seconds, "n_train": int(len(y)), "max_train_samples": cap}
@@ -36,16 +36,20 @@ def fit_named(params, name: str, images: np.ndarray, labels: np.ndarray, seed: i
 
 
 def predict(estimator, images: np.ndarray) -> np.ndarray:
-    with single_threaded_blas():
+    with fixed_threads():
         return estimator.predict(flatten(images))
 
 
-def single_threaded_blas():
-    """BLAS sums in a thread-count-dependent order; one thread makes the fitted
-    weights identical whatever OMP_NUM_THREADS the runner sets (Snakemake sets 1)."""
+def fixed_threads(settings=None):
+    """BLAS at one thread, and OpenMP at the model's own n_jobs where it has one (XGBoost). Both sum in an
+    order that depends on the thread count, and Snakemake sets OMP_NUM_THREADS=1 where dvc leaves it
+    unset: without this, the same fit gave other trees under each runner."""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=1, user_api="blas")
+    limits = {"blas": 1}
+    if getattr(settings, "n_jobs", None):
+        limits["openmp"] = settings.n_jobs
+    return threadpool_limits(limits=limits)
 
 
 def flatten(images: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ class Params(Section):
     learning_rate: float = Field(0.1, gt=0, le=1, description="shrinkage of each tree's contribution")
     subsample: float = Field(1.0, gt=0, le=1, description="fraction of training images each tree sees")
     colsample_bytree: float = Field(1.0, gt=0, le=1, description="fraction of pixels each tree may split on")
-    n_jobs: int = Field(2, ge=1, description="threads; results do not depend on it")
+    n_jobs: int = Field(2, ge=1, description="threads; the trees are repeatable for one count, not across counts")
 
 
 def build(settings: Params, seed: int):
