@@ -21,18 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from genbench.report import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 COMMANDS = {"dvc": ["dvc", "repro"], "snakemake": ["snakemake", "--cores", "2"]}
-
-
-def has_avx512() -> bool:
-    """Whether the CPU has AVX-512. The same stages have run 1.6x apart on two-core machines, and a model name
-    such as "AMD EPYC" does not say which instruction set, and so which math kernels, a run had."""
-    cpuinfo = Path("/proc/cpuinfo")
-    return cpuinfo.exists() and " avx512f" in cpuinfo.read_text()
 
 
 def run_clean(runner: str, parent: Path, params: Path | None, raw: dict[str, Path]) -> dict:
@@ -83,7 +78,9 @@ def main() -> None:
     results = {
         "cpu_count": os.cpu_count(),
         "cpu": provenance.cpu_model(),
-        "avx512": has_avx512(),
+        # The same stages have run 1.6x apart on two-core machines, and a model name such as "AMD EPYC"
+        # does not say which math kernels a run had; torch does (AVX512, AVX2, ...).
+        "torch_cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "params": str(args.params or "params.yaml"),
     }
     with tempfile.TemporaryDirectory() as tmp:
