@@ -10,7 +10,7 @@ import threading
 import pytest
 import torch
 from device_under_test import DEVICE
-from test_deep_models import TINY, build, learnable_batch
+from test_deep_models import TINY, build, learnable_batch, steps_on_one_batch
 from test_preemption_and_precision import sigterm_during
 
 from genbench.errors import ConfigError
@@ -39,10 +39,16 @@ def test_the_autoencoder_trains_first_then_stays_frozen_while_the_diffusion_trai
     x, y = learnable_batch(n=32)
     generator = torch.Generator().manual_seed(0)
     untrained = {k: v.clone() for k, v in deep.state_of(modules).items()}
-    phases = [set(recipe.step(x, y, generator)) for _ in range(SETTINGS.autoencoder_steps)]
+    phases = [set(losses) for losses in steps_on_one_batch(recipe, x, y, generator, 0, SETTINGS.autoencoder_steps)]
     after_autoencoder = {k: v.clone() for k, v in deep.state_of(modules).items()}
-    phases += [set(recipe.step(x, y, generator)) for _ in range(SETTINGS.steps - SETTINGS.autoencoder_steps)]
+    encoder_calls = []
+    modules["autoencoder"].encoder.register_forward_hook(lambda *_: encoder_calls.append(1))
+    phases += [
+        set(losses)
+        for losses in steps_on_one_batch(recipe, x, y, generator, SETTINGS.autoencoder_steps, SETTINGS.steps)
+    ]
     after = deep.state_of(modules)
+    assert len(encoder_calls) == 1, "the training split is encoded once, when the diffusion starts, not at every step"
     assert phases[0] == phases[15] == {"reconstruction", "kl"} and phases[16] == phases[-1] == {"mse"}
 
     def changed(a: dict, b: dict, prefix: str) -> bool:
@@ -89,8 +95,7 @@ def test_a_datasets_own_captions_are_what_the_text_encoder_reads():
     read = []
     modules["denoiser"].text.register_forward_pre_hook(lambda _, inputs: read.append(inputs[0].cpu()))
     generator = torch.Generator().manual_seed(0)
-    for _ in range(settings.autoencoder_steps + 3):
-        recipe.step(x, labels.to(DEVICE), generator)
+    steps_on_one_batch(recipe, x, labels.to(DEVICE), generator, 0, settings.autoencoder_steps + 3)
     prompts = modules["denoiser"].prompts
     own, alone, empty = prompts.ids(given), prompts.ids([spec.text(c, []) for c in y.tolist()]), prompts.null(32)
     kinds = [
@@ -128,6 +133,7 @@ def test_each_precision_trains_both_phases(name):
     for step in range(SETTINGS.steps):
         if step == SETTINGS.autoencoder_steps:
             before_diffusion = {k: v.clone() for k, v in deep.state_of(modules).items()}
+            x, y = recipe.recode(x, y)
         losses.append({key: float(value) for key, value in recipe.step(x, y, generator).items()})
         execution.precision.update()
     reconstruction = [entry["reconstruction"] for entry in losses[: SETTINGS.autoencoder_steps]]
@@ -138,3 +144,16 @@ def test_each_precision_trains_both_phases(name):
     assert all(torch.isfinite(value.float()).all() for value in after.values())
     assert any(not torch.equal(before_diffusion[k], after[k]) for k in after if k.startswith("denoiser."))
     assert (execution.precision.scaler is not None) == (name == "fp16")
+
+
+def test_guidance_applies_inside_its_interval_only():
+    module, cfg, modules = build("ldm", (1, 8, 8), n_classes=4)
+    calls = []  # (timestep, rows) of each network call: 2n rows guided (the prompt and the empty one), n not
+    modules["ema"].module.register_forward_hook(
+        lambda _, inputs, out: calls.append((int(inputs[1][0]), len(inputs[0])))
+    )
+    sampling = module.Sampling.model_validate({"steps": 6, "guidance": 3.0, "guidance_interval": [0.2, 0.6]})
+    module.sample(modules, cfg, torch.arange(4), torch.Generator().manual_seed(0), sampling)
+    assert len(calls) == 6
+    assert calls == [(t, 8 if 0.2 <= t / cfg["timesteps"] <= 0.6 else 4) for t, _ in calls]
+    assert {rows for _, rows in calls} == {4, 8}

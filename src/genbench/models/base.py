@@ -197,6 +197,12 @@ class Recipe:
     extra_state: dict[str, Any] = field(default_factory=dict)
     # Keys of step()'s dict that are not losses but counts (an ODE solve's function evaluations): logged apart.
     diagnostics: tuple[str, ...] = ()
+    # The training split in another form for the steps from `recode_from_step` on: `recode(images, labels)`
+    # returns it, row for row, as step() then takes it (the ldm's latents, encoded once by its frozen
+    # autoencoder rather than at every step). The loop calls it once, on reaching that step or on resuming
+    # past it. None: the images throughout.
+    recode: Callable[[Any, Any], tuple[Any, Any]] | None = None
+    recode_from_step: int = 0
 
 
 def module_of(name: str) -> ModuleType:

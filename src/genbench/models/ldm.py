@@ -4,9 +4,9 @@ Reads top to bottom: the autoencoder, the text encoder, the latent U-Net with it
 the two-phase training step, prompt sampling (DDIM with classifier-free guidance), then the views.
 
 - Autoencoder: KL-regularised (a diagonal Gaussian posterior, a small KL weight), downsampling each
-  side by `downsample`. It trains first, for autoencoder_steps, and is then frozen; its latents are
-  scaled to unit spread by the first diffusion batch (Rombach et al.'s scale_by_std) and the
-  scale is saved with the weights.
+  side by `downsample`. It trains first, for autoencoder_steps, and is then frozen. The training
+  split is then encoded once (the posterior's means), not at every diffusion step, and scaled to
+  unit spread over the whole split (Rombach et al.'s scale_by_std); the scale is saved with the weights.
 - Text: each training image's caption is measured on the image itself (data/captions.py: its
   class and attribute words); a BPE tokenizer trained on those captions (models/tokenizer.py) and a
   small transformer encoder trained with the U-Net, no downloaded weights. Captions whose
@@ -18,7 +18,8 @@ the two-phase training step, prompt sampling (DDIM with classifier-free guidance
   cross-attention layer after every residual block (queries from the latent grid, keys and values
   from the prompt's tokens).
 - Classifier-free guidance: the prompt is replaced by the empty one ([BOS] alone) with
-  probability p_uncond; sampling mixes eps_uncond + guidance * (eps_cond - eps_uncond).
+  probability p_uncond; sampling mixes eps_uncond + guidance * (eps_cond - eps_uncond), at the noise
+  levels of guidance_interval only, and takes eps_cond alone at the others (Kynkaanniemi et al., 2024).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -120,6 +121,24 @@ class Sampling(Section):
     steps: int = Field(25, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic")
     guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the prompt")
+    guidance_interval: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0],
+        min_length=2,
+        max_length=2,
+        description="guidance applies where t / T lies in [low, high]; elsewhere the prompt's own prediction "
+        "(guidance 1)",
+    )
+
+    @field_validator("guidance_interval")
+    @classmethod
+    def _interval_in_order(cls, interval: list[float]) -> list[float]:
+        if not 0 <= interval[0] <= interval[1] <= 1:
+            raise ValueError("must be [low, high] with 0 <= low <= high <= 1")
+        return interval
+
+    def guidance_at(self, t: int, timesteps: int) -> float:
+        low, high = self.guidance_interval
+        return self.guidance if low <= t / timesteps <= high else 1.0
 
 
 # ---------------------------------------------------------------- the autoencoder
@@ -478,6 +497,7 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
     given_table = prompts.ids(denoiser.given_captions).to(device)
     null = prompts.null(1).to(device)
     n_attributes = len(spec.attributes)
+    own_captions = bool(denoiser.given_captions)
     optimizers = {
         "autoencoder": torch.optim.Adam(autoencoder.parameters(), lr=params.autoencoder_lr),
         "denoiser": torch.optim.AdamW(denoiser.parameters(), lr=params.lr, weight_decay=0.0),
@@ -503,31 +523,34 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
         run.step(optimizer)
         return {"reconstruction": reconstruction.detach(), "kl": kl.detach()}
 
-    def diffusion_step(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def encoded(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training split as the diffusion steps take it, computed once the autoencoder is frozen: its posterior
+        means scaled to unit spread over the whole split (Rombach et al.'s scale_by_std, there on one batch), and
+        for measured captions each image's class beside what its caption says."""
         autoencoder.eval()
-        if progress.done == params.autoencoder_steps:  # the first diffusion step: scale the latents to unit spread
-            with torch.no_grad():
-                spread = float(autoencoder.encode(x.to(device))[0].float().std())  # NaN for a single value
-            autoencoder.latent_scale.fill_(1 / spread if spread > 1e-6 else 1.0)
-        denoiser.train()
-        n = len(x)
-        t = torch.randint(params.timesteps, (n,), generator=generator)
-        noise = torch.randn(latent_shape(x), generator=generator)
-        drop_prompt = torch.rand(n, generator=generator) < params.p_uncond
-        own_captions = y.ndim == 2  # a dataset's own captions: y holds each image's class and its caption's row
-        drop_word = torch.rand(n, 1 if own_captions else n_attributes, generator=generator) < params.p_drop_word
-        x, y, t, noise, drop_prompt, drop_word = run.share(x, y, t, noise, drop_prompt, drop_word)
-        if own_captions:
-            y, rows = y[:, 0], y[:, 1]
-            ids = torch.where(drop_word, table[y], given_table[rows])  # the class alone, or the caption
-        else:
-            said = torch.where(drop_word, -1, training_said(spec, x, y))
-            ids = table[caption_index(y, said)]
-        ids = torch.where(drop_prompt[:, None], null, ids)
         with torch.no_grad():
-            latents = autoencoder.encode(x)[0].float() * autoencoder.latent_scale
+            means = torch.cat([autoencoder.encode(x[i : i + 1024])[0].float() for i in range(0, len(x), 1024)])
+        spread = float(means.std())  # NaN for a single value
+        autoencoder.latent_scale.fill_(1 / spread if spread > 1e-6 else 1.0)
+        if not own_captions:
+            y = torch.cat([y.long()[:, None], training_said(spec, x, y).long()], dim=1)
+        return means * autoencoder.latent_scale, y
+
+    def diffusion_step(z: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        denoiser.train()
+        n = len(z)
+        t = torch.randint(params.timesteps, (n,), generator=generator)
+        noise = torch.randn(z.shape, generator=generator)
+        drop_prompt = torch.rand(n, generator=generator) < params.p_uncond
+        drop_word = torch.rand(n, 1 if own_captions else n_attributes, generator=generator) < params.p_drop_word
+        z, y, t, noise, drop_prompt, drop_word = run.share(z, y, t, noise, drop_prompt, drop_word)
+        if own_captions:  # y: each image's class and its caption's row
+            ids = torch.where(drop_word, table[y[:, 0]], given_table[y[:, 1]])  # the class alone, or the caption
+        else:  # y: each image's class and the bucket its caption says, or -1, per attribute
+            ids = table[caption_index(y[:, 0], torch.where(drop_word, -1, y[:, 1:]))]
+        ids = torch.where(drop_prompt[:, None], null, ids)
         with run.autocast():
-            predicted = denoiser_net(diffusion.q_sample(latents, t, noise), t, ids)
+            predicted = denoiser_net(diffusion.q_sample(z, t, noise), t, ids)
             loss = F.mse_loss(predicted.float(), noise)
         optimizer = optimizers["denoiser"]
         optimizer.zero_grad(set_to_none=True)
@@ -545,7 +568,14 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
         progress.done += 1
         return losses
 
-    return Recipe(modules=dict(modules), optimizers=optimizers, step=step, extra_state={"progress": progress})
+    return Recipe(
+        modules=dict(modules),
+        optimizers=optimizers,
+        step=step,
+        extra_state={"progress": progress},
+        recode=encoded,
+        recode_from_step=params.autoencoder_steps,
+    )
 
 
 # ---------------------------------------------------------------- sampling
@@ -554,8 +584,8 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
 def guided_noise(denoiser: Denoiser, z: torch.Tensor, t: int, ids: torch.Tensor, guidance: float) -> torch.Tensor:
     times = torch.full((len(z),), t, device=z.device)
     null = denoiser.prompts.null(len(z)).to(z.device)
-    if guidance == 0:
-        return denoiser(z, times, null).float()
+    if guidance in (0, 1):  # the empty prompt's prediction alone, or the prompt's
+        return denoiser(z, times, null if guidance == 0 else ids).float()
     both = denoiser(torch.cat([z, z]), torch.cat([times, times]), torch.cat([ids, null])).float()
     conditional, unconditional = both.chunk(2)
     return unconditional + guidance * (conditional - unconditional)
@@ -580,7 +610,7 @@ def ddim(
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
         ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else diffusion.alpha_bar_prev[0]
-        eps = guided_noise(denoiser, z, t, ids, sampling.guidance)
+        eps = guided_noise(denoiser, z, t, ids, sampling.guidance_at(t, diffusion.timesteps))
         x0 = (z - (1 - ab).sqrt() * eps) / ab.sqrt()
         sigma = sampling.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
         z = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps

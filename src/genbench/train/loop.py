@@ -159,6 +159,8 @@ def run(
         ) as progress,
     ):
         for step in range(start_step, settings.steps):
+            if recipe.recode is not None and step == max(start_step, recipe.recode_from_step):
+                images, labels = recipe.recode(images, labels)
             index = torch.randint(n, (settings.batch_size,), generator=generator).to(images.device)
             try:
                 losses = recipe.step(images[index], labels[index], generator)
