@@ -157,3 +157,11 @@ def test_guidance_applies_inside_its_interval_only():
     assert len(calls) == 6
     assert calls == [(t, 8 if 0.2 <= t / cfg["timesteps"] <= 0.6 else 4) for t, _ in calls]
     assert {rows for _, rows in calls} == {4, 8}
+
+    # Steps outside the interval cost one network call instead of two, so the timing no longer scales a few steps up.
+    timed = module.sampler_timings(modules, cfg, sampling, torch.arange(4), 0, timed_steps=2)
+    everywhere = sampling.model_copy(update={"guidance_interval": [0.0, 1.0]})
+    assert timed["samplers"]["ddim"]["timed_steps"] == 6
+    assert (
+        module.sampler_timings(modules, cfg, everywhere, torch.arange(4), 0, 2)["samplers"]["ddim"]["timed_steps"] == 2
+    )
