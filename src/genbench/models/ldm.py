@@ -581,10 +581,20 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
 # ---------------------------------------------------------------- sampling
 
 
+def one_network_call(guidance: float) -> bool:
+    """Whether a step at this guidance needs one prediction only (0: the empty prompt's, 1: the prompt's)."""
+    return guidance in (0, 1)
+
+
+def ddim_times(timesteps: int, steps: int) -> list[int]:
+    """The diffusion timesteps DDIM visits, from the noisiest down to 0."""
+    return torch.linspace(timesteps - 1, 0, steps).round().long().tolist()
+
+
 def guided_noise(denoiser: Denoiser, z: torch.Tensor, t: int, ids: torch.Tensor, guidance: float) -> torch.Tensor:
     times = torch.full((len(z),), t, device=z.device)
     null = denoiser.prompts.null(len(z)).to(z.device)
-    if guidance in (0, 1):  # the empty prompt's prediction alone, or the prompt's
+    if one_network_call(guidance):  # the empty prompt's prediction alone, or the prompt's
         return denoiser(z, times, null if guidance == 0 else ids).float()
     both = denoiser(torch.cat([z, z]), torch.cat([times, times]), torch.cat([ids, null])).float()
     conditional, unconditional = both.chunk(2)
@@ -605,7 +615,7 @@ def ddim(
     """DDIM (Song et al., 2021) from the latent noise `start`; the x0 estimate is not clipped, as latents have no
     fixed range. `on_step(k, z, x0)` sees each step's latent and x0 estimate; `first_steps` stops early, for timing."""
     z = start
-    times = torch.linspace(diffusion.timesteps - 1, 0, sampling.steps).round().long().tolist()
+    times = ddim_times(diffusion.timesteps, sampling.steps)
     for i, t in enumerate(times[:first_steps]):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
@@ -802,7 +812,7 @@ def sampler_timings(
 ) -> dict:
     """Seconds per 1000 images of DDIM at sampling.steps, the decoder included, timed over its first `timed_steps`
     steps and scaled where every step costs the same; a guidance interval that leaves steps out makes those
-    cheaper (one network call on the batch instead of two), so then every step is timed."""
+    cheaper (one network call instead of two), so then every step is timed."""
     device = next(modules["ema"].parameters()).device
     spec = caption_spec(cfg)
     texts = [spec.text(int(label), [-1] * len(spec.attributes)) for label in labels.tolist()]
@@ -811,8 +821,9 @@ def sampler_timings(
     def draw(first_steps: int) -> torch.Tensor:
         return sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps)
 
-    every_step_guided = sampling.guidance_interval == [0.0, 1.0]
+    times = ddim_times(cfg["timesteps"], sampling.steps)
+    costs = {one_network_call(sampling.guidance_at(t, cfg["timesteps"])) for t in times}
     ddim_timing = timed_sampler(
-        draw, sampling.steps, timed_steps if every_step_guided else sampling.steps, len(labels), device
+        draw, sampling.steps, timed_steps if len(costs) == 1 else sampling.steps, len(labels), device
     )
     return {"n_images": len(labels), "device": str(device), "samplers": {"ddim": ddim_timing}}
