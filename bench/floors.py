@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from genbench import device
 from genbench.models import base
-from genbench.models.ddpm import stratum_edges
+from genbench.models.ddpm import ancestral_times, stratum_edges
+from genbench.models.diffusion import calls_per_step, ddim_times
 from genbench.train import loop
 from genbench.validate import load_params
 
@@ -137,7 +138,7 @@ def main() -> None:
             "floor_s": steps * flops / rate,
             "measured_s": measured.get(f"train {model}"),
         }
-    # DDPM sampling and bound: network calls on batches of images; guidance doubles each sampling call.
+    # DDPM sampling and bound: network calls on batches of images; a guided step calls on twice the batch.
     _, _, modules = training_step("ddpm", params, layout)
     unet = modules["unet"].eval()
     x, t, y = torch.rand(500, *SHAPE), torch.zeros(500, dtype=torch.long), torch.arange(500) % 10
@@ -148,15 +149,22 @@ def main() -> None:
             median_seconds(lambda: unet(x, t, y), args.repeats, calls=5) / 500
         )
     sampling, evaluate = params.sampling.ddpm, params.evaluate
-    sample_calls = params.evaluate.n_samples * sampling.steps * (2 if sampling.guidance else 1)
+    timesteps = params.generative.ddpm.timesteps
+    samplers = {"ddim": ddim_times(timesteps, sampling.steps), "ancestral": ancestral_times(timesteps)}
+    kinds = {name: calls_per_step(sampling, times, timesteps) for name, times in samplers.items()}
+    single, double = kinds["ddim"]
+    sample_calls = params.evaluate.n_samples * (single + 2 * double)
     results["stages"]["sample ddpm"] = {
         "floor_s": sample_calls * forward_flops / rate,
         "measured_s": measured.get("sample ddpm"),
     }
     compared = 359  # digits: the test images the generative models are compared on
     bound_calls = compared * len(stratum_edges(params.generative.ddpm.timesteps, evaluate.bound_timesteps))
-    timing_calls = (
-        evaluate.timing_samples * 2 * (min(sampling.steps, evaluate.timing_steps) + evaluate.timing_steps + 1)
+    timing_calls = evaluate.timing_samples * sum(  # diffusion.timed_sampler: each kind of step, one untimed first
+        calls * (1 + min(steps, evaluate.timing_steps))
+        for once, twice in kinds.values()
+        for calls, steps in ((1, once), (2, twice))
+        if steps
     )
     results["stages"]["evaluate ddpm"] = {
         "floor_s": (bound_calls + timing_calls) * forward_flops / rate,

@@ -130,6 +130,10 @@ def test_default_params_file_is_valid():
             "sampling: {ldm: {guidance_interval: [0.7, 0.2]}}",
             "sampling.ldm.guidance_interval: must be [low, high] with 0 <= low <= high <= 1 (got [0.7, 0.2])",
         ),
+        (
+            "sampling: {ddpm: {guidance_interval: [0.5, 1.5]}}",
+            "sampling.ddpm.guidance_interval: must be [low, high] with 0 <= low <= high <= 1 (got [0.5, 1.5])",
+        ),
     ],
 )
 def test_bad_params_name_key_value_and_rule(tmp_path, text, expected):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -157,6 +158,58 @@ def test_guidance_zero_ignores_the_class():
         a = ddpm.sample(modules, cfg, torch.zeros(4, dtype=torch.long), torch.Generator().manual_seed(0), settings)
         b = ddpm.sample(modules, cfg, torch.full((4,), 7), torch.Generator().manual_seed(0), settings)
         assert (not torch.equal(a, b)) == should_differ, guidance
+
+
+GUIDED_SAMPLERS = [("ddpm", "ddim"), ("ddpm", "ancestral"), ("ldm", "ddim")]
+
+
+def guided_settings(module, model: str, sampler: str, interval: list[float]):
+    chosen = {"steps": 6, "guidance": 3.0, "guidance_interval": interval}
+    return module.Sampling.model_validate(chosen | ({"sampler": sampler} if model == "ddpm" else {}))
+
+
+@contextmanager
+def network_calls(modules):
+    """(timestep, rows) of each call of the sampling network inside the block: 2n rows where it guides (the
+    condition and the dropped one together), n elsewhere."""
+    calls = []
+    hook = modules["ema"].module.register_forward_hook(
+        lambda _, inputs, out: calls.append((int(inputs[1][0]), len(inputs[0])))
+    )
+    try:
+        yield calls
+    finally:
+        hook.remove()
+
+
+@pytest.mark.parametrize("model, sampler", GUIDED_SAMPLERS)
+def test_guidance_applies_inside_its_interval_only(model, sampler):
+    module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
+    sampling = guided_settings(module, model, sampler, [0.2, 0.6])
+    with network_calls(modules) as calls:
+        module.sample(modules, cfg, torch.arange(4), torch.Generator().manual_seed(0), sampling)
+    assert len(calls) == (6 if sampler == "ddim" else cfg["timesteps"])
+    assert calls == [(t, 8 if 0.2 <= t / cfg["timesteps"] <= 0.6 else 4) for t, _ in calls]
+    assert {rows for _, rows in calls} == {4, 8}
+
+
+@pytest.mark.parametrize("model", ["ddpm", "ldm"])
+def test_a_sampler_timing_times_guided_and_unguided_steps_apart(model):
+    """Outside a guidance interval a step costs one network call instead of two, so scaling the first few steps
+    to all of them would misstate the time: each kind is timed on its own, over at most timed_steps steps."""
+    module, cfg, modules = build(model, (1, 8, 8), n_classes=4)
+    for interval, kinds in (([0.2, 0.6], [4, 8]), ([0.0, 1.0], [8])):
+        with network_calls(modules) as calls:
+            timing = module.sampler_timings(
+                modules, cfg, guided_settings(module, model, "ddim", interval), torch.arange(4), 0, timed_steps=2
+            )
+        samplers = timing["samplers"]
+        assert set(samplers) == ({"ddim", "ancestral"} if model == "ddpm" else {"ddim"})
+        for name, timed in samplers.items():
+            assert timed["steps"] == (6 if name == "ddim" else cfg["timesteps"])
+            assert timed["timed_steps"] == 2 * len(kinds) and timed["seconds_per_1000"] > 0
+        per_kind = len(samplers) * (1 + 2)  # each sampler: one warm-up step and two timed ones
+        assert sorted(rows for _, rows in calls) == [rows for rows in kinds for _ in range(per_kind)]
 
 
 def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):

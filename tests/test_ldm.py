@@ -144,24 +144,3 @@ def test_each_precision_trains_both_phases(name):
     assert all(torch.isfinite(value.float()).all() for value in after.values())
     assert any(not torch.equal(before_diffusion[k], after[k]) for k in after if k.startswith("denoiser."))
     assert (execution.precision.scaler is not None) == (name == "fp16")
-
-
-def test_guidance_applies_inside_its_interval_only():
-    module, cfg, modules = build("ldm", (1, 8, 8), n_classes=4)
-    calls = []  # (timestep, rows) of each network call: 2n rows guided (the prompt and the empty one), n not
-    modules["ema"].module.register_forward_hook(
-        lambda _, inputs, out: calls.append((int(inputs[1][0]), len(inputs[0])))
-    )
-    sampling = module.Sampling.model_validate({"steps": 6, "guidance": 3.0, "guidance_interval": [0.2, 0.6]})
-    module.sample(modules, cfg, torch.arange(4), torch.Generator().manual_seed(0), sampling)
-    assert len(calls) == 6
-    assert calls == [(t, 8 if 0.2 <= t / cfg["timesteps"] <= 0.6 else 4) for t, _ in calls]
-    assert {rows for _, rows in calls} == {4, 8}
-
-    # Steps outside the interval cost one network call instead of two, so the timing no longer scales a few steps up.
-    timed = module.sampler_timings(modules, cfg, sampling, torch.arange(4), 0, timed_steps=2)
-    everywhere = sampling.model_copy(update={"guidance_interval": [0.0, 1.0]})
-    assert timed["samplers"]["ddim"]["timed_steps"] == 6
-    assert (
-        module.sampler_timings(modules, cfg, everywhere, torch.arange(4), 0, 2)["samplers"]["ddim"]["timed_steps"] == 2
-    )

@@ -8,7 +8,9 @@ DDIM over sampling.ddpm.steps). Images are scaled to [-1, 1] inside this module.
   at the lowest resolution, a class embedding added to the time embedding.
 - Classifier-free guidance (Ho and Salimans, 2022): labels are dropped to a "null"
   class with probability p_uncond while training; sampling mixes
-  eps = eps_uncond + guidance * (eps_cond - eps_uncond), so guidance 0 ignores the class.
+  eps = eps_uncond + guidance * (eps_cond - eps_uncond), so guidance 0 ignores the class, at the
+  noise levels of guidance_interval only, and takes eps_cond alone at the others (Kynkaanniemi et
+  al., 2024), as the ldm does (models/diffusion.py).
 - Schedules: linear (Ho et al.) or cosine (Nichol and Dhariwal, 2021).
 - EMA of the weights (torch's AveragedModel), used for sampling, with a warm-up: update n
   keeps min(ema_decay, (1 + n) / (10 + n)) of the average, so early weights fade within a few
@@ -30,13 +32,16 @@ from genbench.device import images_per_call
 from genbench.models.base import Capability, Execution, Kind, Recipe
 from genbench.models.diffusion import (
     Diffusion,
+    GuidedSampling,
     ResBlock,
     SelfAttention,
+    ddim_times,
+    guided_noise,
     timed_sampler,
     timestep_embedding,
     warmup_ema,
 )
-from genbench.schema import GenerativeParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat
 from genbench.views import Context, Grid
 
 KIND = Kind.GENERATIVE
@@ -72,7 +77,7 @@ class Params(GenerativeParams):
         return 2 ** (len(self.channel_multipliers) - 1)  # the U-Net halves each side once per level below its first
 
 
-class Sampling(Section):
+class Sampling(GuidedSampling):
     """sampling.ddpm"""
 
     sampler: Literal["ddim", "ancestral"] = Field(
@@ -80,7 +85,6 @@ class Sampling(Section):
     )
     steps: int = Field(50, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic, 1 like DDPM")
-    guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class")
 
 
 # ---------------------------------------------------------------- the UNet
@@ -198,15 +202,9 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
 # ---------------------------------------------------------------- sampling
 
 
-def guided_noise(
-    unet: nn.Module, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float
-) -> torch.Tensor:
+def class_guided_noise(unet: nn.Module, x: torch.Tensor, t: int, labels: torch.Tensor, guidance: float) -> torch.Tensor:
     null = torch.full_like(labels, unet.class_embedding.num_embeddings - 1)
-    if guidance == 0:
-        return unet(x, t, null)
-    both = unet(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null]))
-    conditional, unconditional = both.chunk(2)
-    return unconditional + guidance * (conditional - unconditional)
+    return guided_noise(unet, x, torch.full((len(x),), t, device=x.device), labels, null, guidance)
 
 
 @torch.no_grad()
@@ -216,13 +214,12 @@ def ddim_sample(
     shape,
     labels,
     generator,
-    steps: int,
-    eta: float,
-    guidance: float,
+    sampling: Sampling,
     on_step=None,
     first_steps: int | None = None,
 ) -> torch.Tensor:
-    """DDIM (Song et al., 2021) over `steps` evenly spaced timesteps; eta=0 is deterministic given the start noise.
+    """DDIM (Song et al., 2021) over sampling.steps evenly spaced timesteps; eta=0 is deterministic given the start
+    noise.
 
     `on_step(k, x)`, if given, sees x after k steps in [-1, 1] scale (k=0: the start noise).
     `first_steps` stops after that many steps, for timing: the result is then no image.
@@ -231,34 +228,39 @@ def ddim_sample(
     x = torch.randn(shape, generator=generator).to(device)
     if on_step:
         on_step(0, x)
-    times = torch.linspace(diffusion.timesteps - 1, 0, steps).round().long().tolist()
+    times = ddim_times(diffusion.timesteps, sampling.steps)
     for i, t in enumerate(times[:first_steps]):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
         ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else diffusion.alpha_bar_prev[0]
-        eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
+        eps = class_guided_noise(unet, x, t, labels, sampling.guidance_at(t, diffusion.timesteps))
         x0 = diffusion.x0_from_noise(x, eps, ab)
         eps = diffusion.noise_from_x0(x, x0, ab)  # consistent with the clipped x0
-        sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
+        sigma = sampling.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
         x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
-        if eta > 0 and t_prev >= 0:
+        if sampling.eta > 0 and t_prev >= 0:
             x = x + sigma * torch.randn(shape, generator=generator).to(device)
         if on_step:
             on_step(i + 1, x)
     return (x + 1) / 2
 
 
+def ancestral_times(timesteps: int) -> list[int]:
+    """Every diffusion timestep, from the noisiest down to 0: the ancestral sampler's."""
+    return list(range(timesteps - 1, -1, -1))
+
+
 @torch.no_grad()
 def ancestral_sample(
-    unet, diffusion: Diffusion, shape, labels, generator, guidance: float, first_steps: int | None = None
+    unet, diffusion: Diffusion, shape, labels, generator, sampling: Sampling, first_steps: int | None = None
 ) -> torch.Tensor:
     """Ancestral DDPM sampling through every timestep, with the posterior variance beta-tilde.
     `first_steps` stops after that many steps, for timing: the result is then no image."""
     device = labels.device
     x = torch.randn(shape, generator=generator).to(device)
-    for t in list(range(diffusion.timesteps - 1, -1, -1))[:first_steps]:
+    for t in ancestral_times(diffusion.timesteps)[:first_steps]:
         beta, ab, ab_prev = diffusion.betas[t], diffusion.alpha_bar[t], diffusion.alpha_bar_prev[t]
-        eps = guided_noise(unet, x, torch.full((shape[0],), t, device=device), labels, guidance).float()
+        eps = class_guided_noise(unet, x, t, labels, sampling.guidance_at(t, diffusion.timesteps))
         mean = diffusion.posterior_mean(diffusion.x0_from_noise(x, eps, ab), x, ab, ab_prev, beta)
         if t > 0:
             variance = diffusion.posterior_variance(ab, ab_prev, beta)
@@ -284,18 +286,8 @@ def sample(
     shape = (len(labels), cfg["channels"], cfg["height"], cfg["width"])
     labels = labels.to(device)
     if sampling.sampler == "ancestral":
-        return ancestral_sample(unet, diffusion, shape, labels, generator, sampling.guidance, first_steps=first_steps)
-    return ddim_sample(
-        unet,
-        diffusion,
-        shape,
-        labels,
-        generator,
-        sampling.steps,
-        sampling.eta,
-        sampling.guidance,
-        first_steps=first_steps,
-    )
+        return ancestral_sample(unet, diffusion, shape, labels, generator, sampling, first_steps=first_steps)
+    return ddim_sample(unet, diffusion, shape, labels, generator, sampling, first_steps=first_steps)
 
 
 def trajectory(
@@ -319,9 +311,7 @@ def trajectory(
         if k in kept_steps:
             kept.append(((x.float() + 1) / 2).clamp(0, 1).cpu())
 
-    ddim_sample(
-        unet, diffusion, shape, labels.to(device), generator, sampling.steps, sampling.eta, sampling.guidance, keep
-    )
+    ddim_sample(unet, diffusion, shape, labels.to(device), generator, sampling, keep)
     return torch.stack(kept, dim=1), kept_steps
 
 
@@ -349,25 +339,19 @@ def sampler_timings(
     modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, labels: torch.Tensor, seed: int, timed_steps: int
 ) -> dict:
     """Seconds per 1000 images of DDIM at sampling.steps and of ancestral sampling over every timestep, on the same
-    `labels`.
-    Every step of a sampler is one network call on the same batch, so each is timed over its first
-    `timed_steps` steps at most and scaled to all of them."""
+    `labels` (diffusion.timed_sampler)."""
     device = next(modules["ema"].parameters()).device
-    sample(
-        modules,
-        cfg,
-        labels,
-        torch.Generator().manual_seed(seed),
-        sampling.model_copy(update={"sampler": "ddim", "steps": 1}),
-    )  # warm-up
     samplers = {}
-    for sampler, steps in (("ddim", sampling.steps), ("ancestral", cfg["timesteps"])):
-        settings = sampling.model_copy(update={"sampler": sampler})
+    for sampler, times in (
+        ("ddim", ddim_times(cfg["timesteps"], sampling.steps)),
+        ("ancestral", ancestral_times(cfg["timesteps"])),
+    ):
 
-        def draw(first_steps: int, settings: Sampling = settings) -> torch.Tensor:
+        def draw(first_steps: int, settings: Sampling, sampler: str = sampler) -> torch.Tensor:
+            settings = settings.model_copy(update={"sampler": sampler})
             return sample(modules, cfg, labels, torch.Generator().manual_seed(seed), settings, first_steps=first_steps)
 
-        samplers[sampler] = timed_sampler(draw, steps, timed_steps, len(labels), device)
+        samplers[sampler] = timed_sampler(draw, sampling, times, cfg["timesteps"], timed_steps, len(labels), device)
     return {"n_images": len(labels), "device": str(device), "samplers": samplers}
 
 

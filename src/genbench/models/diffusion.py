@@ -1,6 +1,7 @@
 """What the pixel-space and the latent diffusion models share: the U-Net's residual and self-attention
 blocks, its time embedding, the noise schedules and all the noise math (`Diffusion`), the EMA of the
-weights with a warmed-up decay (see ddpm.py's module doc for why), and the timing of a sampler.
+weights with a warmed-up decay (see ddpm.py's module doc for why), classifier-free guidance on an
+interval of noise levels, the DDIM timesteps, and the timing of a sampler.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, field_validator
 from torch import nn
+
+from genbench.schema import Section
 
 # ---------------------------------------------------------------- U-Net blocks
 
@@ -128,16 +132,99 @@ def warmup_ema(decay: float):
     return average
 
 
+# ---------------------------------------------------------------- classifier-free guidance and DDIM
+
+
+class GuidedSampling(Section):
+    """The guidance settings of the diffusion samplers (sampling.ddpm, sampling.ldm)."""
+
+    guidance: float = Field(
+        1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the class or prompt"
+    )
+    guidance_interval: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0],
+        min_length=2,
+        max_length=2,
+        description="guidance applies where t / T lies in [low, high]; elsewhere the class's or prompt's own "
+        "prediction (guidance 1)",
+    )
+
+    @field_validator("guidance_interval")
+    @classmethod
+    def _interval_in_order(cls, interval: list[float]) -> list[float]:
+        if not 0 <= interval[0] <= interval[1] <= 1:
+            raise ValueError("must be [low, high] with 0 <= low <= high <= 1")
+        return interval
+
+    def guidance_at(self, t: int, timesteps: int) -> float:
+        """The guidance at timestep t (Kynkaanniemi et al., 2024: guidance on a limited interval)."""
+        low, high = self.guidance_interval
+        return self.guidance if low <= t / timesteps <= high else 1.0
+
+
+def one_network_call(guidance: float) -> bool:
+    """Whether a step at this guidance needs one prediction only (0: the unconditional one, 1: the conditional)."""
+    return guidance in (0, 1)
+
+
+def guided_noise(
+    predict: Callable[..., torch.Tensor],
+    x: torch.Tensor,
+    t: torch.Tensor,
+    condition: torch.Tensor,
+    null: torch.Tensor,
+    guidance: float,
+) -> torch.Tensor:
+    """eps_uncond + guidance * (eps_cond - eps_uncond) (Ho and Salimans, 2022), in float32: `predict(x, t, c)`
+    once on both halves, or once on one where guidance 0 or 1 needs it alone. `null`: the dropped condition."""
+    if one_network_call(guidance):
+        return predict(x, t, null if guidance == 0 else condition).float()
+    both = predict(torch.cat([x, x]), torch.cat([t, t]), torch.cat([condition, null])).float()
+    conditional, unconditional = both.chunk(2)
+    return unconditional + guidance * (conditional - unconditional)
+
+
+def calls_per_step(sampling: GuidedSampling, times: list[int], timesteps: int) -> tuple[int, int]:
+    """How many of the steps at `times` call the network once, and how many twice (on both halves)."""
+    single = sum(one_network_call(sampling.guidance_at(t, timesteps)) for t in times)
+    return single, len(times) - single
+
+
+def ddim_times(timesteps: int, steps: int) -> list[int]:
+    """The diffusion timesteps DDIM visits, from the noisiest down to 0."""
+    return torch.linspace(timesteps - 1, 0, steps).round().long().tolist()
+
+
 # ---------------------------------------------------------------- timing
 
 
-def timed_sampler(draw: Callable[[int], object], steps: int, timed_steps: int, n_images: int, device) -> dict:
-    """Seconds per 1000 images of a sampler whose every step is one network call on the same batch: `draw(k)`
-    runs its first k steps, timed over at most `timed_steps` of them and scaled to all `steps`."""
-    timed = min(steps, timed_steps)
-    start = time.perf_counter()
-    draw(timed)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = (time.perf_counter() - start) * steps / timed
-    return {"steps": steps, "timed_steps": timed, "seconds_per_1000": 1000 * seconds / n_images}
+def timed_sampler(
+    draw: Callable[[int, GuidedSampling], object],
+    sampling: GuidedSampling,
+    times: list[int],
+    timesteps: int,
+    timed_steps: int,
+    n_images: int,
+    device,
+) -> dict:
+    """Seconds per 1000 images of a sampler that visits `times`, one network call per step on the same batch, on
+    twice the batch where it guides. `draw(k, settings)` runs its first k steps. The steps of each cost are timed
+    apart, with that cost forced on every step: each kind over its first `timed_steps` steps at most (after one
+    untimed), scaled to how many the sampler takes."""
+    single, double = calls_per_step(sampling, times, timesteps)
+    kinds = (
+        (single, sampling.model_copy(update={"guidance": 1.0, "guidance_interval": [0.0, 1.0]})),
+        (double, sampling.model_copy(update={"guidance_interval": [0.0, 1.0]})),
+    )
+    seconds, timed = 0.0, 0
+    for steps, settings in kinds:
+        if steps == 0:
+            continue
+        draw(1, settings)  # warm-up
+        start = time.perf_counter()
+        draw(min(steps, timed_steps), settings)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds += (time.perf_counter() - start) * steps / min(steps, timed_steps)
+        timed += min(steps, timed_steps)
+    return {"steps": len(times), "timed_steps": timed, "seconds_per_1000": 1000 * seconds / n_images}

@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -39,14 +39,17 @@ from genbench.errors import ConfigError
 from genbench.models.base import Capability, Execution, Kind, Recipe
 from genbench.models.diffusion import (
     Diffusion,
+    GuidedSampling,
     ResBlock,
     SelfAttention,
+    ddim_times,
+    guided_noise,
     timed_sampler,
     timestep_embedding,
     warmup_ema,
 )
 from genbench.models.tokenizer import Prompts, train
-from genbench.schema import GenerativeParams, PositiveFloat, Section
+from genbench.schema import GenerativeParams, PositiveFloat
 from genbench.views import Context, Grid, one_per_class
 
 KIND = Kind.GENERATIVE
@@ -115,30 +118,11 @@ class Params(GenerativeParams):
         return self
 
 
-class Sampling(Section):
+class Sampling(GuidedSampling):
     """sampling.ldm"""
 
     steps: int = Field(25, ge=1, le=10_000, description="DDIM steps")
     eta: float = Field(0.0, ge=0, le=1, description="DDIM stochasticity: 0 deterministic")
-    guidance: float = Field(1.5, ge=0, le=50, description="classifier-free guidance scale; 0 ignores the prompt")
-    guidance_interval: list[float] = Field(
-        default_factory=lambda: [0.0, 1.0],
-        min_length=2,
-        max_length=2,
-        description="guidance applies where t / T lies in [low, high]; elsewhere the prompt's own prediction "
-        "(guidance 1)",
-    )
-
-    @field_validator("guidance_interval")
-    @classmethod
-    def _interval_in_order(cls, interval: list[float]) -> list[float]:
-        if not 0 <= interval[0] <= interval[1] <= 1:
-            raise ValueError("must be [low, high] with 0 <= low <= high <= 1")
-        return interval
-
-    def guidance_at(self, t: int, timesteps: int) -> float:
-        low, high = self.guidance_interval
-        return self.guidance if low <= t / timesteps <= high else 1.0
 
 
 # ---------------------------------------------------------------- the autoencoder
@@ -581,26 +565,6 @@ def recipe(modules: dict[str, nn.Module], params: Params, run: Execution) -> Rec
 # ---------------------------------------------------------------- sampling
 
 
-def one_network_call(guidance: float) -> bool:
-    """Whether a step at this guidance needs one prediction only (0: the empty prompt's, 1: the prompt's)."""
-    return guidance in (0, 1)
-
-
-def ddim_times(timesteps: int, steps: int) -> list[int]:
-    """The diffusion timesteps DDIM visits, from the noisiest down to 0."""
-    return torch.linspace(timesteps - 1, 0, steps).round().long().tolist()
-
-
-def guided_noise(denoiser: Denoiser, z: torch.Tensor, t: int, ids: torch.Tensor, guidance: float) -> torch.Tensor:
-    times = torch.full((len(z),), t, device=z.device)
-    null = denoiser.prompts.null(len(z)).to(z.device)
-    if one_network_call(guidance):  # the empty prompt's prediction alone, or the prompt's
-        return denoiser(z, times, null if guidance == 0 else ids).float()
-    both = denoiser(torch.cat([z, z]), torch.cat([times, times]), torch.cat([ids, null])).float()
-    conditional, unconditional = both.chunk(2)
-    return unconditional + guidance * (conditional - unconditional)
-
-
 @torch.no_grad()
 def ddim(
     denoiser: Denoiser,
@@ -615,12 +579,14 @@ def ddim(
     """DDIM (Song et al., 2021) from the latent noise `start`; the x0 estimate is not clipped, as latents have no
     fixed range. `on_step(k, z, x0)` sees each step's latent and x0 estimate; `first_steps` stops early, for timing."""
     z = start
+    null = denoiser.prompts.null(len(z)).to(z.device)
     times = ddim_times(diffusion.timesteps, sampling.steps)
     for i, t in enumerate(times[:first_steps]):
         t_prev = times[i + 1] if i + 1 < len(times) else -1
         ab = diffusion.alpha_bar[t]
         ab_prev = diffusion.alpha_bar[t_prev] if t_prev >= 0 else diffusion.alpha_bar_prev[0]
-        eps = guided_noise(denoiser, z, t, ids, sampling.guidance_at(t, diffusion.timesteps))
+        at_t = torch.full((len(z),), t, device=z.device)
+        eps = guided_noise(denoiser, z, at_t, ids, null, sampling.guidance_at(t, diffusion.timesteps))
         x0 = (z - (1 - ab).sqrt() * eps) / ab.sqrt()
         sigma = sampling.eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
         z = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma**2).clamp(min=0).sqrt() * eps
@@ -810,20 +776,14 @@ def _reconstructions(modules, context: Context) -> Grid:
 def sampler_timings(
     modules: dict[str, nn.Module], cfg: dict, sampling: Sampling, labels: torch.Tensor, seed: int, timed_steps: int
 ) -> dict:
-    """Seconds per 1000 images of DDIM at sampling.steps, the decoder included, timed over its first `timed_steps`
-    steps and scaled where every step costs the same; a guidance interval that leaves steps out makes those
-    cheaper (one network call instead of two), so then every step is timed."""
+    """Seconds per 1000 images of DDIM at sampling.steps, the decoder included (diffusion.timed_sampler)."""
     device = next(modules["ema"].parameters()).device
     spec = caption_spec(cfg)
     texts = [spec.text(int(label), [-1] * len(spec.attributes)) for label in labels.tolist()]
-    sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps=1)  # warm-up
 
-    def draw(first_steps: int) -> torch.Tensor:
-        return sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), sampling, first_steps)
+    def draw(first_steps: int, settings: Sampling) -> torch.Tensor:
+        return sample_prompts(modules, cfg, texts, torch.Generator().manual_seed(seed), settings, first_steps)
 
     times = ddim_times(cfg["timesteps"], sampling.steps)
-    costs = {one_network_call(sampling.guidance_at(t, cfg["timesteps"])) for t in times}
-    ddim_timing = timed_sampler(
-        draw, sampling.steps, timed_steps if len(costs) == 1 else sampling.steps, len(labels), device
-    )
+    ddim_timing = timed_sampler(draw, sampling, times, cfg["timesteps"], timed_steps, len(labels), device)
     return {"n_images": len(labels), "device": str(device), "samplers": {"ddim": ddim_timing}}
