@@ -212,6 +212,23 @@ def test_a_sampler_timing_times_guided_and_unguided_steps_apart(model):
         assert sorted(rows for _, rows in calls) == [rows for rows in kinds for _ in range(per_kind)]
 
 
+def test_a_sampler_timing_adds_each_kind_of_step_at_its_own_cost(monkeypatch):
+    """On a clock where a step costs 1 s per network call, the timing of 4 unguided and 6 guided steps, each kind
+    timed over 2 of its steps and scaled, is 4 * 1 + 6 * 2 = 16 s."""
+    clock = [0.0]
+    monkeypatch.setattr(diffusion.time, "perf_counter", lambda: clock[0])
+    sampling = ddpm.Sampling.model_validate({"guidance": 3.0, "guidance_interval": [0.0, 0.6]})
+    times = diffusion.ddim_times(100, 10)  # 99, 88, 77, 66, then 55 down to 0: guided
+    assert diffusion.calls_per_step(sampling, times, 100) == (4, 6)
+
+    def draw(steps: int, settings) -> None:
+        calls = 1 if diffusion.one_network_call(settings.guidance_at(0, 100)) else 2
+        clock[0] += steps * calls
+
+    timing = diffusion.timed_sampler(draw, sampling, times, 100, 2, 1000, torch.device("cpu"))
+    assert timing == {"steps": 10, "timed_steps": 4, "seconds_per_1000": 16.0}
+
+
 def test_a_nan_loss_stops_with_step_and_no_checkpoint(tmp_path):
     module, cfg, modules = build("vae", (1, 8, 8))
     execution = loop.execution_on(DEVICE)
