@@ -1,7 +1,7 @@
 """What holds a conditional model's classification accuracy score (CAS) back, on a finished run's test split.
 
 Draws as many samples as the training split has images, for their classes (a model that follows prompts:
-for their captions), with the run's sampler, and fits the run's SVM settings (classic.svm) on:
+for their captions), with the run's sampler, and scores the run's SVM as the CAS stage does (evaluate/cas.py) fitted on:
 - --n-samples of them (a stratified subset, the count the CAS stage uses) and all of them: Ravuri and
   Vinyals fit their classifiers on as many samples as the training split;
 - the real training images of that subset: the ceiling at that count;
@@ -27,48 +27,32 @@ import torch
 
 from genbench import device, paths, randomness, records
 from genbench.data import captions, splits
-from genbench.evaluate import intervals, protocol
+from genbench.evaluate import cas, protocol
 from genbench.models import base, classic, deep
 from genbench.validate import load_params
 
 
-def scored(params, images: np.ndarray, labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int) -> dict:
-    """The test accuracy of the run's SVM fitted on (images, labels)."""
-    estimator, info = classic.fit_named(params, "svm", images, labels, seed)
-    correct = int(np.sum(classic.predict(estimator, x_test) == y_test))
-    return {
-        "accuracy": correct / len(y_test),
-        "interval": intervals.wilson(correct, len(y_test)),
-        "n_train": info["n_train"],
-        "n_test": len(y_test),
-        "estimator": estimator,
-    }
-
-
 def draw_all(module, modules, cfg, sampling, x: np.ndarray, y: np.ndarray, generator, on) -> np.ndarray:
     """One sample per (image, label): for the image's caption where the model follows prompts."""
+    texts = None
     if base.has(module, base.Capability.PROMPTS):
         texts, _ = captions.prompts_for(module.caption_spec(cfg), torch.from_numpy(x), torch.from_numpy(y), None)
     chunk = device.images_per_call(on, *x.shape[-2:])
-    drawn = []
-    for i in range(0, len(y), chunk):
-        if base.has(module, base.Capability.PROMPTS):
-            drawn.append(module.sample_prompts(modules, cfg, texts[i : i + chunk], generator, sampling))
-        else:
-            drawn.append(module.sample(modules, cfg, torch.from_numpy(y[i : i + chunk]), generator, sampling))
-    return torch.cat([d.float().cpu() for d in drawn]).numpy()
+
+    def draw(i: int) -> torch.Tensor:
+        if texts is not None:
+            return module.sample_prompts(modules, cfg, texts[i : i + chunk], generator, sampling)
+        return module.sample(modules, cfg, torch.from_numpy(y[i : i + chunk]), generator, sampling)
+
+    return torch.cat([draw(i).float().cpu() for i in range(0, len(y), chunk)]).numpy()
 
 
-@torch.no_grad()
 def reconstructed(modules, images: np.ndarray, on) -> np.ndarray:
     from genbench.models import ldm
 
     autoencoder = modules["autoencoder"].eval()
-    rebuilt = []
-    for i in range(0, len(images), 512):
-        x = torch.from_numpy(images[i : i + 512]).to(on)
-        rebuilt.append(ldm.decode(autoencoder, autoencoder.encode(x)[0] * autoencoder.latent_scale).cpu())
-    return torch.cat(rebuilt).numpy()
+    batches = (torch.from_numpy(images[i : i + 512]).to(on) for i in range(0, len(images), 512))
+    return torch.cat([ldm.reconstruct(autoencoder, x).cpu() for x in batches]).numpy()
 
 
 def main() -> None:
@@ -100,15 +84,18 @@ def main() -> None:
     sampling_seconds = time.perf_counter() - start
     chosen = protocol.subset(len(y_train), args.n_samples, randomness.seed_of(s, "cas-limits"), y_train)
 
+    def scored(images: np.ndarray, labels: np.ndarray) -> dict:  # the CAS stage's own scoring, with the run's SVM
+        return cas.score(params, "svm", images, labels, x_test, y_test, s)
+
     rows = {
-        f"samples, {len(chosen)}": scored(params, samples[chosen], y_train[chosen], x_test, y_test, s),
-        f"samples, {len(y_train)} (as many as the training split)": scored(params, samples, y_train, x_test, y_test, s),
-        f"real training images, {len(chosen)}": scored(params, x_train[chosen], y_train[chosen], x_test, y_test, s),
+        f"samples, {len(chosen)}": scored(samples[chosen], y_train[chosen]),
+        f"samples, {len(y_train)} (as many as the training split)": scored(samples, y_train),
+        f"real training images, {len(chosen)}": scored(x_train[chosen], y_train[chosen]),
     }
     if "autoencoder" in modules:
         rebuilt = protocol.on_pixel_levels(reconstructed(modules, x_train[chosen], on), meta.pixel_max)
-        rows[f"their reconstructions, {len(chosen)}"] = scored(params, rebuilt, y_train[chosen], x_test, y_test, s)
-    real_fit = rows[f"real training images, {len(chosen)}"]["estimator"]
+        rows[f"their reconstructions, {len(chosen)}"] = scored(rebuilt, y_train[chosen])
+    real_fit, _ = classic.fit_named(params, "svm", x_train[chosen], y_train[chosen], s)
     shown = float(np.mean(classic.predict(real_fit, samples[chosen]) == y_train[chosen]))
 
     result = {
@@ -117,11 +104,11 @@ def main() -> None:
         "seed": s,
         "sampling": sampling.model_dump(),
         "sampling_seconds": sampling_seconds,
-        "cas_svm": {name: {k: v for k, v in row.items() if k != "estimator"} for name, row in rows.items()},
+        "cas_svm": rows,
         "samples_labelled_as_asked_by_the_real_fit": shown,
     }
     for name, row in result["cas_svm"].items():
-        low, high = row["interval"]
+        low, high = row["accuracy_interval"]
         print(f"{name}: {100 * row['accuracy']:.2f}% [{100 * low:.2f}, {100 * high:.2f}] ({row['n_test']} test images)")
     print(f"samples the real-fitted SVM labels as asked: {100 * shown:.2f}%")
     if out:

@@ -220,11 +220,12 @@ def timed_sampler(
     for steps, settings in kinds:
         if steps == 0:
             continue
+        first = min(steps, timed_steps)
         draw(1, settings)  # warm-up
         start = time.perf_counter()
-        draw(min(steps, timed_steps), settings)
+        draw(first, settings)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        seconds += (time.perf_counter() - start) * steps / min(steps, timed_steps)
-        timed += min(steps, timed_steps)
+        seconds += (time.perf_counter() - start) * steps / first
+        timed += first
     return {"steps": len(times), "timed_steps": timed, "seconds_per_1000": 1000 * seconds / n_images}

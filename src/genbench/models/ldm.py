@@ -614,6 +614,12 @@ def decode(autoencoder: Autoencoder, latents: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(autoencoder.decode(latents / autoencoder.latent_scale).float())
 
 
+@torch.no_grad()
+def reconstruct(autoencoder: Autoencoder, images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] through the frozen autoencoder: the posterior's mean, decoded."""
+    return decode(autoencoder, autoencoder.encode(images)[0] * autoencoder.latent_scale)
+
+
 def sample_prompts(
     modules: dict[str, nn.Module],
     cfg: dict,
@@ -754,11 +760,11 @@ def _reconstructions(modules, context: Context) -> Grid:
     errors = []
     for i in range(0, len(x_test), 512):
         x = torch.from_numpy(x_test[i : i + 512]).to(context.device)
-        errors.append(((decode(autoencoder, autoencoder.encode(x)[0] * autoencoder.latent_scale) - x) ** 2).flatten(1))
+        errors.append(((reconstruct(autoencoder, x) - x) ** 2).flatten(1))
     per_image = torch.cat(errors).mean(1).double().cpu()
     half = 1.96 * per_image.std().item() / math.sqrt(len(per_image)) if len(per_image) > 1 else float("nan")
     chosen = torch.from_numpy(one_per_class(x_test, y_test, len(context.classes))).to(context.device)
-    rebuilt = decode(autoencoder, autoencoder.encode(chosen)[0] * autoencoder.latent_scale)
+    rebuilt = reconstruct(autoencoder, chosen)
     mse = per_image.mean().item()
     return Grid(
         "reconstructions",
